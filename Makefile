@@ -1,0 +1,54 @@
+# argo-delivery: `make render` and `make test` work on a fresh machine.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+BIN := .cache/bin
+STAMPS := .cache/stamps
+
+# Every tools/NAME/ with a go.mod is a Go program built into .cache/bin/NAME.
+TOOL_NAMES := $(patsubst tools/%/go.mod,%,$(wildcard tools/*/go.mod))
+TOOL_BINS := $(addprefix $(BIN)/,$(TOOL_NAMES))
+
+.PHONY: render test tools bench lint install debs clean
+
+$(STAMPS)/venv: pyproject.toml
+	@mkdir -p $(STAMPS)
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q -e '.[test]'
+	@touch $@
+
+install: $(STAMPS)/venv
+
+render: install
+	$(PY) render.py
+
+# Debian packages the test suite needs (etcd for the API server, git for the flow tests).
+debs:
+	@missing=""; \
+	command -v etcd >/dev/null || missing="$$missing etcd-server"; \
+	command -v git >/dev/null || missing="$$missing git"; \
+	command -v git-daemon >/dev/null || test -x /usr/lib/git-core/git-daemon || missing="$$missing git-daemon-run"; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing Debian packages:$$missing"; \
+	  apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$missing; \
+	fi
+
+tools: $(TOOL_BINS)
+
+.SECONDEXPANSION:
+$(BIN)/%: tools/%/go.mod tools/%/go.sum $$(wildcard tools/%/*.go)
+	@mkdir -p $(BIN)
+	cd tools/$* && go build -buildvcs=false -trimpath -o ../../$(BIN)/$* .
+
+test: install tools debs
+	$(PY) -m pytest
+
+bench: install
+	$(PY) bench/run.py
+
+lint: install tools
+	$(PY) -m argo_delivery.cli lint
+
+clean:
+	rm -rf dist .cache
