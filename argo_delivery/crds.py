@@ -1,0 +1,282 @@
+"""CustomResourceDefinitions for Project, Version and Environment (DESIGN section 2).
+
+The schemas are structural (every field typed, no unknown fields kept) so the API server
+prunes or, with strict field validation, rejects anything we did not declare.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from argo_delivery.naming import API_VERSION, GROUP
+
+__all__ = ["CRD_KINDS", "crd_manifests", "crd_schema"]
+
+Schema = dict[str, Any]
+
+DNS_LABEL = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
+DURATION = r"^([0-9]+(\.[0-9]+)?(ms|s|m|h|d))+$"
+HASH = r"^sha256:[0-9a-f]{64}$"
+COMMIT = r"^[0-9a-f]{40}([0-9a-f]{24})?$"
+
+
+def _string(description: str, **extra: Any) -> Schema:
+    return {"type": "string", "description": description, **extra}
+
+
+def _object(description: str, properties: dict[str, Schema], required: list[str] | None = None,
+            **extra: Any) -> Schema:
+    schema: Schema = {"type": "object", "description": description, "properties": properties}
+    if required:
+        schema["required"] = required
+    schema.update(extra)
+    return schema
+
+
+def _array(description: str, items: Schema, **extra: Any) -> Schema:
+    return {"type": "array", "description": description, "items": items, **extra}
+
+
+def _string_map(description: str) -> Schema:
+    return {"type": "object", "description": description,
+            "additionalProperties": {"type": "string"}}
+
+
+def _conditions() -> Schema:
+    condition = _object(
+        "Standard Kubernetes condition.",
+        {
+            "type": _string("Condition type, e.g. Ready.", maxLength=316),
+            "status": _string("True, False or Unknown.", enum=["True", "False", "Unknown"]),
+            "reason": _string("CamelCase reason.", maxLength=1024),
+            "message": _string("Human-readable detail.", maxLength=32768),
+            "lastTransitionTime": _string("When the status last changed.", format="date-time"),
+            "observedGeneration": {"type": "integer", "format": "int64", "minimum": 0},
+        },
+        required=["type", "status"],
+    )
+    return _array("Conditions of this object.", condition, **{
+        "x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["type"]})
+
+
+def _component_ref() -> Schema:
+    return _object(
+        "A component repository.",
+        {
+            "name": _string("Component name.", pattern=DNS_LABEL, maxLength=63),
+            "repo": _string("Git repository URL.", minLength=1),
+            "branch": _string("Tracked branch.", minLength=1),
+            "deployPath": _string("Path of the component's deploy manifests in its repo."),
+        },
+        required=["name", "repo", "branch"],
+    )
+
+
+def _test_suite() -> Schema:
+    return _object(
+        "A test suite: one container per suite.",
+        {
+            "name": _string("Suite name.", pattern=DNS_LABEL, maxLength=63),
+            "image": _string("Image that runs the suite.", minLength=1),
+            "command": _array("Entrypoint.", {"type": "string"}),
+            "args": _array("Arguments.", {"type": "string"}),
+            "timeout": _string("Maximum run time (Go duration, e.g. 30m).", pattern=DURATION),
+        },
+        required=["name", "image", "timeout"],
+    )
+
+
+def _project_schema() -> Schema:
+    spec = _object(
+        "What the tenant builds and how it is tested.",
+        {
+            "type": _string("internal team or external partner.", enum=["internal", "external"]),
+            "members": _object("Groups by role.", {
+                "developers": _array("Groups that may request environments.", {"type": "string"}),
+                "productOwners": _array("Groups that may approve Versions.", {"type": "string"}),
+            }),
+            "components": _array("Components that make up this project's platform.",
+                                  _component_ref(), minItems=1,
+                                  **{"x-kubernetes-list-type": "map",
+                                     "x-kubernetes-list-map-keys": ["name"]}),
+            "testSuites": _object("Test suites by stream.", {
+                "alpha": _array("Run on every new Version.", _test_suite()),
+                "nightly": _array("Run each night on Versions that passed alpha.", _test_suite()),
+            }),
+            "environments": _object("Ephemeral environments.", {
+                "terraformModule": _string("Terraform module source."),
+                "variables": _string_map("Default Terraform variables."),
+                "defaultTTL": _string("TTL when a request names none.", pattern=DURATION),
+                "maxTTL": _string("Longest TTL a request may ask for.", pattern=DURATION),
+            }),
+        },
+        required=["type", "components"],
+    )
+    status = _object("Observed state.", {
+        "observedGeneration": {"type": "integer", "format": "int64"},
+        "latestVersion": _string("Name of the newest Version."),
+        "conditions": _conditions(),
+    })
+    return _object("A tenant of the platform.", {"spec": spec, "status": status},
+                   required=["spec"])
+
+
+def _stream_status() -> Schema:
+    result = _object("Result of one suite.", {
+        "suite": _string("Suite name."),
+        "phase": _string("Outcome.", enum=["Pending", "Running", "Succeeded", "Failed", "Error"]),
+        "message": _string("Detail."),
+        "startedAt": _string("Start.", format="date-time"),
+        "finishedAt": _string("End.", format="date-time"),
+    }, required=["suite", "phase"])
+    return _object("One stream's run.", {
+        "phase": _string("Outcome.", enum=["Pending", "Running", "Succeeded", "Failed", "Error"]),
+        "startedAt": _string("Start.", format="date-time"),
+        "finishedAt": _string("End.", format="date-time"),
+        "workflow": _string("Workflow that ran the stream."),
+        "results": _array("Per-suite results.", result),
+    })
+
+
+def _version_schema() -> Schema:
+    component = _object("Exact commit of one component.", {
+        "name": _string("Component name.", pattern=DNS_LABEL, maxLength=63),
+        "repo": _string("Normalised repository URL.", minLength=1, maxLength=2048),
+        "ref": _string("Branch the commit was resolved from (metadata, not identity).",
+                       maxLength=255),
+        "commit": _string("Full commit SHA.", pattern=COMMIT, maxLength=64),
+    }, required=["name", "repo", "commit"])
+    spec = _object(
+        "The exact commits of every component; immutable once created.",
+        {
+            "project": _string("Project name.", pattern=DNS_LABEL, maxLength=63),
+            "components": _array("Component commits, sorted by name.", component, minItems=1,
+                                  maxItems=256,
+                                  **{"x-kubernetes-list-type": "map",
+                                     "x-kubernetes-list-map-keys": ["name"]}),
+            "hash": _string("sha256 over the canonical JSON of project and components.",
+                            pattern=HASH, maxLength=71),
+            "trigger": _object("What caused this Version.", {
+                "type": _string("push, manual or schedule.", enum=["push", "manual", "schedule"]),
+                "repo": _string("Repository pushed to."),
+                "branch": _string("Branch pushed to."),
+                "commit": _string("Commit pushed."),
+                "sender": _string("Who pushed."),
+            }),
+            "approval": _object("The product owner's sign-off.", {
+                "approvedBy": _string("Who approved.", minLength=1),
+                "approvedAt": _string("When.", format="date-time"),
+                "comment": _string("Why."),
+            }, required=["approvedBy", "approvedAt"]),
+        },
+        required=["project", "components", "hash"],
+        **{"x-kubernetes-validations": [{
+            "rule": "self.project == oldSelf.project && self.hash == oldSelf.hash"
+                    " && self.components == oldSelf.components",
+            "message": "project, components and hash of a Version are immutable",
+        }]},
+    )
+    status = _object("Where the Version is in its QA journey.", {
+        "stream": _string("Current stream.",
+                          enum=["alpha", "nightly", "candidate", "released", "failed"]),
+        "streams": _object("Per-stream runs.", {
+            "alpha": _stream_status(),
+            "nightly": _stream_status(),
+        }),
+        "releasedAt": _string("When it was released.", format="date-time"),
+        "conditions": _conditions(),
+    })
+    return _object("A platform Version: a hash over exact component commits.",
+                   {"spec": spec, "status": status}, required=["spec"])
+
+
+def _environment_schema() -> Schema:
+    spec = _object(
+        "An ephemeral environment vended by Terraform.",
+        {
+            "project": _string("Project name.", pattern=DNS_LABEL, maxLength=63),
+            "version": _string("Version to deploy.", minLength=1),
+            "owner": _string("Who asked for it.", minLength=1),
+            "infrastructure": _object("Terraform module and variables.", {
+                "module": _string("Terraform module source; the project's default if empty."),
+                "variables": _string_map("Terraform variables."),
+            }),
+            "demo": {"type": "boolean", "default": False,
+                     "description": "Always-available demo environment, exempt from TTL."},
+        },
+        required=["project", "version", "owner"],
+    )
+    status = _object("Observed state.", {
+        "phase": _string("Lifecycle phase.",
+                         enum=["Pending", "Provisioning", "Ready", "Destroying", "Failed"]),
+        "expiresAt": _string("When the reaper destroys it.", format="date-time"),
+        "outputsSecret": _string("Secret that holds the Terraform outputs."),
+        "message": _string("Detail of the last transition."),
+        "conditions": _conditions(),
+    })
+    return _object("An ephemeral environment.", {"spec": spec, "status": status},
+                   required=["spec"])
+
+
+_COLUMN_AGE = {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"}
+
+# kind -> (plural, short names, schema builder, printer columns)
+CRD_KINDS: dict[str, tuple[str, list[str], Any, list[dict[str, Any]]]] = {
+    "Project": ("projects", ["adproj"], _project_schema, [
+        {"name": "Type", "type": "string", "jsonPath": ".spec.type"},
+        {"name": "Latest", "type": "string", "jsonPath": ".status.latestVersion"},
+        _COLUMN_AGE,
+    ]),
+    "Version": ("versions", ["adver"], _version_schema, [
+        {"name": "Project", "type": "string", "jsonPath": ".spec.project"},
+        {"name": "Stream", "type": "string", "jsonPath": ".status.stream"},
+        {"name": "Approved-By", "type": "string", "jsonPath": ".spec.approval.approvedBy"},
+        {"name": "Hash", "type": "string", "jsonPath": ".spec.hash", "priority": 1},
+        _COLUMN_AGE,
+    ]),
+    "Environment": ("environments", ["adenv"], _environment_schema, [
+        {"name": "Project", "type": "string", "jsonPath": ".spec.project"},
+        {"name": "Version", "type": "string", "jsonPath": ".spec.version"},
+        {"name": "Owner", "type": "string", "jsonPath": ".spec.owner"},
+        {"name": "Phase", "type": "string", "jsonPath": ".status.phase"},
+        {"name": "Expires", "type": "string", "jsonPath": ".status.expiresAt"},
+        _COLUMN_AGE,
+    ]),
+}
+
+
+def crd_schema(kind: str) -> Schema:
+    """The openAPIV3Schema of one of our kinds."""
+    return CRD_KINDS[kind][2]()
+
+
+def crd_manifests() -> list[dict[str, Any]]:
+    """CustomResourceDefinition manifests for every kind in `argo-delivery.io`."""
+    manifests = []
+    for kind, (plural, short_names, schema, columns) in CRD_KINDS.items():
+        manifests.append({
+            "apiVersion": "apiextensions.k8s.io/v1",
+            "kind": "CustomResourceDefinition",
+            "metadata": {"name": f"{plural}.{GROUP}"},
+            "spec": {
+                "group": GROUP,
+                "names": {
+                    "kind": kind,
+                    "listKind": f"{kind}List",
+                    "plural": plural,
+                    "singular": kind.lower(),
+                    "shortNames": short_names,
+                    "categories": ["argo-delivery"],
+                },
+                "scope": "Namespaced",
+                "versions": [{
+                    "name": API_VERSION,
+                    "served": True,
+                    "storage": True,
+                    "schema": {"openAPIV3Schema": schema()},
+                    "subresources": {"status": {}},
+                    "additionalPrinterColumns": columns,
+                }],
+            },
+        })
+    return manifests

@@ -1,0 +1,44 @@
+"""Names, labels and API constants shared by every renderer."""
+
+from __future__ import annotations
+
+GROUP = "argo-delivery.io"
+API_VERSION = "v1alpha1"
+GROUP_VERSION = f"{GROUP}/{API_VERSION}"
+
+PART_OF = "argo-delivery"
+LABEL_PART_OF = "app.kubernetes.io/part-of"
+LABEL_VERSION = "app.kubernetes.io/version"
+LABEL_COMPONENT = "app.kubernetes.io/component"
+LABEL_MANAGED_BY = "app.kubernetes.io/managed-by"
+LABEL_BUNDLE = f"{GROUP}/bundle"
+LABEL_PROJECT = f"{GROUP}/project"
+
+ANNOTATION_TTL = f"{GROUP}/ttl"
+ANNOTATION_EXPIRES = f"{GROUP}/expires"
+
+__all__ = [
+    "ANNOTATION_EXPIRES",
+    "ANNOTATION_TTL",
+    "API_VERSION",
+    "GROUP",
+    "GROUP_VERSION",
+    "LABEL_BUNDLE",
+    "LABEL_COMPONENT",
+    "LABEL_PART_OF",
+    "LABEL_PROJECT",
+    "LABEL_VERSION",
+    "PART_OF",
+    "bundle_labels",
+]
+
+
+def bundle_labels(bundle_name: str, bundle_version: str, **extra: str) -> dict[str, str]:
+    """Labels every rendered resource carries; `argo-delivery.io/bundle` is what prune selects on."""
+    labels = {
+        LABEL_PART_OF: PART_OF,
+        LABEL_VERSION: bundle_version,
+        LABEL_BUNDLE: bundle_name,
+    }
+    labels.update(extra)
+    return labels
