@@ -1,0 +1,268 @@
+"""Render a platform into a versioned bundle, and write it to disk atomically (DESIGN section 4).
+
+Data flows one way: validated config -> hera objects and dicts -> ordered, labelled dicts
+-> YAML bytes at stable paths -> index files (kustomization, images.txt, bundle.json,
+SHA256SUMS) -> one atomic rename into `<out>/<version>/`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from collections import Counter
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from importlib import resources as package_files
+from pathlib import Path
+from typing import Any
+
+import jinja2
+
+from argo_delivery import __version__
+from argo_delivery.config import PlatformConfig
+from argo_delivery.crds import crd_manifests
+from argo_delivery.images import collect_images
+from argo_delivery.naming import bundle_labels
+from argo_delivery.orchestrator import orchestrator_resources
+from argo_delivery.serialize import dump_yaml
+from argo_delivery.tenancy import project_resources
+
+__all__ = [
+    "APPLY_ORDER",
+    "Bundle",
+    "BundleError",
+    "BundleExistsError",
+    "WriteResult",
+    "build_bundle",
+    "check_bundle",
+    "render_resources",
+    "resource_path",
+    "to_manifest",
+    "write_bundle",
+]
+
+# The order in which kinds are applied (and listed): what others depend on comes first.
+APPLY_ORDER = (
+    "CustomResourceDefinition",
+    "Namespace",
+    "ServiceAccount",
+    "ClusterRole",
+    "Role",
+    "ClusterRoleBinding",
+    "RoleBinding",
+    "ConfigMap",
+    "Secret",
+    "Project",
+    "EventBus",
+    "ClusterWorkflowTemplate",
+    "WorkflowTemplate",
+    "CronWorkflow",
+    "EventSource",
+    "Sensor",
+)
+CLUSTER_SCOPED = frozenset({"CustomResourceDefinition", "Namespace", "ClusterRole",
+                            "ClusterRoleBinding", "ClusterWorkflowTemplate"})
+INDEX_FILES = ("kustomization.yaml", "crds/kustomization.yaml", "images.txt", "README.md",
+               "bundle.json", "SHA256SUMS")
+
+
+class BundleError(Exception):
+    """A bundle that cannot be rendered or written."""
+
+
+class BundleExistsError(BundleError):
+    """The version exists on disk with other content; versions are immutable."""
+
+
+def to_manifest(obj: Any) -> dict[str, Any]:
+    """A plain dict from a hera object, a hera/pydantic model, or a dict."""
+    if isinstance(obj, dict):
+        return obj
+    if hasattr(obj, "to_dict"):
+        return obj.to_dict()
+    if hasattr(obj, "model_dump"):
+        return obj.model_dump(exclude_none=True, by_alias=True)
+    raise BundleError(f"cannot render {type(obj).__name__}: expected a hera object, a model or a dict")
+
+
+def _renderers() -> list[Callable[[PlatformConfig], Iterable[Any]]]:
+    """Every capability that adds resources; each takes the validated config."""
+    from argo_delivery.templates import render_templates  # noqa: PLC0415 (installed sub-package)
+    from argo_delivery.eventsources import render_eventsources
+    from argo_delivery.sensors import render_sensors
+
+    def crds(config: PlatformConfig) -> list[dict[str, Any]]:
+        return crd_manifests()
+
+    def projects(config: PlatformConfig) -> list[dict[str, Any]]:
+        return [r for project in config.projects for r in project_resources(project, config)]
+
+    return [crds, orchestrator_resources, projects, render_templates, render_eventsources,
+            render_sensors]
+
+
+def _sort_key(resource: dict[str, Any]) -> tuple[int, str, str]:
+    kind = resource["kind"]
+    rank = APPLY_ORDER.index(kind) if kind in APPLY_ORDER else len(APPLY_ORDER)
+    meta = resource["metadata"]
+    return rank, meta.get("namespace", ""), meta["name"]
+
+
+def render_resources(config: PlatformConfig) -> list[dict[str, Any]]:
+    """Every resource of the bundle as plain dicts, labelled, in apply order."""
+    labels = bundle_labels(config.bundle_name, config.bundle_version)
+    seen: dict[tuple[str, str, str], int] = {}
+    rendered = []
+    for renderer in _renderers():
+        for obj in renderer(config):
+            manifest = to_manifest(obj)
+            meta = manifest.setdefault("metadata", {})
+            meta["labels"] = {**meta.get("labels", {}), **labels}
+            key = (manifest["kind"], meta.get("namespace", ""), meta["name"])
+            if key in seen:
+                raise BundleError(f"two resources are both {key[0]} {key[1]}/{key[2]}")
+            seen[key] = 1
+            rendered.append(manifest)
+    return sorted(rendered, key=_sort_key)
+
+
+def resource_path(resource: dict[str, Any]) -> str:
+    """The stable path of a resource's file inside the bundle."""
+    kind, meta = resource["kind"], resource["metadata"]
+    if kind == "CustomResourceDefinition":
+        return f"crds/{meta['name']}.yaml"
+    if kind in CLUSTER_SCOPED:
+        return f"cluster/{kind.lower()}/{meta['name']}.yaml"
+    return f"namespaces/{meta['namespace']}/{kind.lower()}/{meta['name']}.yaml"
+
+
+@dataclass
+class Bundle:
+    """A rendered bundle in memory: its files (path -> bytes) and what they hold."""
+
+    name: str
+    version: str
+    digest: str
+    resources: list[dict[str, Any]]
+    images: list[str]
+    files: dict[str, bytes] = field(repr=False)
+
+    def kinds(self) -> list[tuple[str, int]]:
+        """(kind, count) in apply order."""
+        counts = Counter(r["kind"] for r in self.resources)
+        return sorted(counts.items(), key=lambda kv: (APPLY_ORDER.index(kv[0])
+                                                     if kv[0] in APPLY_ORDER else 99, kv[0]))
+
+
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _sums(files: dict[str, bytes]) -> bytes:
+    return "".join(f"{_sha256(files[path])}  {path}\n" for path in sorted(files)).encode()
+
+
+def build_bundle(config: PlatformConfig, use_c_yaml: bool = True) -> Bundle:
+    """Render `config` into the bytes of every file of its bundle."""
+    resources = render_resources(config)
+    files: dict[str, bytes] = {}
+    index = []
+    for resource in resources:
+        path = resource_path(resource)
+        if path in files:
+            raise BundleError(f"two resources would both be written to {path}")
+        files[path] = dump_yaml(resource, use_c=use_c_yaml).encode()
+        meta = resource["metadata"]
+        index.append({"apiVersion": resource["apiVersion"], "kind": resource["kind"],
+                      "namespace": meta.get("namespace"), "name": meta["name"], "path": path})
+    crd_paths = [p for p in files if p.startswith("crds/")]
+    other_paths = [p for p in files if not p.startswith("crds/")]
+    kustomization = {"apiVersion": "kustomize.config.k8s.io/v1beta1", "kind": "Kustomization"}
+    files["crds/kustomization.yaml"] = dump_yaml(
+        {**kustomization, "resources": [p.removeprefix("crds/") for p in crd_paths]}).encode()
+    files["kustomization.yaml"] = dump_yaml({**kustomization,
+                                             "resources": ["crds", *other_paths]}).encode()
+    images = collect_images(resources)
+    files["images.txt"] = "".join(f"{image}\n" for image in images).encode()
+    digest = "sha256:" + _sha256(_sums(files))
+    bundle = Bundle(config.bundle_name, config.bundle_version, digest, resources, images, files)
+    files["README.md"] = _bundle_readme(bundle, config).encode()
+    files["bundle.json"] = (json.dumps({
+        "name": bundle.name, "version": bundle.version, "digest": digest,
+        "resources": index, "images": images,
+    }, indent=2, sort_keys=True) + "\n").encode()
+    files["SHA256SUMS"] = _sums(files)
+    return bundle
+
+
+def _bundle_readme(bundle: Bundle, config: PlatformConfig) -> str:
+    template_text = package_files.files("argo_delivery").joinpath(
+        "data/bundle-README.md.j2").read_text()
+    template = jinja2.Environment(undefined=jinja2.StrictUndefined, keep_trailing_newline=True,
+                                  autoescape=False).from_string(template_text)
+    return template.render(
+        name=bundle.name, version=bundle.version, digest=bundle.digest, tool_version=__version__,
+        resources=bundle.resources, kinds=bundle.kinds(), namespace=config.namespace,
+        webhook_secret=config.git_provider.webhook_secret_name,
+        credentials_secret=config.git_provider.credentials_secret,
+    )
+
+
+def _read_tree(root: Path) -> dict[str, bytes]:
+    return {p.relative_to(root).as_posix(): p.read_bytes()
+            for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def check_bundle(bundle: Bundle, out_dir: str | Path) -> list[str]:
+    """How `<out_dir>/<version>/` differs from `bundle` (empty when it is identical)."""
+    target = Path(out_dir) / bundle.version
+    if not target.is_dir():
+        return [f"{target} does not exist"]
+    on_disk = _read_tree(target)
+    differences = [f"missing: {p}" for p in sorted(set(bundle.files) - set(on_disk))]
+    differences += [f"unexpected: {p}" for p in sorted(set(on_disk) - set(bundle.files))]
+    differences += [f"differs: {p}" for p in sorted(set(on_disk) & set(bundle.files))
+                    if on_disk[p] != bundle.files[p]]
+    return differences
+
+
+@dataclass(frozen=True)
+class WriteResult:
+    path: Path
+    created: bool
+
+
+def write_bundle(bundle: Bundle, out_dir: str | Path) -> WriteResult:
+    """Write `bundle` to `<out_dir>/<version>/` atomically; identical content is a no-op.
+
+    Raises BundleExistsError when that version exists with other content: a rendered
+    version is immutable, so the fix is to bump `bundle.version`.
+    """
+    out = Path(out_dir)
+    target = out / bundle.version
+    if target.exists():
+        differences = check_bundle(bundle, out)
+        if not differences:
+            return WriteResult(target, created=False)
+        shown = "\n  ".join(differences[:10])
+        more = f"\n  ... and {len(differences) - 10} more" if len(differences) > 10 else ""
+        raise BundleExistsError(
+            f"bundle version {bundle.version} already exists at {target} with different "
+            f"content; a rendered version is immutable, so bump bundle.version in the config "
+            f"(differences:\n  {shown}{more})")
+    out.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{bundle.version}.", suffix=".partial", dir=out))
+    try:
+        for path, data in bundle.files.items():
+            file_path = staging / path
+            file_path.parent.mkdir(parents=True, exist_ok=True)
+            file_path.write_bytes(data)
+        staging.chmod(0o755)
+        os.rename(staging, target)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return WriteResult(target, created=True)

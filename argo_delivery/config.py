@@ -1,0 +1,451 @@
+"""The platform configuration: load one YAML file, validate it, return typed objects.
+
+Validation happens in three layers, and every problem of every layer is reported at once:
+YAML syntax (with line and column), the JSON Schema shipped in the package (with the field
+path, what was expected and what was found), then the cross-field rules a schema cannot
+express (names that must exist, names that must be unique).
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import re
+from collections import Counter
+from dataclasses import dataclass, field
+from functools import cache
+from importlib import resources
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import jsonschema
+import yaml
+
+from argo_delivery.durations import parse_duration
+
+__all__ = [
+    "Component",
+    "ConfigError",
+    "ConfigProblem",
+    "DemoEnvironment",
+    "EnvironmentDefaults",
+    "GitProvider",
+    "Images",
+    "PlatformConfig",
+    "Project",
+    "Registry",
+    "Schedules",
+    "TestSuite",
+    "default_config_text",
+    "load_config",
+    "load_default",
+    "parse_config",
+    "platform_schema",
+]
+
+DEFAULT_CONFIG_NAME = "<embedded default platform>"
+
+
+@dataclass(frozen=True)
+class ConfigProblem:
+    """One thing wrong with a config file, located as precisely as we can."""
+
+    source: str
+    message: str
+    path: str = ""
+    line: int | None = None
+    column: int | None = None
+
+    def __str__(self) -> str:
+        where = self.source
+        if self.line is not None:
+            where += f":{self.line}:{self.column}"
+        field_path = f" {self.path}:" if self.path else ""
+        return f"{where}:{field_path} {self.message}"
+
+
+class ConfigError(Exception):
+    """A config that cannot be used; `problems` lists every reason."""
+
+    def __init__(self, problems: list[ConfigProblem]):
+        self.problems = problems
+        super().__init__("\n".join(str(p) for p in problems))
+
+
+@dataclass(frozen=True)
+class Component:
+    name: str
+    repo: str
+    branch: str
+    deploy_path: str
+
+
+@dataclass(frozen=True)
+class TestSuite:
+    name: str
+    image: str
+    timeout: str
+    command: tuple[str, ...] = ()
+    args: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class DemoEnvironment:
+    name: str
+    owner: str
+    variables: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class EnvironmentDefaults:
+    terraform_module: str
+    default_ttl: str
+    max_ttl: str
+    variables: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Project:
+    name: str
+    namespace: str
+    type: str
+    components: tuple[Component, ...]
+    developers: tuple[str, ...] = ()
+    product_owners: tuple[str, ...] = ()
+    alpha: tuple[TestSuite, ...] = ()
+    nightly: tuple[TestSuite, ...] = ()
+    environments: EnvironmentDefaults | None = None
+    demo_environments: tuple[DemoEnvironment, ...] = ()
+
+
+@dataclass(frozen=True)
+class Images:
+    python: str
+    git: str
+    terraform: str
+
+
+@dataclass(frozen=True)
+class Registry:
+    mirror: str | None = None
+    require_digests: bool = False
+
+
+@dataclass(frozen=True)
+class Schedules:
+    time_zone: str
+    nightly: str
+    reaper: str
+
+
+@dataclass(frozen=True)
+class GitProvider:
+    type: str
+    webhook_secret_name: str
+    webhook_secret_key: str
+    base_url: str | None = None
+    credentials_secret: str | None = None
+
+
+@dataclass(frozen=True)
+class PlatformConfig:
+    """A validated platform: what every renderer takes."""
+
+    bundle_name: str
+    bundle_version: str
+    namespace: str
+    components: tuple[Component, ...]
+    projects: tuple[Project, ...]
+    images: Images
+    registry: Registry
+    schedules: Schedules
+    git_provider: GitProvider
+
+    def component(self, name: str) -> Component:
+        """The component called `name` (KeyError with the known names otherwise)."""
+        for component in self.components:
+            if component.name == name:
+                return component
+        known = ", ".join(c.name for c in self.components)
+        raise KeyError(f"no component {name!r}; known components: {known}")
+
+
+@cache
+def platform_schema() -> dict[str, Any]:
+    """The JSON Schema (Draft 2020-12) a platform config must satisfy."""
+    text = resources.files("argo_delivery").joinpath("data/platform.schema.json").read_text()
+    return json.loads(text)
+
+
+def default_config_text() -> str:
+    """The embedded default platform, as YAML text with its comments."""
+    return resources.files("argo_delivery").joinpath("data/default-platform.yaml").read_text()
+
+
+def load_default() -> PlatformConfig:
+    """The embedded default platform."""
+    return parse_config(default_config_text(), DEFAULT_CONFIG_NAME)
+
+
+def load_config(path: str | Path | None) -> PlatformConfig:
+    """Load and validate a config file; `None` means the embedded default."""
+    if path is None:
+        return load_default()
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError([ConfigProblem(str(path), "no such file")]) from None
+    except IsADirectoryError:
+        raise ConfigError([ConfigProblem(str(path), "is a directory, expected a YAML file")]) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError([ConfigProblem(str(path), f"cannot read: {exc}")]) from None
+    return parse_config(text, str(path))
+
+
+def parse_config(text: str, source: str = "<string>") -> PlatformConfig:
+    """Validate config text; raise ConfigError listing every problem."""
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        data = yaml.safe_load(text)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        message = " ".join(p for p in (exc.context, exc.problem) if p)
+        raise ConfigError([ConfigProblem(
+            source, f"invalid YAML: {message}",
+            line=mark.line + 1 if mark else None, column=mark.column + 1 if mark else None,
+        )]) from None
+    except yaml.YAMLError as exc:
+        raise ConfigError([ConfigProblem(source, f"invalid YAML: {exc}")]) from None
+
+    if data is None:
+        raise ConfigError([ConfigProblem(source, "the file is empty; expected a platform mapping")])
+    problems = [_schema_problem(error, node, source) for error in _schema_errors(data)]
+    if problems:
+        raise ConfigError(problems)
+    problems = [
+        ConfigProblem(source, message, path, *_position(node, path_items))
+        for path_items, path, message in _cross_field_problems(data)
+    ]
+    if problems:
+        raise ConfigError(problems)
+    return _build(data)
+
+
+def _schema_errors(data: Any) -> list[jsonschema.ValidationError]:
+    validator = jsonschema.Draft202012Validator(platform_schema())
+    return sorted(validator.iter_errors(data), key=lambda e: (list(map(str, e.absolute_path)), e.message))
+
+
+def _format_path(items: list[Any] | tuple[Any, ...]) -> str:
+    text = ""
+    for item in items:
+        text += f"[{item}]" if isinstance(item, int) else (f".{item}" if text else str(item))
+    return text or "(top level)"
+
+
+def _describe(value: Any) -> str:
+    if value is None:
+        return "null"
+    kind = {bool: "boolean", int: "integer", float: "number", str: "string",
+            list: "list", dict: "mapping"}.get(type(value), type(value).__name__)
+    if isinstance(value, (dict, list)):
+        return f"a {kind}"
+    shown = json.dumps(value) if isinstance(value, str) else str(value).lower() if isinstance(value, bool) else str(value)
+    return f"{kind} {shown}"
+
+
+def _schema_problem(error: jsonschema.ValidationError, root: yaml.Node | None, source: str) -> ConfigProblem:
+    path_items = list(error.absolute_path)
+    instance = error.instance
+    schema = error.schema if isinstance(error.schema, dict) else {}
+    validator = error.validator
+    if validator == "additionalProperties":
+        allowed = sorted(schema.get("properties", {}))
+        unknown = sorted(set(instance) - set(allowed))
+        parts = []
+        for key in unknown:
+            close = difflib.get_close_matches(key, allowed, n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            parts.append(f"unknown key {key!r}{hint}")
+        message = "; ".join(parts) + f"; expected one of: {', '.join(allowed)}"
+        if unknown:
+            path_items = path_items + [unknown[0]]
+            line, column = _position(root, path_items, key=True)
+            return ConfigProblem(source, message, _format_path(path_items[:-1]), line, column)
+    elif validator == "required":
+        missing = re.match(r"'(.+)' is a required property", error.message)
+        message = f"missing required key {missing.group(1)!r}" if missing else error.message
+    elif validator == "type":
+        expected = error.validator_value
+        expected = " or ".join(expected) if isinstance(expected, list) else expected
+        message = f"expected {expected}, found {_describe(instance)}"
+    elif validator == "enum":
+        message = f"expected one of {', '.join(map(str, error.validator_value))}, found {_describe(instance)}"
+    elif validator == "pattern":
+        what = schema.get("description", "").rstrip(".")
+        message = f"expected {what[0].lower() + what[1:] if what else 'a value matching ' + error.validator_value}" \
+                  f" (pattern {error.validator_value}), found {_describe(instance)}"
+    elif validator in ("minItems", "minLength"):
+        unit = "item(s)" if validator == "minItems" else "character(s)"
+        message = f"expected at least {error.validator_value} {unit}, found {len(instance)}"
+    elif validator in ("maxItems", "maxLength"):
+        unit = "item(s)" if validator == "maxItems" else "character(s)"
+        message = f"expected at most {error.validator_value} {unit}, found {len(instance)}"
+    else:
+        message = error.message
+    line, column = _position(root, path_items)
+    return ConfigProblem(source, message, _format_path(path_items), line, column)
+
+
+def _position(root: yaml.Node | None, path_items: list[Any], key: bool = False) -> tuple[int | None, int | None]:
+    """Line and column (1-based) of the node at `path_items`, or of its nearest parent."""
+    node = root
+    for depth, item in enumerate(path_items):
+        if isinstance(node, yaml.MappingNode):
+            for key_node, value_node in node.value:
+                if key_node.value == item:
+                    last = depth == len(path_items) - 1
+                    node = key_node if (key and last) else value_node
+                    break
+            else:
+                break
+        elif isinstance(node, yaml.SequenceNode) and isinstance(item, int) and item < len(node.value):
+            node = node.value[item]
+        else:
+            break
+    if node is None:
+        return None, None
+    return node.start_mark.line + 1, node.start_mark.column + 1
+
+
+def _cross_field_problems(data: dict[str, Any]) -> list[tuple[list[Any], str, str]]:
+    """Rules the schema cannot express: (path items, printable path, message)."""
+    found: list[tuple[list[Any], str, str]] = []
+
+    def add(items: list[Any], message: str) -> None:
+        found.append((items, _format_path(items), message))
+
+    def duplicates(items_path: list[Any], values: list[str], what: str) -> None:
+        counts = Counter(values)
+        for index, value in enumerate(values):
+            if counts[value] > 1 and values.index(value) != index:
+                add(items_path + [index], f"duplicate {what} {value!r} (first used at "
+                    f"{_format_path(items_path + [values.index(value)])})")
+
+    components = data["components"]
+    component_names = [c["name"] for c in components]
+    duplicates(["components"], component_names, "component name")
+    tracked = [f"{_normalise_for_compare(c['repo'])}@{c['branch']}" for c in components]
+    for index, value in enumerate(tracked):
+        if tracked.index(value) != index:
+            add(["components", index, "repo"], f"repository and branch {value!r} are already tracked "
+                f"by component {component_names[tracked.index(value)]!r}")
+
+    projects = data["projects"]
+    duplicates(["projects"], [p["name"] for p in projects], "project name")
+    namespaces = [p.get("namespace", p["name"]) for p in projects]
+    for index, namespace in enumerate(namespaces):
+        where = ["projects", index, "namespace" if "namespace" in projects[index] else "name"]
+        if namespaces.index(namespace) != index:
+            add(where, f"namespace {namespace!r} is already used by project "
+                f"{projects[namespaces.index(namespace)]['name']!r}; each project needs its own")
+        if namespace == data["orchestrator"]["namespace"]:
+            add(where, f"namespace {namespace!r} is the orchestrator's namespace; "
+                "a project needs a namespace of its own")
+        if namespace.startswith("kube-") or namespace == "default":
+            add(where, f"namespace {namespace!r} is reserved; choose another")
+
+    for p_index, project in enumerate(projects):
+        base = ["projects", p_index]
+        for c_index, name in enumerate(project["components"]):
+            if name not in component_names:
+                close = difflib.get_close_matches(name, component_names, n=1)
+                hint = f" (did you mean {close[0]!r}?)" if close else ""
+                add(base + ["components", c_index], f"unknown component {name!r}{hint}; "
+                    f"known components: {', '.join(component_names)}")
+        duplicates(base + ["components"], project["components"], "component")
+        for stream in ("alpha", "nightly"):
+            suites = project.get("testSuites", {}).get(stream, [])
+            duplicates(base + ["testSuites", stream], [s["name"] for s in suites], f"{stream} suite name")
+        demos = project.get("demoEnvironments", [])
+        duplicates(base + ["demoEnvironments"], [d["name"] for d in demos], "demo environment name")
+        environments = project.get("environments")
+        if environments and (parse_duration(environments["defaultTTL"])
+                             > parse_duration(environments["maxTTL"])):
+            add(base + ["environments", "defaultTTL"], f"defaultTTL {environments['defaultTTL']} is "
+                f"longer than maxTTL {environments['maxTTL']}")
+        if demos and not environments:
+            add(base + ["demoEnvironments"], "demo environments need the project's `environments` "
+                "settings (terraformModule, defaultTTL, maxTTL)")
+
+    schedules = data["schedules"]
+    try:
+        ZoneInfo(schedules["timeZone"])
+    except (ZoneInfoNotFoundError, ValueError):
+        add(["schedules", "timeZone"], f"expected an IANA time zone such as Europe/Berlin, "
+            f"found {schedules['timeZone']!r}")
+    for key in ("nightly", "reaper"):
+        fields = schedules[key].split()
+        if len(fields) != 5 and not schedules[key].startswith("@"):
+            add(["schedules", key], f"expected a cron expression with 5 fields, found "
+                f"{len(fields)} in {schedules[key]!r}")
+    provider = data["gitProvider"]
+    if provider.get("baseURL") and provider["type"] == "generic":
+        add(["gitProvider", "baseURL"], "baseURL applies to github and gitlab only; "
+            "a generic webhook needs none")
+    return found
+
+
+def _normalise_for_compare(repo: str) -> str:
+    from argo_delivery.versionhash import normalise_repo
+
+    return normalise_repo(repo)
+
+
+def _build(data: dict[str, Any]) -> PlatformConfig:
+    components = tuple(
+        Component(c["name"], c["repo"], c["branch"], c.get("deployPath", "deploy"))
+        for c in data["components"]
+    )
+    by_name = {c.name: c for c in components}
+
+    def suites(items: list[dict[str, Any]]) -> tuple[TestSuite, ...]:
+        return tuple(TestSuite(s["name"], s["image"], s["timeout"], tuple(s.get("command", ())),
+                               tuple(s.get("args", ()))) for s in items)
+
+    projects = []
+    for p in data["projects"]:
+        env = p.get("environments")
+        members = p.get("members", {})
+        projects.append(Project(
+            name=p["name"],
+            namespace=p.get("namespace", p["name"]),
+            type=p["type"],
+            components=tuple(by_name[name] for name in p["components"]),
+            developers=tuple(members.get("developers", ())),
+            product_owners=tuple(members.get("productOwners", ())),
+            alpha=suites(p.get("testSuites", {}).get("alpha", [])),
+            nightly=suites(p.get("testSuites", {}).get("nightly", [])),
+            environments=EnvironmentDefaults(env["terraformModule"], env["defaultTTL"], env["maxTTL"],
+                                             dict(env.get("variables", {}))) if env else None,
+            demo_environments=tuple(DemoEnvironment(d["name"], d["owner"], dict(d.get("variables", {})))
+                                    for d in p.get("demoEnvironments", [])),
+        ))
+    registry = data.get("registry", {})
+    provider = data["gitProvider"]
+    return PlatformConfig(
+        bundle_name=data["bundle"]["name"],
+        bundle_version=data["bundle"]["version"],
+        namespace=data["orchestrator"]["namespace"],
+        components=components,
+        projects=tuple(projects),
+        images=Images(**{k: data["images"][k] for k in ("python", "git", "terraform")}),
+        registry=Registry(registry.get("mirror"), bool(registry.get("requireDigests", False))),
+        schedules=Schedules(data["schedules"]["timeZone"], data["schedules"]["nightly"],
+                            data["schedules"]["reaper"]),
+        git_provider=GitProvider(provider["type"], provider["webhookSecret"]["name"],
+                                 provider["webhookSecret"]["key"], provider.get("baseURL"),
+                                 provider.get("credentialsSecret", {}).get("name")),
+    )

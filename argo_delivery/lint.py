@@ -1,0 +1,333 @@
+"""`argo-delivery lint`: schema checks and the policy rules of DESIGN section 5.
+
+Layers, each reported as findings with a rule ID:
+- K8S001: core kinds validated strictly by kubernetes-validate (unknown fields too);
+- ARGO001: argoproj.io resources round-tripped through hera's models (unknown or misspelt
+  fields, wrong types);
+- CRD001: our custom resources validated against our own CRD schemas;
+- AD001..AD013: the policy rules (non-root, no privilege escalation, ...);
+- UP001/UP002: Argo's own validators (`make tools`), when they are built.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import pydantic
+import yaml
+
+from argo_delivery.crds import CRD_KINDS, crd_schema
+from argo_delivery.naming import GROUP
+
+__all__ = ["Finding", "RULES", "lint_documents", "lint_paths", "load_documents"]
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One problem: which rule, which file and resource, which field, and the fix."""
+
+    rule: str
+    file: str
+    resource: str
+    field: str
+    message: str
+    fix: str = ""
+
+    def __str__(self) -> str:
+        fix = f" Fix: {self.fix}" if self.fix else ""
+        where = f" {self.field}:" if self.field else ""
+        return f"{self.file}: {self.rule} {self.resource}:{where} {self.message}.{fix}"
+
+    def to_dict(self) -> dict[str, str]:
+        return asdict(self)
+
+
+# rule id -> (short name, fix)
+RULES: dict[str, tuple[str, str]] = {
+    "K8S001": ("kubernetes-schema", "match the Kubernetes API schema"),
+    "ARGO001": ("argo-schema", "match the Argo API schema (hera's models)"),
+    "CRD001": ("crd-schema", "match the argo-delivery CRD schema"),
+    "AD001": ("run-as-non-root", "set securityContext.runAsNonRoot: true on the pod or container"),
+    "AD002": ("no-privilege-escalation", "set securityContext.allowPrivilegeEscalation: false"),
+    "AD003": ("drop-all-capabilities", "set securityContext.capabilities.drop: [ALL]"),
+    "AD004": ("seccomp-runtime-default",
+              "set securityContext.seccompProfile.type: RuntimeDefault on the pod or container"),
+    "AD005": ("read-only-root-filesystem", "set securityContext.readOnlyRootFilesystem: true "
+              "and mount an emptyDir where the step writes"),
+    "AD006": ("resources", "set resources.requests and resources.limits for cpu and memory"),
+    "AD007": ("no-default-service-account",
+              "set serviceAccountName to a dedicated ServiceAccount (never `default`)"),
+    "AD008": ("no-rbac-wildcard", "list the exact apiGroups, resources and verbs"),
+    "AD009": ("no-pod-spec-patch", "remove podSpecPatch and use the typed fields"),
+    "AD010": ("active-deadline", "set spec.activeDeadlineSeconds"),
+    "AD011": ("ttl-strategy", "set spec.ttlStrategy (secondsAfterCompletion)"),
+    "AD012": ("pod-gc", "set spec.podGC.strategy (e.g. OnPodCompletion)"),
+    "AD013": ("no-automount-token", "set automountServiceAccountToken: false on the workflow "
+              "(and executor.serviceAccountName); opt in per template where a step calls the API"),
+    "UP001": ("argo-workflows-lint", "see Argo Workflows' message"),
+    "UP002": ("argo-events-lint", "see Argo Events' message"),
+}
+
+INDEX_FILE_NAMES = frozenset({"kustomization.yaml"})
+
+
+def load_documents(paths: list[Path]) -> Iterator[tuple[str, dict[str, Any]]]:
+    """(file, document) for every YAML document in the given files and folders."""
+    for path in paths:
+        files = sorted(path.rglob("*.y*ml")) if path.is_dir() else [path]
+        for file in files:
+            if file.name in INDEX_FILE_NAMES:
+                continue
+            shown = str(file.relative_to(path)) if path.is_dir() else str(file)
+            for doc in yaml.safe_load_all(file.read_text()):
+                if isinstance(doc, dict):
+                    yield shown, doc
+
+
+def _ident(doc: dict[str, Any]) -> str:
+    meta = doc.get("metadata") or {}
+    name = f"{meta['namespace']}/{meta.get('name', '?')}" if meta.get("namespace") else meta.get("name", "?")
+    return f"{doc.get('kind', '?')} {name}"
+
+
+def _finding(rule: str, file: str, doc: dict[str, Any], field: str, message: str) -> Finding:
+    return Finding(rule, file, _ident(doc), field, message, RULES[rule][1])
+
+
+# --- schema layers -----------------------------------------------------------------------
+
+def _check_core(file: str, doc: dict[str, Any]) -> list[Finding]:
+    import kubernetes_validate
+
+    try:
+        kubernetes_validate.validate(doc, kubernetes_validate.latest_version(), strict=True)
+    except kubernetes_validate.ValidationError as exc:
+        where = ".".join(str(p) for p in exc.path)
+        return [_finding("K8S001", file, doc, where, exc.message)]
+    except kubernetes_validate.SchemaNotFoundError as exc:
+        return [_finding("K8S001", file, doc, "apiVersion",
+                         f"no Kubernetes schema for {doc.get('apiVersion')} {doc.get('kind')}: {exc}")]
+    return []
+
+
+@cache
+def _argo_models() -> dict[str, type[pydantic.BaseModel]]:
+    from hera.events import models as events
+    from hera.workflows import models as workflows
+
+    return {"Workflow": workflows.Workflow, "WorkflowTemplate": workflows.WorkflowTemplate,
+            "ClusterWorkflowTemplate": workflows.ClusterWorkflowTemplate,
+            "CronWorkflow": workflows.CronWorkflow, "Sensor": events.Sensor,
+            "EventSource": events.EventSource}
+
+
+def _unknown_keys(original: Any, parsed: Any, path: str) -> Iterator[str]:
+    if isinstance(original, dict) and isinstance(parsed, dict):
+        for key, value in original.items():
+            child = f"{path}.{key}" if path else str(key)
+            if key not in parsed:
+                yield child
+            else:
+                yield from _unknown_keys(value, parsed[key], child)
+    elif isinstance(original, list) and isinstance(parsed, list):
+        for index, (a, b) in enumerate(zip(original, parsed)):
+            yield from _unknown_keys(a, b, f"{path}[{index}]")
+
+
+def _check_argo(file: str, doc: dict[str, Any]) -> list[Finding]:
+    model = _argo_models().get(doc.get("kind", ""))
+    if model is None:  # EventBus: hera has no model; argo-events-lint decodes it strictly
+        return []
+    try:
+        parsed = model.model_validate(doc).model_dump(exclude_none=True, by_alias=True, mode="json")
+    except pydantic.ValidationError as exc:
+        return [_finding("ARGO001", file, doc, ".".join(str(p) for p in err["loc"]), err["msg"])
+                for err in exc.errors()]
+    return [_finding("ARGO001", file, doc, key, "unknown field (not in the Argo API)")
+            for key in _unknown_keys(doc, parsed, "")]
+
+
+@cache
+def _crd_validator(kind: str) -> jsonschema.Draft202012Validator:
+    schema = copy.deepcopy(crd_schema(kind))
+
+    def close(node: Any) -> None:
+        if isinstance(node, dict):
+            if (node.get("type") == "object" and "properties" in node
+                    and "additionalProperties" not in node
+                    and not node.get("x-kubernetes-preserve-unknown-fields")):
+                node["additionalProperties"] = False
+            for value in node.values():
+                close(value)
+        elif isinstance(node, list):
+            for value in node:
+                close(value)
+
+    close(schema)
+    schema["properties"].update({"apiVersion": {"type": "string"}, "kind": {"type": "string"},
+                                 "metadata": {"type": "object"}})
+    return jsonschema.Draft202012Validator(schema)
+
+
+def _check_crd(file: str, doc: dict[str, Any]) -> list[Finding]:
+    validator = _crd_validator(doc["kind"])
+    return [_finding("CRD001", file, doc, ".".join(str(p) for p in err.absolute_path), err.message)
+            for err in sorted(validator.iter_errors(doc), key=lambda e: list(map(str, e.path)))]
+
+
+# --- policy rules --------------------------------------------------------------------------
+
+def _workflow_spec(doc: dict[str, Any]) -> tuple[dict[str, Any], str]:
+    if doc["kind"] == "CronWorkflow":
+        return doc.get("spec", {}).get("workflowSpec", {}), "spec.workflowSpec"
+    return doc.get("spec", {}), "spec"
+
+
+def _template_containers(template: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
+    for key in ("container", "script"):
+        if isinstance(template.get(key), dict):
+            yield key, template[key]
+    for key in ("initContainers", "sidecars"):
+        for index, container in enumerate(template.get(key) or []):
+            yield f"{key}[{index}]", container
+    for index, container in enumerate((template.get("containerSet") or {}).get("containers") or []):
+        yield f"containerSet.containers[{index}]", container
+
+
+def _container_rules(file: str, doc: dict[str, Any], where: str, container: dict[str, Any],
+                     pod_contexts: list[dict[str, Any]]) -> list[Finding]:
+    found = []
+    ctx = container.get("securityContext") or {}
+    contexts = [ctx, *pod_contexts]
+    if not any(c.get("runAsNonRoot") is True for c in contexts):
+        found.append(_finding("AD001", file, doc, f"{where}.securityContext.runAsNonRoot",
+                              "the container may run as root"))
+    if ctx.get("allowPrivilegeEscalation") is not False:
+        found.append(_finding("AD002", file, doc, f"{where}.securityContext.allowPrivilegeEscalation",
+                              "privilege escalation is not turned off"))
+    if "ALL" not in ((ctx.get("capabilities") or {}).get("drop") or []):
+        found.append(_finding("AD003", file, doc, f"{where}.securityContext.capabilities.drop",
+                              "capabilities are not all dropped"))
+    if not any((c.get("seccompProfile") or {}).get("type") in ("RuntimeDefault", "Localhost")
+               for c in contexts):
+        found.append(_finding("AD004", file, doc, f"{where}.securityContext.seccompProfile",
+                              "no seccomp profile (RuntimeDefault) on the pod or container"))
+    if ctx.get("readOnlyRootFilesystem") is not True:
+        found.append(_finding("AD005", file, doc, f"{where}.securityContext.readOnlyRootFilesystem",
+                              "the root filesystem is writable"))
+    resources = container.get("resources") or {}
+    missing = [f"{kind}.{res}" for kind in ("requests", "limits") for res in ("cpu", "memory")
+               if res not in (resources.get(kind) or {})]
+    if missing:
+        found.append(_finding("AD006", file, doc, f"{where}.resources",
+                              f"missing {', '.join(missing)}"))
+    return found
+
+
+def _check_workflow_policy(file: str, doc: dict[str, Any]) -> list[Finding]:
+    spec, at = _workflow_spec(doc)
+    if doc["kind"] == "Workflow" and spec.get("workflowTemplateRef"):
+        return []  # the referenced template carries (and is checked for) the policy
+    found = []
+    if spec.get("serviceAccountName") in (None, "", "default"):
+        found.append(_finding("AD007", file, doc, f"{at}.serviceAccountName",
+                              "the workflow runs as the namespace's default ServiceAccount"))
+    if spec.get("automountServiceAccountToken") is not False:
+        found.append(_finding("AD013", file, doc, f"{at}.automountServiceAccountToken",
+                              "every pod gets an API token, whether its step uses it or not"))
+    if "podSpecPatch" in spec:
+        found.append(_finding("AD009", file, doc, f"{at}.podSpecPatch", "podSpecPatch is set"))
+    if not spec.get("activeDeadlineSeconds"):
+        found.append(_finding("AD010", file, doc, f"{at}.activeDeadlineSeconds",
+                              "the workflow can run forever"))
+    if not spec.get("ttlStrategy"):
+        found.append(_finding("AD011", file, doc, f"{at}.ttlStrategy",
+                              "finished workflows are never deleted"))
+    if not (spec.get("podGC") or {}).get("strategy"):
+        found.append(_finding("AD012", file, doc, f"{at}.podGC", "finished pods are never deleted"))
+    pod_ctx = spec.get("securityContext") or {}
+    for t_index, template in enumerate(spec.get("templates") or []):
+        t_at = f"{at}.templates[{t_index}]"
+        if "podSpecPatch" in template:
+            found.append(_finding("AD009", file, doc, f"{t_at}.podSpecPatch", "podSpecPatch is set"))
+        if template.get("serviceAccountName") == "default":
+            found.append(_finding("AD007", file, doc, f"{t_at}.serviceAccountName",
+                                  "the template runs as the default ServiceAccount"))
+        contexts = [template.get("securityContext") or {}, pod_ctx]
+        for where, container in _template_containers(template):
+            found += _container_rules(file, doc, f"{t_at}.{where}", container, contexts)
+    return found
+
+
+def _check_events_policy(file: str, doc: dict[str, Any]) -> list[Finding]:
+    template = (doc.get("spec") or {}).get("template") or {}
+    found = []
+    if doc["kind"] == "Sensor" and template.get("serviceAccountName") in (None, "", "default"):
+        found.append(_finding("AD007", file, doc, "spec.template.serviceAccountName",
+                              "the Sensor runs as the namespace's default ServiceAccount"))
+    if doc["kind"] in ("Sensor", "EventSource"):
+        found += _container_rules(file, doc, "spec.template.container",
+                                  template.get("container") or {},
+                                  [template.get("securityContext") or {}])
+    return found
+
+
+def _check_rbac(file: str, doc: dict[str, Any]) -> list[Finding]:
+    found = []
+    for index, rule in enumerate(doc.get("rules") or []):
+        for key in ("apiGroups", "resources", "verbs", "resourceNames", "nonResourceURLs"):
+            if any("*" in str(value) for value in rule.get(key) or []):
+                found.append(_finding("AD008", file, doc, f"rules[{index}].{key}",
+                                      f"wildcard in {key}: {rule[key]}"))
+    return found
+
+
+# --- entry points -----------------------------------------------------------------------------
+
+ARGO_KINDS = frozenset({"Workflow", "WorkflowTemplate", "ClusterWorkflowTemplate", "CronWorkflow"})
+EVENTS_KINDS = frozenset({"Sensor", "EventSource", "EventBus"})
+
+
+def lint_documents(documents: list[tuple[str, dict[str, Any]]]) -> list[Finding]:
+    """Every finding for (file, document) pairs, schema layers first."""
+    findings: list[Finding] = []
+    for file, doc in documents:
+        api_version, kind = doc.get("apiVersion", ""), doc.get("kind", "")
+        group = api_version.split("/")[0] if "/" in api_version else ""
+        if group == "argoproj.io":
+            findings += _check_argo(file, doc)
+            if kind in ARGO_KINDS:
+                findings += _check_workflow_policy(file, doc)
+            elif kind in EVENTS_KINDS:
+                findings += _check_events_policy(file, doc)
+        elif group == GROUP and kind in CRD_KINDS:
+            findings += _check_crd(file, doc)
+        else:
+            findings += _check_core(file, doc)
+        if kind in ("Role", "ClusterRole"):
+            findings += _check_rbac(file, doc)
+    return findings
+
+
+def lint_paths(paths: list[Path], upstream: bool = True) -> tuple[list[Finding], list[str]]:
+    """Lint files and folders; returns the findings and notes (e.g. validators not built)."""
+    findings = lint_documents(list(load_documents(paths)))
+    notes: list[str] = []
+    if upstream:
+        from argo_delivery import upstream as up
+
+        for tool, rule in (("argo-workflows-lint", "UP001"), ("argo-events-lint", "UP002")):
+            if up.tool_path(tool) is None:
+                notes.append(f"{tool} is not built, so Argo's own validation was skipped; "
+                             "run `make tools`")
+                continue
+            for problem in up.run_validator(tool, paths):
+                findings.append(Finding(rule, problem.file, f"{problem.kind} {problem.name}", "",
+                                        problem.message, RULES[rule][1]))
+    return findings, notes

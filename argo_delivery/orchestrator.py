@@ -1,0 +1,29 @@
+"""The orchestrator namespace: where the EventBus, EventSources and Sensors live."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from argo_delivery.config import PlatformConfig
+from argo_delivery.naming import bundle_labels
+from argo_delivery.rbac import service_account
+from argo_delivery.tenancy import SENSOR_ACCOUNTS
+
+__all__ = ["orchestrator_resources"]
+
+
+def orchestrator_resources(config: PlatformConfig) -> list[dict[str, Any]]:
+    """The orchestrator's Namespace and the ServiceAccounts its Sensors run as."""
+    labels = bundle_labels(config.bundle_name, config.bundle_version)
+    resources: list[dict[str, Any]] = [{
+        "apiVersion": "v1", "kind": "Namespace",
+        "metadata": {"name": config.namespace, "labels": {
+            **labels,
+            "pod-security.kubernetes.io/enforce": "restricted",
+            "pod-security.kubernetes.io/enforce-version": "latest"}},
+    }]
+    for account in SENSOR_ACCOUNTS:
+        resources.append(service_account(
+            account, config.namespace, labels,
+            "A Sensor: may create Workflows in project namespaces, nothing else."))
+    return resources

@@ -1,0 +1,14 @@
+"""Sensors, one module per wiring; each function takes the validated config."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from argo_delivery.config import PlatformConfig
+
+__all__ = ["render_sensors"]
+
+
+def render_sensors(config: PlatformConfig) -> list[Any]:
+    """Every Sensor of the platform."""
+    return []

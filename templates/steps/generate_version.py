@@ -1,0 +1,223 @@
+# generate-version step: resolve every component's head commit, hash, create the Version.
+#
+# Standard library only. The renderer prepends argo_delivery/versionhash.py to this file,
+# so `version_hash`, `version_name` and `normalise_repo` are the very functions the CLI
+# uses. Every input arrives as an environment variable: nothing from a webhook payload is
+# ever part of this source or of a shell string.
+# ruff: noqa: F821
+
+import json
+import os
+import re
+import ssl
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
+
+SA_DIR = "/var/run/secrets/kubernetes.io/serviceaccount"
+EXIT_PERMANENT = 2  # a repo or branch that does not exist: retrying cannot help
+EXIT_TRANSIENT = 3  # the network still failed after every retry
+_PERMANENT_GIT_ERRORS = re.compile(
+    r"not found|does not appear to be a git repository|does not exist|no such|"
+    r"authentication failed|could not read (username|password)|permission denied|"
+    r"terminal prompts disabled|invalid|not a valid",
+    re.IGNORECASE,
+)
+
+
+class StepError(Exception):
+    def __init__(self, message, exit_code):
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+def log(event, **fields):
+    print(json.dumps({"event": event, **fields}, sort_keys=True), flush=True)
+
+
+def redact(text):
+    """Drop credentials from URLs before anything reaches the logs."""
+    return re.sub(r"(://)[^/@\s]+@", r"\1***@", text)
+
+
+def git_environment():
+    env = {"PATH": os.environ.get("PATH", "/usr/local/bin:/usr/bin:/bin"),
+           "HOME": os.environ.get("AD_HOME", "/tmp"),
+           "GIT_TERMINAL_PROMPT": "0", "GIT_ASKPASS": "/bin/false", "SSH_ASKPASS": "/bin/false",
+           "GIT_CONFIG_NOSYSTEM": "1", "LC_ALL": "C"}
+    creds = os.environ.get("AD_GIT_CREDENTIALS", "")
+    config = []
+    if creds and os.path.isfile(os.path.join(creds, ".git-credentials")):
+        config.append(("credential.helper",
+                       "store --file=" + os.path.join(creds, ".git-credentials")))
+    if creds and os.path.isfile(os.path.join(creds, "ssh-privatekey")):
+        known = os.path.join(creds, "known_hosts")
+        env["GIT_SSH_COMMAND"] = (
+            "ssh -F /dev/null -o IdentitiesOnly=yes -o BatchMode=yes"
+            f" -i {os.path.join(creds, 'ssh-privatekey')}"
+            + (f" -o UserKnownHostsFile={known}" if os.path.isfile(known)
+               else " -o StrictHostKeyChecking=yes"))
+    env["GIT_CONFIG_COUNT"] = str(len(config))
+    for index, (key, value) in enumerate(config):
+        env[f"GIT_CONFIG_KEY_{index}"] = key
+        env[f"GIT_CONFIG_VALUE_{index}"] = value
+    return env
+
+
+def ls_remote(component, attempts, timeout):
+    """The commit at the head of the component's branch, with backoff on network errors."""
+    ref = "refs/heads/" + component["branch"]
+    command = ["git", "ls-remote", "--exit-code", "--end-of-options", component["repo"], ref]
+    delay = 1.0
+    for attempt in range(1, attempts + 1):
+        try:
+            result = subprocess.run(command, capture_output=True, text=True, timeout=timeout,
+                                    env=git_environment(), stdin=subprocess.DEVNULL)
+        except subprocess.TimeoutExpired:
+            reason = f"git ls-remote timed out after {timeout}s"
+        else:
+            if result.returncode == 0:
+                for line in result.stdout.splitlines():
+                    sha, _, name = line.partition("\t")
+                    if name == ref:
+                        return sha.strip()
+                reason = f"git ls-remote printed no line for {ref}"
+            elif result.returncode == 2:
+                raise StepError(f"component {component['name']}: branch {component['branch']!r} "
+                                f"does not exist in {redact(component['repo'])}", EXIT_PERMANENT)
+            else:
+                reason = redact(result.stderr.strip()) or f"git exited with {result.returncode}"
+                if _PERMANENT_GIT_ERRORS.search(reason):
+                    raise StepError(f"component {component['name']}: cannot read "
+                                    f"{redact(component['repo'])}: {reason}", EXIT_PERMANENT)
+        if attempt == attempts:
+            raise StepError(f"component {component['name']}: {reason} "
+                            f"(gave up after {attempts} attempts)", EXIT_TRANSIENT)
+        log("retry", component=component["name"], attempt=attempt, reason=reason, wait=delay)
+        time.sleep(delay)
+        delay = min(delay * 2, 30.0)
+    raise AssertionError("unreachable")
+
+
+def resolve_component_heads(components, attempts=4, timeout=60):
+    """Every component's head commit, resolved in parallel, in one process."""
+    workers = max(1, min(32, len(components)))
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        futures = [pool.submit(ls_remote, c, attempts, timeout) for c in components]
+        errors, heads = [], []
+        for component, future in zip(components, futures):
+            try:
+                heads.append({"name": component["name"], "repo": component["repo"],
+                              "ref": component["branch"], "commit": future.result()})
+            except StepError as exc:
+                errors.append(exc)
+    if errors:
+        for exc in errors:
+            log("error", message=str(exc))
+        raise StepError("; ".join(str(e) for e in errors), max(e.exit_code for e in errors))
+    return heads
+
+
+class Kube:
+    """The few Kubernetes API calls the step makes, with its own ServiceAccount token."""
+
+    def __init__(self):
+        server = os.environ.get("AD_API_SERVER")
+        if not server:
+            host = os.environ["KUBERNETES_SERVICE_HOST"]
+            port = os.environ.get("KUBERNETES_SERVICE_PORT", "443")
+            server = f"https://[{host}]:{port}" if ":" in host else f"https://{host}:{port}"
+        self.server = server.rstrip("/")
+        with open(os.environ.get("AD_TOKEN_FILE", SA_DIR + "/token")) as handle:
+            self.token = handle.read().strip()
+        self.context = ssl.create_default_context(
+            cafile=os.environ.get("AD_CA_FILE", SA_DIR + "/ca.crt"))
+
+    def request(self, method, path, body=None):
+        data = None if body is None else json.dumps(body).encode()
+        for attempt in range(1, 5):
+            req = urllib.request.Request(self.server + path, data=data, method=method, headers={
+                "Authorization": "Bearer " + self.token, "Accept": "application/json",
+                "Content-Type": "application/json"})
+            try:
+                with urllib.request.urlopen(req, context=self.context, timeout=30) as response:
+                    return response.status, json.load(response)
+            except urllib.error.HTTPError as exc:
+                payload = exc.read()
+                try:
+                    document = json.loads(payload)
+                except ValueError:
+                    document = {"message": payload.decode(errors="replace")}
+                if exc.code < 500 or attempt == 4:
+                    return exc.code, document
+            except (urllib.error.URLError, OSError) as exc:
+                if attempt == 4:
+                    raise StepError(f"Kubernetes API unreachable: {exc}", EXIT_TRANSIENT) from exc
+            time.sleep(2 ** attempt)
+        raise AssertionError("unreachable")
+
+
+def trigger():
+    fields = {"repo": "AD_TRIGGER_REPO", "branch": "AD_TRIGGER_BRANCH",
+              "commit": "AD_TRIGGER_COMMIT", "sender": "AD_TRIGGER_SENDER"}
+    found = {key: os.environ.get(var, "") for key, var in fields.items()}
+    found = {key: value for key, value in found.items() if value}
+    return {"type": "push" if found else "manual", **found}
+
+
+def main():
+    project = os.environ["AD_PROJECT"]
+    namespace = os.environ["AD_NAMESPACE"]
+    group = "/apis/argo-delivery.io/v1alpha1/namespaces/" + namespace
+    kube = Kube()
+    status, document = kube.request("GET", f"{group}/projects/{project}")
+    if status != 200:
+        raise StepError(f"cannot read Project {project} in namespace {namespace}: "
+                        f"{document.get('message', status)}", EXIT_PERMANENT)
+    components = document["spec"]["components"]
+    heads = resolve_component_heads(components,
+                                    attempts=int(os.environ.get("AD_ATTEMPTS", "4")),
+                                    timeout=int(os.environ.get("AD_GIT_TIMEOUT", "60")))
+    digest = version_hash(project, heads)
+    name = version_name(project, digest)
+    version = {
+        "apiVersion": "argo-delivery.io/v1alpha1",
+        "kind": "Version",
+        "metadata": {"name": name, "namespace": namespace, "labels": {
+            "app.kubernetes.io/part-of": "argo-delivery", "argo-delivery.io/project": project}},
+        "spec": {"project": project, "hash": digest, "trigger": trigger(), "components": sorted(
+            ({"name": h["name"], "repo": normalise_repo(h["repo"]), "ref": h["ref"],
+              "commit": h["commit"]} for h in heads), key=lambda c: c["name"])},
+    }
+    status, document = kube.request("POST", f"{group}/versions?fieldValidation=Strict", version)
+    if status == 201:
+        outcome = "created"
+    elif status == 409:
+        status, existing = kube.request("GET", f"{group}/versions/{name}")
+        if status != 200:
+            raise StepError(f"Version {name} exists but cannot be read: "
+                            f"{existing.get('message', status)}", EXIT_TRANSIENT)
+        if existing["spec"].get("hash") != digest:
+            raise StepError(f"Version {name} exists with hash {existing['spec'].get('hash')}, "
+                            f"not {digest}: a name collision", EXIT_PERMANENT)
+        outcome = "exists"
+    else:
+        raise StepError(f"cannot create Version {name}: {document.get('message', status)}",
+                        EXIT_PERMANENT)
+    output = os.environ.get("AD_OUTPUT", "/tmp/version-name")
+    if output:
+        with open(output, "w") as handle:
+            handle.write(name)
+    log(outcome, version=name, hash=digest, components=[
+        {"name": h["name"], "commit": h["commit"]} for h in heads])
+
+
+if __name__ == "__main__":
+    try:
+        main()
+    except StepError as exc:
+        log("failed", message=str(exc))
+        sys.exit(exc.exit_code)
