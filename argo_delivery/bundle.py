@@ -24,6 +24,7 @@ import jinja2
 from argo_delivery import __version__
 from argo_delivery.config import PlatformConfig
 from argo_delivery.crds import crd_manifests
+from argo_delivery.eventbus import eventbus_images
 from argo_delivery.images import collect_images
 from argo_delivery.naming import bundle_labels
 from argo_delivery.orchestrator import orchestrator_resources
@@ -185,7 +186,7 @@ def build_bundle(config: PlatformConfig, use_c_yaml: bool = True) -> Bundle:
         {**kustomization, "resources": [p.removeprefix("crds/") for p in crd_paths]}).encode()
     files["kustomization.yaml"] = dump_yaml({**kustomization,
                                              "resources": ["crds", *other_paths]}).encode()
-    images = collect_images(resources)
+    images = sorted(set(collect_images(resources)) | set(eventbus_images(resources)))
     files["images.txt"] = "".join(f"{image}\n" for image in images).encode()
     digest = "sha256:" + _sha256(_sums(files))
     bundle = Bundle(config.bundle_name, config.bundle_version, digest, resources, images, files)

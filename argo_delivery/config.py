@@ -284,9 +284,8 @@ def _schema_problem(error: jsonschema.ValidationError, root: yaml.Node | None, s
     elif validator == "enum":
         message = f"expected one of {', '.join(map(str, error.validator_value))}, found {_describe(instance)}"
     elif validator == "pattern":
-        what = schema.get("description", "").rstrip(".")
-        message = f"expected {what[0].lower() + what[1:] if what else 'a value matching ' + error.validator_value}" \
-                  f" (pattern {error.validator_value}), found {_describe(instance)}"
+        expected = schema.get("x-expected") or f"a value matching {error.validator_value}"
+        message = f"expected {expected}, found {_describe(instance)}"
     elif validator in ("minItems", "minLength"):
         unit = "item(s)" if validator == "minItems" else "character(s)"
         message = f"expected at least {error.validator_value} {unit}, found {len(instance)}"

@@ -12,6 +12,8 @@ Layers, each reported as findings with a rule ID:
 from __future__ import annotations
 
 import copy
+import types
+import typing
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from functools import cache
@@ -140,17 +142,80 @@ def _unknown_keys(original: Any, parsed: Any, path: str) -> Iterator[str]:
             yield from _unknown_keys(a, b, f"{path}[{index}]")
 
 
+def _embedded_resources(doc: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
+    """(field path, source.resource) of every k8s / argoWorkflow trigger of a Sensor."""
+    for index, trigger in enumerate((doc.get("spec") or {}).get("triggers") or []):
+        template = trigger.get("template") or {}
+        for kind in ("k8s", "argoWorkflow"):
+            source = (template.get(kind) or {}).get("source") or {}
+            if isinstance(source.get("resource"), dict):
+                yield f"spec.triggers[{index}].template.{kind}.source.resource", source
+
+
+# Go types with custom JSON that hera's events models describe as wrapper objects: their
+# content is left to argo-events-lint's strict decode into the real Go types.
+_OPAQUE_EVENTS_TYPES = frozenset({"Int64OrString", "Amount", "K8SResource"})
+
+
+def _adapt_to_hera(value: Any, annotation: Any) -> Any:
+    """`value` reshaped where hera's events models differ from Argo Events' JSON."""
+    origin = typing.get_origin(annotation)
+    if origin is typing.Annotated:
+        return _adapt_to_hera(value, typing.get_args(annotation)[0])
+    if origin in (typing.Union, types.UnionType):
+        options = [a for a in typing.get_args(annotation) if a is not type(None)]
+        return _adapt_to_hera(value, options[0]) if len(options) == 1 else value
+    if origin is list and isinstance(value, list):
+        return [_adapt_to_hera(v, typing.get_args(annotation)[0]) for v in value]
+    if origin is dict and isinstance(value, dict):
+        return {k: _adapt_to_hera(v, typing.get_args(annotation)[1]) for k, v in value.items()}
+    if isinstance(annotation, type) and issubclass(annotation, pydantic.BaseModel):
+        if annotation.__name__ in _OPAQUE_EVENTS_TYPES:
+            return {}
+        if isinstance(value, dict):
+            fields = {(f.alias or name): f.annotation for name, f in annotation.model_fields.items()}
+            return {k: _adapt_to_hera(v, fields[k]) if k in fields else v for k, v in value.items()}
+        return value
+    if annotation is str and isinstance(value, int) and not isinstance(value, bool):
+        return str(value)  # int64 fields that hera's models type as strings
+    return value
+
+
+def _embedded_resources(doc: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
+    """(field path, resource) of every k8s / argoWorkflow trigger of a Sensor."""
+    for index, trigger in enumerate((doc.get("spec") or {}).get("triggers") or []):
+        template = trigger.get("template") or {}
+        for kind in ("k8s", "argoWorkflow"):
+            source = (template.get(kind) or {}).get("source") or {}
+            if isinstance(source.get("resource"), dict):
+                yield f"spec.triggers[{index}].template.{kind}.source.resource", source["resource"]
+
+
 def _check_argo(file: str, doc: dict[str, Any]) -> list[Finding]:
     model = _argo_models().get(doc.get("kind", ""))
     if model is None:  # EventBus: hera has no model; argo-events-lint decodes it strictly
         return []
+    findings = []
+    if doc.get("kind") in ("Sensor", "EventSource"):
+        # A trigger's embedded resource is a manifest of its own: lint it as one.
+        for at, embedded in _embedded_resources(doc):
+            for finding in lint_documents([(file, embedded)]):
+                findings.append(Finding(finding.rule, file, _ident(doc),
+                                        f"{at}.{finding.field}".rstrip("."), finding.message,
+                                        finding.fix))
+        doc = _adapt_to_hera(doc, model)
+    return findings + _check_argo_model(file, doc, model)
+
+
+def _check_argo_model(file: str, doc: dict[str, Any], model: type[pydantic.BaseModel]) -> list[Finding]:
     try:
         parsed = model.model_validate(doc).model_dump(exclude_none=True, by_alias=True, mode="json")
     except pydantic.ValidationError as exc:
         return [_finding("ARGO001", file, doc, ".".join(str(p) for p in err["loc"]), err["msg"])
                 for err in exc.errors()]
+    # hera's events models carry no apiVersion/kind; the dispatcher already matched them.
     return [_finding("ARGO001", file, doc, key, "unknown field (not in the Argo API)")
-            for key in _unknown_keys(doc, parsed, "")]
+            for key in _unknown_keys(doc, parsed, "") if key not in ("apiVersion", "kind")]
 
 
 @cache

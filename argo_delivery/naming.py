@@ -29,8 +29,21 @@ __all__ = [
     "LABEL_PROJECT",
     "LABEL_VERSION",
     "PART_OF",
+    "POD_SECURITY_LABELS",
+    "SENSOR_ON_PUSH_SA",
     "bundle_labels",
 ]
+
+
+# Pod Security Admission: our own pods meet `restricted`, but Argo's init and wait containers
+# only do so when the controller's executor securityContext is configured, so `restricted`
+# warns and audits while `baseline` is enforced.
+POD_SECURITY_LABELS = {
+    "pod-security.kubernetes.io/enforce": "baseline",
+    "pod-security.kubernetes.io/warn": "restricted",
+    "pod-security.kubernetes.io/audit": "restricted",
+}
+SENSOR_ON_PUSH_SA = "argo-delivery-sensor-on-push"
 
 
 def bundle_labels(bundle_name: str, bundle_version: str, **extra: str) -> dict[str, str]:

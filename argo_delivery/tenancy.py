@@ -6,7 +6,13 @@ from typing import Any
 
 from argo_delivery.config import PlatformConfig, Project, TestSuite
 from argo_delivery.images import rewrite_image
-from argo_delivery.naming import GROUP_VERSION, LABEL_PROJECT, bundle_labels
+from argo_delivery.naming import (
+    GROUP_VERSION,
+    LABEL_PROJECT,
+    POD_SECURITY_LABELS,
+    SENSOR_ON_PUSH_SA,
+    bundle_labels,
+)
 from argo_delivery.rbac import ROLES, role, role_binding, service_account
 
 __all__ = [
@@ -21,7 +27,7 @@ EXECUTOR_SA = "argo-delivery-executor"
 VERSION_WRITER_SA = "argo-delivery-version-writer"
 # Sensors run in the orchestrator namespace, each as its own ServiceAccount; every project
 # lets each of them create Workflows in its namespace, and nothing else.
-SENSOR_ACCOUNTS = ("argo-delivery-sensor-on-push",)
+SENSOR_ACCOUNTS = (SENSOR_ON_PUSH_SA,)
 
 # ServiceAccount in the project namespace -> the role it is bound to.
 _STEP_ACCOUNTS = {
@@ -79,10 +85,7 @@ def project_resources(project: Project, config: PlatformConfig) -> list[dict[str
     resources: list[dict[str, Any]] = [
         {"apiVersion": "v1", "kind": "Namespace",
          "metadata": {"name": namespace, "labels": {
-             **labels,
-             # Pod Security Admission: our pods already meet `restricted`; enforce it.
-             "pod-security.kubernetes.io/enforce": "restricted",
-             "pod-security.kubernetes.io/enforce-version": "latest"}}},
+             **labels, **POD_SECURITY_LABELS}}},
         project_resource(project, config),
     ]
     for account, role_name in _STEP_ACCOUNTS.items():

@@ -6,9 +6,11 @@ from typing import Any
 
 from argo_delivery.config import PlatformConfig
 
-__all__ = ["render_sensors"]
+from .on_push import on_push
+
+__all__ = ["on_push", "render_sensors"]
 
 
 def render_sensors(config: PlatformConfig) -> list[Any]:
     """Every Sensor of the platform."""
-    return []
+    return [on_push(config)]

@@ -1,0 +1,124 @@
+"""Sensor `on-push` (flow F1): a push to a tracked branch -> `generate-version` per project.
+
+One dependency per project, on the `git-push` EventSource, whose filter accepts only a
+push to a tracked branch of one of that project's components (and never a branch
+deletion). Each project's trigger creates a Workflow from the project's `generate-version`
+WorkflowTemplate in the project's namespace; webhook fields become Workflow parameters,
+which the step reads as environment variables. The trigger creates the Workflow directly
+(a `k8s` trigger), so the Sensor's ServiceAccount needs `create` on Workflows and nothing else.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from argo_delivery.config import PlatformConfig, Project
+from argo_delivery.events_common import pod_template
+from argo_delivery.naming import LABEL_PROJECT, SENSOR_ON_PUSH_SA
+from argo_delivery.templates import TRIGGER_PARAMETERS
+
+__all__ = ["NAME", "PAYLOAD_FIELDS", "SERVICE_ACCOUNT", "on_push", "push_filter"]
+
+NAME = "on-push"
+SERVICE_ACCOUNT = SENSOR_ON_PUSH_SA
+ZERO_COMMIT = "0" * 40
+
+# provider -> where each field is in its push payload (gjson paths, as Argo Events reads them)
+PAYLOAD_FIELDS: dict[str, dict[str, str]] = {
+    "github": {"path": "body.repository.full_name", "repo": "body.repository.clone_url",
+               "ref": "body.ref", "commit": "body.after", "sender": "body.sender.login"},
+    "gitlab": {"path": "body.project.path_with_namespace", "repo": "body.project.git_http_url",
+               "ref": "body.ref", "commit": "body.after", "sender": "body.user_username"},
+    # Gitea and Forgejo send GitHub-shaped pushes; so can a Bitbucket Server relay.
+    "generic": {"path": "body.repository.full_name", "repo": "body.repository.clone_url",
+                "ref": "body.ref", "commit": "body.after", "sender": "body.sender.login"},
+}
+
+
+def _quote(text: str) -> str:
+    # govaluate string literal; config values are already restricted to safe characters
+    # (the schema allows no quotes or backslashes in branch names or repo paths).
+    return json.dumps(text)
+
+
+def push_filter(project: Project, provider: str) -> dict[str, Any]:
+    """Expr filter: the push is to a tracked branch of one of the project's components."""
+    from argo_delivery.eventsources import repository_path
+
+    fields = PAYLOAD_FIELDS[provider]
+    alternatives = sorted({f"(path == {_quote(repository_path(c))} && "
+                           f"ref == {_quote('refs/heads/' + c.branch)})" for c in project.components})
+    return {"exprs": [{
+        "expr": f"({' || '.join(alternatives)}) && commit != {_quote(ZERO_COMMIT)}",
+        "fields": [{"name": "path", "path": fields["path"]},
+                   {"name": "ref", "path": fields["ref"]},
+                   {"name": "commit", "path": fields["commit"]}],
+    }]}
+
+
+def _dependency_name(project: Project) -> str:
+    return f"push-{project.name}"
+
+
+def _trigger(project: Project, provider: str) -> dict[str, Any]:
+    fields = PAYLOAD_FIELDS[provider]
+    dependency = _dependency_name(project)
+    workflow = {
+        "apiVersion": "argoproj.io/v1alpha1",
+        "kind": "Workflow",
+        "metadata": {"generateName": "generate-version-", "namespace": project.namespace,
+                     "labels": {LABEL_PROJECT: project.name}},
+        "spec": {
+            "workflowTemplateRef": {"name": "generate-version"},
+            "arguments": {"parameters": [{"name": name, "value": ""}
+                                         for name in TRIGGER_PARAMETERS]},
+        },
+    }
+    sources = {
+        "repo": {"dataKey": fields["repo"]},
+        "branch": {"dataTemplate": '{{ trimPrefix "refs/heads/" .Input.' + fields["ref"] + " }}"},
+        "commit": {"dataKey": fields["commit"]},
+        "sender": {"dataKey": fields["sender"], "value": "unknown"},
+    }
+    return {
+        "template": {
+            "name": f"generate-version-{project.name}",
+            "conditions": dependency,
+            "k8s": {
+                "operation": "create",
+                "source": {"resource": workflow},
+                "parameters": [
+                    {"src": {"dependencyName": dependency, **source},
+                     "dest": f"spec.arguments.parameters.{index}.value"}
+                    for index, source in enumerate(sources[name] for name in TRIGGER_PARAMETERS)
+                ],
+            },
+        },
+        "retryStrategy": {"steps": 3, "duration": "2s", "factor": 2, "jitter": 0.2},
+    }
+
+
+def on_push(config: PlatformConfig) -> dict[str, Any]:
+    """The `on-push` Sensor in the orchestrator namespace."""
+    from argo_delivery.eventsources import EVENT_NAMES, EVENTSOURCE_NAME
+
+    provider = config.git_provider.type
+    return {
+        "apiVersion": "argoproj.io/v1alpha1",
+        "kind": "Sensor",
+        "metadata": {"name": NAME, "namespace": config.namespace,
+                     "annotations": {"argo-delivery.io/description":
+                                     "A push to a tracked branch submits generate-version "
+                                     "in every project that uses the component."}},
+        "spec": {
+            "template": pod_template(SERVICE_ACCOUNT),
+            "dependencies": [{
+                "name": _dependency_name(project),
+                "eventSourceName": EVENTSOURCE_NAME,
+                "eventName": EVENT_NAMES[provider],
+                "filters": push_filter(project, provider),
+            } for project in config.projects],
+            "triggers": [_trigger(project, provider) for project in config.projects],
+        },
+    }

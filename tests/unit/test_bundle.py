@@ -1,0 +1,172 @@
+"""The bundle: golden files, determinism, immutability, atomic writes, --check, index files."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+from click.testing import CliRunner
+
+from argo_delivery import bundle as bundle_module
+from argo_delivery.bundle import BundleExistsError, build_bundle, check_bundle, write_bundle
+from argo_delivery.cli import main
+from argo_delivery.config import parse_config
+from argo_delivery.naming import LABEL_BUNDLE, LABEL_PART_OF, LABEL_VERSION
+from tests.support import REPO_ROOT, require_binary
+
+GOLDEN = REPO_ROOT / "tests" / "golden" / "default-bundle"
+UPDATE = os.environ.get("ARGO_DELIVERY_UPDATE_GOLDEN") == "1"
+
+
+def tree(root: Path) -> dict[str, bytes]:
+    return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*"))
+            if p.is_file()}
+
+
+def test_golden_default_bundle(default_bundle):
+    """The rendered default bundle, byte for byte. Regenerate: ARGO_DELIVERY_UPDATE_GOLDEN=1."""
+    if UPDATE:
+        assert not os.environ.get("CI"), "golden files are never regenerated in CI"
+        shutil.rmtree(GOLDEN, ignore_errors=True)
+        for path, data in default_bundle.files.items():
+            (GOLDEN / path).parent.mkdir(parents=True, exist_ok=True)
+            (GOLDEN / path).write_bytes(data)
+    golden = tree(GOLDEN)
+    assert sorted(golden) == sorted(default_bundle.files), "files added or removed"
+    for path, data in default_bundle.files.items():
+        assert golden[path] == data, f"{path} differs from the golden file"
+
+
+def test_render_is_identical_across_hash_seeds_and_yaml_emitters(tmp_path):
+    outputs = []
+    for seed in ("0", "1", "4242"):
+        out = tmp_path / f"seed-{seed}"
+        env = {**os.environ, "PYTHONHASHSEED": seed}
+        subprocess.run([sys.executable, str(REPO_ROOT / "render.py"), "--out", str(out)],
+                       check=True, env=env, capture_output=True, cwd=tmp_path)
+        outputs.append(tree(out))
+    assert outputs[0] == outputs[1] == outputs[2]
+    pure = build_bundle(parse_config((REPO_ROOT / "argo_delivery/data/default-platform.yaml")
+                                     .read_text()), use_c_yaml=False)
+    assert {f"0.1.0/{p}": d for p, d in pure.files.items()} == outputs[0]
+
+
+def test_every_resource_is_labelled_and_at_a_stable_path(default_bundle):
+    for resource in default_bundle.resources:
+        labels = resource["metadata"]["labels"]
+        assert labels[LABEL_PART_OF] == "argo-delivery"
+        assert labels[LABEL_VERSION] == default_bundle.version
+        assert labels[LABEL_BUNDLE] == default_bundle.name
+    index = json.loads(default_bundle.files["bundle.json"])
+    for entry in index["resources"]:
+        on_disk = yaml.safe_load(default_bundle.files[entry["path"]])
+        assert (on_disk["kind"], on_disk["metadata"]["name"]) == (entry["kind"], entry["name"])
+        assert on_disk["metadata"].get("namespace") == entry["namespace"]
+    assert index["images"] == default_bundle.files["images.txt"].decode().split()
+    assert index["digest"] == default_bundle.digest
+
+
+def test_sha256sums_verify_with_coreutils(default_bundle_dir):
+    result = subprocess.run(["sha256sum", "--strict", "-c", "SHA256SUMS"], cwd=default_bundle_dir,
+                            capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+    listed = {line.split("  ", 1)[1] for line in (default_bundle_dir / "SHA256SUMS").read_text().splitlines()}
+    assert listed == set(tree(default_bundle_dir)) - {"SHA256SUMS"}
+
+
+def test_kustomize_builds_the_bundle(default_bundle_dir, default_bundle):
+    kustomize = require_binary("kustomize")
+    built = subprocess.run([str(kustomize), "build", str(default_bundle_dir)], capture_output=True,
+                           text=True, check=True).stdout
+    kinds = sorted(d["kind"] for d in yaml.safe_load_all(built) if d)
+    assert kinds == sorted(r["kind"] for r in default_bundle.resources)
+    crds = subprocess.run([str(kustomize), "build", str(default_bundle_dir / "crds")],
+                          capture_output=True, text=True, check=True).stdout
+    assert [d["kind"] for d in yaml.safe_load_all(crds)] == ["CustomResourceDefinition"] * 3
+
+
+def changed_config(version: str = "0.1.0", extra_branch: str = "main") -> str:
+    text = (REPO_ROOT / "argo_delivery/data/default-platform.yaml").read_text()
+    text = text.replace("version: 0.1.0", f"version: {version}")
+    return text.replace("branch: release", f"branch: {extra_branch}")
+
+
+def test_rerender_identical_is_a_noop_and_different_content_must_bump(tmp_path):
+    first = write_bundle(build_bundle(parse_config(changed_config())), tmp_path)
+    assert first.created
+    before = tree(first.path)
+    mtimes = {p: p.stat().st_mtime_ns for p in first.path.rglob("*")}
+    again = write_bundle(build_bundle(parse_config(changed_config())), tmp_path)
+    assert not again.created
+    assert {p: p.stat().st_mtime_ns for p in first.path.rglob("*")} == mtimes
+    with pytest.raises(BundleExistsError, match="bump bundle.version"):
+        write_bundle(build_bundle(parse_config(changed_config(extra_branch="hotfix"))), tmp_path)
+    assert tree(first.path) == before
+    bumped = write_bundle(build_bundle(parse_config(changed_config("0.1.1", "hotfix"))), tmp_path)
+    assert bumped.created and bumped.path.name == "0.1.1"
+
+
+def test_failed_write_leaves_nothing(tmp_path, monkeypatch):
+    bundle = build_bundle(parse_config(changed_config()))
+    real_write = Path.write_bytes
+    calls = []
+
+    def failing_write(self, data):
+        calls.append(self)
+        if len(calls) == 5:
+            raise OSError("disk full")
+        return real_write(self, data)
+
+    monkeypatch.setattr(Path, "write_bytes", failing_write)
+    with pytest.raises(OSError, match="disk full"):
+        write_bundle(bundle, tmp_path)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_check_reports_drift(tmp_path):
+    runner = CliRunner()
+    out = tmp_path / "dist"
+    assert runner.invoke(main, ["render", "--out", str(out), "--check"]).exit_code == 1
+    assert runner.invoke(main, ["render", "--out", str(out)]).exit_code == 0
+    assert runner.invoke(main, ["render", "--out", str(out), "--check"]).exit_code == 0
+    victim = out / "0.1.0" / "images.txt"
+    victim.write_text(victim.read_text() + "evil.example/extra:1\n")
+    result = runner.invoke(main, ["render", "--out", str(out), "--check", "--json"])
+    assert result.exit_code == 1
+    assert json.loads(result.output)["differences"] == ["differs: images.txt"]
+    (out / "0.1.0" / "stray.yaml").write_text("{}")
+    bundle = build_bundle(parse_config(changed_config().replace("branch: main", "branch: main", 1)))
+    assert "unexpected: stray.yaml" in check_bundle(bundle, out)
+
+
+def test_render_json_summary(tmp_path):
+    result = CliRunner().invoke(main, ["render", "--out", str(tmp_path), "--json"])
+    assert result.exit_code == 0
+    summary = json.loads(result.output)
+    assert summary["created"] is True
+    assert summary["kinds"]["CustomResourceDefinition"] == 3
+    assert summary["path"] == str(tmp_path / "0.1.0")
+
+
+def test_render_py_is_the_render_command(tmp_path):
+    result = subprocess.run([sys.executable, str(REPO_ROOT / "render.py"), "--help"],
+                            capture_output=True, text=True, check=True)
+    assert "--check" in result.stdout and "Render the platform" in result.stdout
+
+
+def test_duplicate_resource_is_an_error(monkeypatch, default_config):
+    original = bundle_module._renderers
+
+    def doubled():
+        renderers = original()
+        return renderers + [renderers[0]]
+
+    monkeypatch.setattr(bundle_module, "_renderers", doubled)
+    with pytest.raises(bundle_module.BundleError, match="two resources are both CustomResourceDefinition"):
+        build_bundle(default_config)

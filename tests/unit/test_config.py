@@ -1,0 +1,85 @@
+"""Config validation: the embedded default, and a corpus of bad configs with their messages."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from argo_delivery.cli import main
+from argo_delivery.config import ConfigError, load_config, load_default, parse_config
+
+HERE = Path(__file__).parent
+BAD = sorted((HERE / "bad_configs").glob("*.yaml"))
+
+
+def expectations(path: Path) -> list[str]:
+    return [line.removeprefix("# expect: ").rstrip("\n") for line in path.read_text().splitlines()
+            if line.startswith("# expect: ")]
+
+
+def test_default_config_models_a_realistic_platform():
+    config = load_default()
+    assert len(config.components) >= 3
+    assert {p.type for p in config.projects} == {"internal", "external"}
+    assert all(p.alpha and p.nightly for p in config.projects)
+    assert all(p.environments for p in config.projects)
+    assert any(p.demo_environments for p in config.projects)
+
+
+def test_minimal_config_is_valid():
+    config = load_config(HERE / "minimal-platform.yaml")
+    assert [c.name for c in config.projects[0].components] == ["api", "web"]
+    assert config.projects[0].namespace == "team-a"  # defaults to the name
+
+
+@pytest.mark.parametrize("path", BAD, ids=[p.stem for p in BAD])
+def test_bad_config_is_reported_with_its_message(path: Path):
+    expected = expectations(path)
+    assert expected, f"{path.name} has no `# expect:` line"
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+    text = str(caught.value)
+    for message in expected:
+        assert message in text
+    assert all(str(p).startswith(str(path)) for p in caught.value.problems)
+
+
+def test_every_problem_is_reported_not_just_the_first():
+    with pytest.raises(ConfigError) as caught:
+        load_config(HERE / "bad_configs" / "many_problems.yaml")
+    assert len(caught.value.problems) == 3
+
+
+def test_missing_file():
+    with pytest.raises(ConfigError, match="no-such.yaml: no such file"):
+        load_config("no-such.yaml")
+
+
+def test_cross_field_rules_run_only_on_schema_valid_input():
+    # A project with an unknown component AND a schema error: the schema error is reported,
+    # the cross-field rule (which needs well-formed input) is not attempted on garbage.
+    text = (HERE / "minimal-platform.yaml").read_text().replace("[api, web]", "[api, nope]")
+    text = text.replace("type: internal", "type: 7")
+    with pytest.raises(ConfigError) as caught:
+        parse_config(text, "x.yaml")
+    assert [p.path for p in caught.value.problems] == ["projects[0].type"]
+
+
+@pytest.mark.parametrize("path", BAD[:3] + [HERE / "bad_configs" / "many_problems.yaml"],
+                         ids=lambda p: p.stem)
+def test_cli_prints_every_problem_exits_2_and_writes_nothing(path: Path, tmp_path: Path):
+    result = CliRunner().invoke(main, ["render", "--config", str(path), "--out", str(tmp_path / "dist")])
+    assert result.exit_code == 2
+    for message in expectations(path):
+        assert message in result.stderr
+    assert not (tmp_path / "dist").exists()
+
+
+def test_cli_missing_config_exits_2(tmp_path: Path):
+    result = CliRunner().invoke(main, ["render", "--config", str(tmp_path / "absent.yaml"),
+                                       "--out", str(tmp_path / "dist")])
+    assert result.exit_code == 2
+    assert "absent.yaml: no such file" in result.stderr
+    assert not (tmp_path / "dist").exists()

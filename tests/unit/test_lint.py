@@ -1,0 +1,140 @@
+"""Lint: the default bundle is clean, and every rule catches a resource that breaks it."""
+
+from __future__ import annotations
+
+import copy
+import json
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+import yaml
+from click.testing import CliRunner
+
+from argo_delivery.cli import main
+from argo_delivery.lint import RULES, lint_documents, lint_paths
+
+
+def docs_of(bundle) -> list[tuple[str, dict[str, Any]]]:
+    return [(p, yaml.safe_load(d)) for p, d in bundle.files.items()
+            if p.endswith(".yaml") and not p.endswith("kustomization.yaml")]
+
+
+def find(bundle, kind: str, name: str | None = None) -> dict[str, Any]:
+    for resource in bundle.resources:
+        if resource["kind"] == kind and (name is None or resource["metadata"]["name"] == name):
+            return copy.deepcopy(resource)
+    raise LookupError(kind)
+
+
+def test_default_bundle_is_clean_without_upstream(default_bundle_dir):
+    findings, notes = lint_paths([default_bundle_dir], upstream=False)
+    assert findings == []
+    assert notes == []
+
+
+def _template(doc):
+    return doc["spec"]["templates"][0]
+
+
+def _script(doc):
+    return _template(doc)["script"]
+
+
+def _del(mapping: dict, key: str) -> None:
+    del mapping[key]
+
+
+# rule id -> (kind, mutation, field the finding must name)
+BREAKERS: dict[str, tuple[str, Callable[[dict[str, Any]], None], str]] = {
+    "AD001": ("WorkflowTemplate", lambda d: (_script(d)["securityContext"].pop("runAsNonRoot"),
+                                             d["spec"]["securityContext"].pop("runAsNonRoot")),
+              "spec.templates[0].script.securityContext.runAsNonRoot"),
+    "AD002": ("WorkflowTemplate", lambda d: _script(d)["securityContext"].update(
+        allowPrivilegeEscalation=True), "spec.templates[0].script.securityContext.allowPrivilegeEscalation"),
+    "AD003": ("WorkflowTemplate", lambda d: _script(d)["securityContext"].update(
+        capabilities={"drop": ["NET_RAW"]}), "spec.templates[0].script.securityContext.capabilities.drop"),
+    "AD004": ("WorkflowTemplate", lambda d: (_script(d)["securityContext"].pop("seccompProfile"),
+                                             d["spec"]["securityContext"].pop("seccompProfile")),
+              "spec.templates[0].script.securityContext.seccompProfile"),
+    "AD005": ("WorkflowTemplate", lambda d: _script(d)["securityContext"].update(
+        readOnlyRootFilesystem=False), "spec.templates[0].script.securityContext.readOnlyRootFilesystem"),
+    "AD006": ("WorkflowTemplate", lambda d: _script(d)["resources"].pop("limits"),
+              "spec.templates[0].script.resources"),
+    "AD007": ("WorkflowTemplate", lambda d: d["spec"].update(serviceAccountName="default"),
+              "spec.serviceAccountName"),
+    "AD008": ("Role", lambda d: d["rules"][0].update(verbs=["*"]), "rules[0].verbs"),
+    "AD009": ("WorkflowTemplate", lambda d: _template(d).update(podSpecPatch='{"hostPID": true}'),
+              "spec.templates[0].podSpecPatch"),
+    "AD010": ("WorkflowTemplate", lambda d: _del(d["spec"], "activeDeadlineSeconds"),
+              "spec.activeDeadlineSeconds"),
+    "AD011": ("WorkflowTemplate", lambda d: _del(d["spec"], "ttlStrategy"), "spec.ttlStrategy"),
+    "AD012": ("WorkflowTemplate", lambda d: _del(d["spec"], "podGC"), "spec.podGC"),
+    "AD013": ("WorkflowTemplate", lambda d: _del(d["spec"], "automountServiceAccountToken"),
+              "spec.automountServiceAccountToken"),
+    "ARGO001": ("WorkflowTemplate", lambda d: _script(d).update(imagePullPolicyy="Always"),
+                "spec.templates[0].script.imagePullPolicyy"),
+    "K8S001": ("RoleBinding", lambda d: d["roleRef"].update(nmae="x"), ""),
+    "CRD001": ("Project", lambda d: d["spec"].update(type="partner"), "spec.type"),
+}
+
+
+@pytest.mark.parametrize("rule", sorted(BREAKERS))
+def test_rule_catches_a_resource_that_breaks_it(default_bundle, rule):
+    kind, breaker, field = BREAKERS[rule]
+    doc = find(default_bundle, kind)
+    assert not [f for f in lint_documents([("ok.yaml", doc)]) if f.rule == rule]
+    breaker(doc)
+    findings = [f for f in lint_documents([("broken.yaml", doc)]) if f.rule == rule]
+    assert findings, f"{rule} did not fire"
+    finding = findings[0]
+    assert finding.file == "broken.yaml"
+    assert finding.resource.startswith(kind)
+    if field:
+        assert finding.field == field
+    assert finding.fix == RULES[rule][1]
+    assert rule in str(finding) and "Fix:" in str(finding)
+
+
+def test_cronworkflow_rules_read_workflow_spec():
+    doc = {"apiVersion": "argoproj.io/v1alpha1", "kind": "CronWorkflow",
+           "metadata": {"name": "nightly", "namespace": "ns"},
+           "spec": {"schedules": ["0 2 * * *"], "workflowSpec": {"entrypoint": "main", "templates": [
+               {"name": "main", "container": {"image": "busybox"}}]}}}
+    rules = {f.rule for f in lint_documents([("cron.yaml", doc)])}
+    assert {"AD001", "AD002", "AD006", "AD007", "AD010", "AD011", "AD012"} <= rules
+    assert any(f.field.startswith("spec.workflowSpec.templates[0].container")
+               for f in lint_documents([("cron.yaml", doc)]))
+
+
+def test_sensor_on_default_service_account_is_reported():
+    doc = {"apiVersion": "argoproj.io/v1alpha1", "kind": "Sensor",
+           "metadata": {"name": "s", "namespace": "ns"},
+           "spec": {"dependencies": [{"name": "d", "eventSourceName": "e", "eventName": "x"}],
+                    "triggers": []}}
+    rules = {f.rule for f in lint_documents([("s.yaml", doc)])}
+    assert "AD007" in rules
+
+
+def test_clusterrole_wildcards_in_any_field():
+    doc = {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
+           "metadata": {"name": "x"},
+           "rules": [{"apiGroups": ["*"], "resources": ["pods"], "verbs": ["get"]},
+                     {"nonResourceURLs": ["/metrics*"], "verbs": ["get"]}]}
+    fields = {f.field for f in lint_documents([("r.yaml", doc)]) if f.rule == "AD008"}
+    assert fields == {"rules[0].apiGroups", "rules[1].nonResourceURLs"}
+
+
+def test_lint_cli_exit_codes_and_json(tmp_path, default_bundle):
+    role = find(default_bundle, "Role")
+    role["rules"][0]["verbs"] = ["*"]
+    (tmp_path / "role.yaml").write_text(yaml.safe_dump(role))
+    runner = CliRunner()
+    result = runner.invoke(main, ["lint", str(tmp_path), "--no-upstream", "--json"])
+    assert result.exit_code == 1
+    findings = json.loads(result.output)["findings"]
+    assert [f["rule"] for f in findings] == ["AD008"]
+    assert findings[0]["file"] == "role.yaml"
+    assert runner.invoke(main, ["lint", str(tmp_path / "missing")]).exit_code == 2
+    (tmp_path / "bad.yaml").write_text("a: [")
+    assert runner.invoke(main, ["lint", str(tmp_path), "--no-upstream"]).exit_code == 2
