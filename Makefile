@@ -46,6 +46,7 @@ test: install tools debs
 
 bench: install
 	$(PY) bench/run.py
+	$(PY) bench/heads.py
 
 lint: install tools
 	$(PY) -m argo_delivery.cli lint

@@ -1,0 +1,101 @@
+"""The rendered generate-version step against real git repositories (no API server needed here)."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from argo_delivery.versionhash import version_hash
+from tests.gitrepos import GitDaemon, make_repo
+from tests.stepscripts import load_step_module, script_template
+from tests.support import require_binary
+
+
+@pytest.fixture(scope="module")
+def step(default_bundle):
+    source = default_bundle.files["namespaces/core-team/workflowtemplate/generate-version.yaml"]
+    return load_step_module(script_template(source, "generate-version"))
+
+
+@pytest.fixture(scope="module")
+def repos(tmp_path_factory):
+    require_binary("git", "apt-get install git")
+    root = tmp_path_factory.mktemp("repos")
+    return root, {
+        "api": make_repo(root, "api", {"main": 2, "release": 1}),
+        "web": make_repo(root, "web", {"main": 3}),
+        "worker": make_repo(root, "worker", {"main": 1, "release": 2}),
+    }
+
+
+def components(urls, branches):
+    return [{"name": name, "repo": urls[name], "branch": branch} for name, branch in branches.items()]
+
+
+def test_heads_are_branch_heads_local_and_over_git_daemon(step, repos):
+    root, made = repos
+    branches = {"api": "main", "web": "main", "worker": "release"}
+    with GitDaemon(root) as daemon:
+        urls = {"api": made["api"].url, "web": daemon.url(made["web"]), "worker": daemon.url(made["worker"])}
+        heads = step.resolve_component_heads(components(urls, branches))
+    assert {h["name"]: h["commit"] for h in heads} == {
+        name: made[name].heads[branch] for name, branch in branches.items()}
+    assert [h["ref"] for h in heads] == ["main", "main", "release"]
+    assert step.version_hash("core-team", heads) == version_hash("core-team", heads)
+
+
+def test_hash_equals_the_cli(step, repos):
+    from click.testing import CliRunner
+
+    from argo_delivery.cli import main
+
+    _, made = repos
+    comps = components({n: r.url for n, r in made.items()}, {"api": "release", "web": "main"})
+    heads = step.resolve_component_heads(comps)
+    args = ["version", "hash", "--project", "p"]
+    for head in heads:
+        args += ["--component", f"{head['name']}={head['repo']}@{head['commit']}"]
+    assert CliRunner().invoke(main, args).output.strip() == step.version_hash("p", heads)
+
+
+def test_missing_branch_and_missing_repo_fail_clearly_without_retrying(step, repos):
+    root, made = repos
+    start = time.monotonic()
+    with pytest.raises(step.StepError) as caught:
+        step.resolve_component_heads([
+            {"name": "api", "repo": made["api"].url, "branch": "no-such-branch"},
+            {"name": "ghost", "repo": (root / "ghost.git").as_uri(), "branch": "main"},
+        ], attempts=4)
+    message = str(caught.value)
+    assert "component api: branch 'no-such-branch' does not exist" in message
+    assert "component ghost: cannot read" in message
+    assert caught.value.exit_code == step.EXIT_PERMANENT
+    assert time.monotonic() - start < 5, "permanent errors must not be retried"
+
+
+def test_network_errors_are_retried_with_backoff_then_fail(step, capsys):
+    from tests.gitrepos import free_port
+
+    port = free_port()  # nothing listens here: connection refused, a transient error
+    with pytest.raises(step.StepError) as caught:
+        step.resolve_component_heads([{"name": "api", "repo": f"git://127.0.0.1:{port}/api.git",
+                                       "branch": "main"}], attempts=2, timeout=10)
+    assert caught.value.exit_code == step.EXIT_TRANSIENT
+    assert "gave up after 2 attempts" in str(caught.value)
+    assert '"event": "retry"' in capsys.readouterr().out
+
+
+def test_credentials_never_reach_messages(step):
+    assert step.redact("fatal: unable to access 'https://bob:s3cret@git.example/x.git/'") == \
+        "fatal: unable to access 'https://***@git.example/x.git/'"
+
+
+def test_git_credentials_go_through_git_config_not_argv(step, tmp_path, monkeypatch):
+    (tmp_path / ".git-credentials").write_text("https://bob:s3cret@git.example\n")
+    monkeypatch.setenv("AD_GIT_CREDENTIALS", str(tmp_path))
+    env = step.git_environment()
+    assert env["GIT_CONFIG_KEY_0"] == "credential.helper"
+    assert env["GIT_CONFIG_VALUE_0"] == f"store --file={tmp_path / '.git-credentials'}"
+    assert "s3cret" not in " ".join(env.values())
+    assert env["GIT_TERMINAL_PROMPT"] == "0"

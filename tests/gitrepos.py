@@ -1,0 +1,104 @@
+"""Real git repositories for flow tests: local bare repos, and a `git daemon` on loopback."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+GIT_ENV = {
+    "GIT_AUTHOR_NAME": "argo-delivery tests", "GIT_AUTHOR_EMAIL": "tests@argo-delivery.invalid",
+    "GIT_COMMITTER_NAME": "argo-delivery tests", "GIT_COMMITTER_EMAIL": "tests@argo-delivery.invalid",
+    "GIT_CONFIG_NOSYSTEM": "1", "HOME": os.devnull,
+}
+
+
+def git(*args: str, cwd: Path | None = None) -> str:
+    result = subprocess.run(["git", *args], cwd=cwd, env={**os.environ, **GIT_ENV},
+                            capture_output=True, text=True, check=True)
+    return result.stdout.strip()
+
+
+@dataclass
+class Repo:
+    """A bare repository and the head commit of each of its branches."""
+
+    name: str
+    path: Path
+    heads: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def url(self) -> str:
+        return self.path.as_uri()
+
+
+def make_repo(root: Path, name: str, branches: dict[str, int], files: int = 0) -> Repo:
+    """A bare repo at root/<name>.git with `count` commits on each branch.
+
+    `files` adds that many 1 KiB source files to the first commit, for repos of a realistic size.
+    """
+    bare = root / f"{name}.git"
+    work = root / f".work-{name}"
+    git("init", "-q", "--bare", "-b", "main", str(bare))
+    git("init", "-q", "-b", "main", str(work))
+    repo = Repo(name, bare)
+    for index in range(files):
+        (work / "src").mkdir(exist_ok=True)
+        (work / "src" / f"module_{index}.py").write_text(f"# {name} {index}\n" + "x = 1\n" * 170)
+    if files:
+        git("add", "src", cwd=work)
+    base = None
+    for branch, count in branches.items():
+        if base is not None:
+            git("checkout", "-q", "-B", branch, base, cwd=work)
+        for index in range(count):
+            (work / "file.txt").write_text(f"{name} {branch} {index}\n")
+            git("add", "file.txt", cwd=work)
+            git("commit", "-q", "-m", f"{branch} {index}", cwd=work)
+        repo.heads[branch] = git("rev-parse", "HEAD", cwd=work)
+        if base is None:
+            base = repo.heads[branch]
+        git("push", "-q", str(bare), f"HEAD:refs/heads/{branch}", cwd=work)
+    return repo
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class GitDaemon:
+    """`git daemon` serving every repo under `base` over git:// on a loopback port."""
+
+    def __init__(self, base: Path):
+        self.base = base
+        self.port = free_port()
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def url(self, repo: Repo) -> str:
+        return f"git://127.0.0.1:{self.port}/{repo.path.name}"
+
+    def __enter__(self) -> GitDaemon:
+        self.process = subprocess.Popen(
+            ["git", "daemon", "--reuseaddr", "--export-all", "--listen=127.0.0.1",
+             f"--port={self.port}", f"--base-path={self.base}", str(self.base)],
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
+                    return self
+            except OSError:
+                if self.process.poll() is not None:
+                    raise RuntimeError(f"git daemon exited: {self.process.stderr.read().decode()}")
+                time.sleep(0.05)
+        raise RuntimeError("git daemon did not start listening within 10 s")
+
+    def __exit__(self, *exc: object) -> None:
+        assert self.process is not None
+        self.process.terminate()
+        self.process.wait(timeout=10)
