@@ -23,6 +23,7 @@ import jsonschema
 import yaml
 
 from argo_delivery.durations import parse_duration
+from argo_delivery.versionhash import normalise_repo
 
 __all__ = [
     "Component",
@@ -336,7 +337,7 @@ def _cross_field_problems(data: dict[str, Any]) -> list[tuple[list[Any], str, st
     components = data["components"]
     component_names = [c["name"] for c in components]
     duplicates(["components"], component_names, "component name")
-    tracked = [f"{_normalise_for_compare(c['repo'])}@{c['branch']}" for c in components]
+    tracked = [f"{normalise_repo(c['repo'])}@{c['branch']}" for c in components]
     for index, value in enumerate(tracked):
         if tracked.index(value) != index:
             add(["components", index, "repo"], f"repository and branch {value!r} are already tracked "
@@ -395,12 +396,6 @@ def _cross_field_problems(data: dict[str, Any]) -> list[tuple[list[Any], str, st
         add(["gitProvider", "baseURL"], "baseURL applies to github and gitlab only; "
             "a generic webhook needs none")
     return found
-
-
-def _normalise_for_compare(repo: str) -> str:
-    from argo_delivery.versionhash import normalise_repo
-
-    return normalise_repo(repo)
 
 
 def _build(data: dict[str, Any]) -> PlatformConfig:

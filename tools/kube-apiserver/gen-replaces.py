@@ -68,7 +68,7 @@ def main() -> None:
         f"go {upstream['Go']}",
         "",
     ]
-    for gd in upstream.get("Godebug") or []:
+    for gd in upstream.get("GoDebug") or []:
         lines += [f"godebug {gd['Key']}={gd['Value']}", ""]
     lines += [f"require {UPSTREAM} {version}", "", "replace ("]
     lines += [f"\t{path} => {path} {staging_version}" for path in staging]
