@@ -4,7 +4,7 @@ One dependency per project, on the `git-push` EventSource, whose filter accepts 
 push to a tracked branch of one of that project's components (and never a branch
 deletion). Each project's trigger creates a Workflow from the project's `generate-version`
 WorkflowTemplate in the project's namespace; webhook fields become Workflow parameters,
-which the step reads as environment variables. The trigger creates the Workflow directly
+base64-encoded, which the step reads as environment variables. The trigger creates the Workflow directly
 (a `k8s` trigger), so the Sensor's ServiceAccount needs `create` on Workflows and nothing else.
 """
 
@@ -34,6 +34,20 @@ PAYLOAD_FIELDS: dict[str, dict[str, str]] = {
     "generic": {"path": "body.repository.full_name", "repo": "body.repository.clone_url",
                 "ref": "body.ref", "commit": "body.after", "sender": "body.sender.login"},
 }
+
+
+def _b64_template(path: str, strip_prefix: str = "") -> str:
+    """A dataTemplate that base64-encodes a payload field; a missing one reads `unknown`.
+
+    Argo Workflows expands `{{...}}` found in workflow parameter values; base64 text cannot
+    contain braces, so nothing a webhook sends is ever read as an Argo expression. The step
+    decodes the values.
+    """
+    keys = " ".join(f'"{key}"' for key in path.removeprefix("body.").split("."))
+    value = f'(dig {keys} "unknown" .Input.body)'
+    if strip_prefix:
+        value = f'(trimPrefix "{strip_prefix}" {value})'
+    return "{{ b64enc " + value + " }}"
 
 
 def _quote(text: str) -> str:
@@ -76,10 +90,10 @@ def _trigger(project: Project, provider: str) -> dict[str, Any]:
         },
     }
     sources = {
-        "repo": {"dataKey": fields["repo"]},
-        "branch": {"dataTemplate": '{{ trimPrefix "refs/heads/" .Input.' + fields["ref"] + " }}"},
-        "commit": {"dataKey": fields["commit"]},
-        "sender": {"dataKey": fields["sender"], "value": "unknown"},
+        "repo": {"dataTemplate": _b64_template(fields["repo"])},
+        "branch": {"dataTemplate": _b64_template(fields["ref"], strip_prefix="refs/heads/")},
+        "commit": {"dataTemplate": _b64_template(fields["commit"])},
+        "sender": {"dataTemplate": _b64_template(fields["sender"])},
     }
     return {
         "template": {

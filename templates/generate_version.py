@@ -23,8 +23,9 @@ __all__ = ["TRIGGER_PARAMETERS", "generate_version"]
 
 NAME = "generate-version"
 CREDENTIALS_DIR = "/etc/argo-delivery/git-credentials"
-# Workflow parameter -> the step's environment variable. Values come from webhook payloads:
-# they reach the script only as environment variables, never as source or shell text.
+# Workflow parameter -> the step's environment variable. Values come from webhook payloads,
+# base64-encoded by the Sensor (so Argo never reads them as `{{...}}` expressions); they
+# reach the script only as environment variables, never as source or shell text.
 TRIGGER_PARAMETERS = {
     "repo": "AD_TRIGGER_REPO",
     "branch": "AD_TRIGGER_BRANCH",
@@ -61,7 +62,10 @@ def generate_version(project: Project, config: PlatformConfig) -> WorkflowTempla
             "workflows.argoproj.io/version": ">= 4.0.0",
         },
         entrypoint=NAME,
-        arguments=[Parameter(name=param, value="") for param in TRIGGER_PARAMETERS],
+        arguments=[Parameter(name=param, value="",
+                             description=f"base64 of the push's {param} (set by the on-push "
+                                         "Sensor; empty for a manual run)")
+                   for param in TRIGGER_PARAMETERS],
         **workflow_defaults(VERSION_WRITER_SA, EXECUTOR_SA, deadline_seconds=900),
     ) as template:
         Script(

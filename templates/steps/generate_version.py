@@ -6,6 +6,8 @@
 # ever part of this source or of a shell string.
 # ruff: noqa: F821
 
+import base64
+import binascii
 import json
 import os
 import re
@@ -161,10 +163,19 @@ class Kube:
 
 
 def trigger():
+    """What caused this run: the push fields, base64-encoded by the Sensor, decoded here."""
     fields = {"repo": "AD_TRIGGER_REPO", "branch": "AD_TRIGGER_BRANCH",
               "commit": "AD_TRIGGER_COMMIT", "sender": "AD_TRIGGER_SENDER"}
-    found = {key: os.environ.get(var, "") for key, var in fields.items()}
-    found = {key: value for key, value in found.items() if value}
+    found = {}
+    for key, var in fields.items():
+        encoded = os.environ.get(var, "")
+        try:
+            value = base64.b64decode(encoded, validate=True).decode("utf-8")
+        except (binascii.Error, UnicodeDecodeError):
+            raise StepError(f"parameter {key} is not base64 of UTF-8 text; the on-push Sensor "
+                            "encodes it, a manual run leaves it empty", EXIT_PERMANENT) from None
+        if value:
+            found[key] = value
     return {"type": "push" if found else "manual", **found}
 
 
@@ -172,6 +183,7 @@ def main():
     project = os.environ["AD_PROJECT"]
     namespace = os.environ["AD_NAMESPACE"]
     group = "/apis/argo-delivery.io/v1alpha1/namespaces/" + namespace
+    cause = trigger()
     kube = Kube()
     status, document = kube.request("GET", f"{group}/projects/{project}")
     if status != 200:
@@ -188,7 +200,7 @@ def main():
         "kind": "Version",
         "metadata": {"name": name, "namespace": namespace, "labels": {
             "app.kubernetes.io/part-of": "argo-delivery", "argo-delivery.io/project": project}},
-        "spec": {"project": project, "hash": digest, "trigger": trigger(), "components": sorted(
+        "spec": {"project": project, "hash": digest, "trigger": cause, "components": sorted(
             ({"name": h["name"], "repo": normalise_repo(h["repo"]), "ref": h["ref"],
               "commit": h["commit"]} for h in heads), key=lambda c: c["name"])},
     }

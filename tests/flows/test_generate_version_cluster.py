@@ -8,6 +8,7 @@ end with one Version; hostile webhook values stay data.
 
 from __future__ import annotations
 
+import base64
 import subprocess
 import sys
 from pathlib import Path
@@ -82,16 +83,19 @@ class Step:
                 "AD_CA_FILE": str(self.kube.ca_file), "AD_OUTPUT": str(workdir / "version-name"),
                 "HOME": str(workdir)}
 
-    def values(self, namespace: str, **trigger: str) -> dict[str, str]:
+    def values(self, namespace: str, raw: bool = False, **trigger: str) -> dict[str, str]:
+        """Argo's values for the step's env; trigger fields base64-encoded as the Sensor sends them."""
         values = {"workflow.namespace": namespace}
         for key in ("repo", "branch", "commit", "sender"):
-            values[f"workflow.parameters.{key}"] = trigger.get(key, "")
+            value = trigger.get(key, "")
+            values[f"workflow.parameters.{key}"] = value if raw else \
+                base64.b64encode(value.encode()).decode()
         return values
 
-    def run(self, namespace: str, run: str = "run", **trigger: str):
+    def run(self, namespace: str, run: str = "run", raw: bool = False, **trigger: str):
         workdir = self.tmp_path / run
         workdir.mkdir(exist_ok=True)
-        return run_step(self.script, self.values(namespace, **trigger), self.env(run), workdir)
+        return run_step(self.script, self.values(namespace, raw, **trigger), self.env(run), workdir)
 
     def popen(self, namespace: str, run: str) -> subprocess.Popen[str]:
         workdir = self.tmp_path / run
@@ -180,3 +184,10 @@ def test_hostile_webhook_values_stay_data(kube, installed, git_server, tmp_path)
     assert {k: trigger[k] for k in HOSTILE} == HOSTILE
     for value in HOSTILE.values():
         assert value not in step.script["source"]
+
+
+def test_parameters_that_are_not_base64_are_refused(kube, installed, tmp_path):
+    step = Step(kube, installed, "core-team", tmp_path)
+    result = step.run("core-team", raw=True, branch="{{workflow.name}}")
+    assert result.returncode == 2
+    assert "parameter branch is not base64" in result.stdout
