@@ -31,3 +31,11 @@ def default_bundle(default_config: PlatformConfig) -> Bundle:
 def default_bundle_dir(default_bundle: Bundle, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The default bundle written to disk once per session (treat it as read-only)."""
     return write_bundle(default_bundle, tmp_path_factory.mktemp("dist")).path
+
+
+# The real kube-apiserver + etcd, one per session, for every test folder (tests/kube_server.py).
+from tests.kube_server import kube, kube_terminal_summary  # noqa: E402,F401
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    kube_terminal_summary(terminalreporter, config)

@@ -13,6 +13,7 @@ Without an argument the version currently required in go.mod is kept.
 """
 
 import json
+import os
 import re
 import subprocess
 import sys
@@ -73,8 +74,14 @@ def main() -> None:
     lines += [f"require {UPSTREAM} {version}", "", "replace ("]
     lines += [f"\t{path} => {path} {staging_version}" for path in staging]
     lines += [")", ""]
-    (HERE / "go.mod").write_text("\n".join(lines))
+    gomod, gosum = HERE / "go.mod", HERE / "go.sum"
+    before = {f: (f.read_bytes(), f.stat()) for f in (gomod, gosum) if f.exists()}
+    gomod.write_text("\n".join(lines))
     subprocess.run(["go", "mod", "tidy"], cwd=HERE, check=True)
+    # Unchanged files keep their times, so `make tools` does not rebuild for nothing.
+    for f, (data, st) in before.items():
+        if f.read_bytes() == data:
+            os.utime(f, ns=(st.st_atime_ns, st.st_mtime_ns))
     print(f"go.mod: {UPSTREAM} {version}, {len(staging)} staging modules at {staging_version}")
 
 
