@@ -48,7 +48,9 @@ bench: install
 	$(PY) bench/run.py
 	$(PY) bench/heads.py
 
+# The code (ruff) and the default bundle (argo-delivery lint, Argo's validators included).
 lint: install tools
+	$(VENV)/bin/ruff check .
 	$(PY) -m argo_delivery.cli lint
 
 clean:

@@ -91,9 +91,9 @@ def to_manifest(obj: Any) -> dict[str, Any]:
 
 def _renderers() -> list[Callable[[PlatformConfig], Iterable[Any]]]:
     """Every capability that adds resources; each takes the validated config."""
-    from argo_delivery.templates import render_templates  # noqa: PLC0415 (installed sub-package)
     from argo_delivery.eventsources import render_eventsources
     from argo_delivery.sensors import render_sensors
+    from argo_delivery.templates import render_templates  # noqa: PLC0415 (installed sub-package)
 
     def crds(config: PlatformConfig) -> list[dict[str, Any]]:
         return crd_manifests()

@@ -165,7 +165,8 @@ def version() -> None:
 @click.option("--project", required=True, help="Project name.")
 @click.option("--component", "components", multiple=True, required=True, metavar="NAME=REPO@COMMIT",
               help="A component's exact commit; repeat for each component.")
-@click.option("--json", "as_json", is_flag=True, help="Print the hash, the Version name and the canonical JSON.")
+@click.option("--json", "as_json", is_flag=True,
+              help="Print the hash, the Version name and the canonical JSON.")
 def version_hash_command(project: str, components: tuple[str, ...], as_json: bool) -> None:
     """Compute a Version's hash exactly as the generate-version step does."""
     from argo_delivery.versionhash import canonical_json, version_hash, version_name

@@ -253,7 +253,10 @@ def _describe(value: Any) -> str:
             list: "list", dict: "mapping"}.get(type(value), type(value).__name__)
     if isinstance(value, (dict, list)):
         return f"a {kind}"
-    shown = json.dumps(value) if isinstance(value, str) else str(value).lower() if isinstance(value, bool) else str(value)
+    if isinstance(value, str):
+        shown = json.dumps(value)
+    else:
+        shown = str(value).lower() if isinstance(value, bool) else str(value)
     return f"{kind} {shown}"
 
 
@@ -299,7 +302,8 @@ def _schema_problem(error: jsonschema.ValidationError, root: yaml.Node | None, s
     return ConfigProblem(source, message, _format_path(path_items), line, column)
 
 
-def _position(root: yaml.Node | None, path_items: list[Any], key: bool = False) -> tuple[int | None, int | None]:
+def _position(root: yaml.Node | None, path_items: list[Any],
+              key: bool = False) -> tuple[int | None, int | None]:
     """Line and column (1-based) of the node at `path_items`, or of its nearest parent."""
     node = root
     for depth, item in enumerate(path_items):

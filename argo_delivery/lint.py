@@ -138,7 +138,7 @@ def _unknown_keys(original: Any, parsed: Any, path: str) -> Iterator[str]:
             else:
                 yield from _unknown_keys(value, parsed[key], child)
     elif isinstance(original, list) and isinstance(parsed, list):
-        for index, (a, b) in enumerate(zip(original, parsed)):
+        for index, (a, b) in enumerate(zip(original, parsed, strict=False)):
             yield from _unknown_keys(a, b, f"{path}[{index}]")
 
 

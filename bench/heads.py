@@ -45,7 +45,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp) / "repos"
         root.mkdir()
-        repos = [make_repo(root, f"component-{i:03d}", {"main": 3}, files=args.files) for i in range(args.repos)]
+        repos = [make_repo(root, f"component-{i:03d}", {"main": 3}, files=args.files)
+                 for i in range(args.repos)]
         with GitDaemon(root) as daemon:
             components = [{"name": r.name, "repo": daemon.url(r), "branch": "main"} for r in repos]
             start = time.perf_counter()
@@ -57,7 +58,8 @@ def main() -> None:
             baseline_heads = naive([c["repo"] for c in components], scratch)
             baseline = time.perf_counter() - start
     assert [h["commit"] for h in heads] == baseline_heads == [r.heads["main"] for r in repos]
-    print(f"{args.repos} repos of {args.files} files: rendered step (ls-remote, parallel, one process) {ours:.2f} s; "
+    print(f"{args.repos} repos of {args.files} files: rendered step (ls-remote, parallel, "
+          f"one process) {ours:.2f} s; "
           f"shallow clone each, one after another {baseline:.2f} s; speed-up {baseline / ours:.1f}x")
 
 

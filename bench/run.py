@@ -16,10 +16,11 @@ import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from argo_delivery.templates import render_templates  # noqa: E402
+
 from argo_delivery.bundle import build_bundle, to_manifest  # noqa: E402
 from argo_delivery.config import PlatformConfig, load_default, parse_config  # noqa: E402
 from argo_delivery.serialize import dump_yaml  # noqa: E402
-from argo_delivery.templates import render_templates  # noqa: E402
 
 
 def synthetic_config(projects: int, components_per_project: int = 20) -> PlatformConfig:
@@ -67,10 +68,11 @@ def main() -> None:
     per_project = {}
     for label, config in sizes:
         objects = render_templates(config)  # the same hera objects for both paths
-        hera_time = best_of(lambda: [o.to_yaml() for o in objects], args.repeats)
-        ours_time = best_of(lambda: [dump_yaml(to_manifest(o)) for o in objects], args.repeats)
+        hera_time = best_of(lambda objects=objects: [o.to_yaml() for o in objects], args.repeats)
+        ours_time = best_of(lambda objects=objects: [dump_yaml(to_manifest(o)) for o in objects],
+                            args.repeats)
         bundle = build_bundle(config)
-        render_time = best_of(lambda: build_bundle(config), max(1, args.repeats // 2))
+        render_time = best_of(lambda config=config: build_bundle(config), max(1, args.repeats // 2))
         per_project[label] = render_time / len(config.projects)
         print(f"| {label} | {len(bundle.resources)} | {hera_time * 1000:.1f} ms | "
               f"{ours_time * 1000:.1f} ms | {hera_time / ours_time:.2f}x | "

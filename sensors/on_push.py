@@ -13,10 +13,11 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from argo_delivery.templates import TRIGGER_PARAMETERS
+
 from argo_delivery.config import PlatformConfig, Project
 from argo_delivery.events_common import pod_template
 from argo_delivery.naming import LABEL_PROJECT, SENSOR_ON_PUSH_SA
-from argo_delivery.templates import TRIGGER_PARAMETERS
 
 __all__ = ["NAME", "PAYLOAD_FIELDS", "SERVICE_ACCOUNT", "on_push", "push_filter"]
 

@@ -7,8 +7,15 @@ Version with the same hash is success: the step is idempotent.
 
 from __future__ import annotations
 
-from hera.workflows import EmptyDirVolume, Env, Parameter, RetryStrategy, Script, SecretVolume
-from hera.workflows import WorkflowTemplate
+from hera.workflows import (
+    EmptyDirVolume,
+    Env,
+    Parameter,
+    RetryStrategy,
+    Script,
+    SecretVolume,
+    WorkflowTemplate,
+)
 from hera.workflows import models as m
 
 from argo_delivery.config import PlatformConfig, Project

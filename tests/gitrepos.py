@@ -94,7 +94,8 @@ class GitDaemon:
                     return self
             except OSError:
                 if self.process.poll() is not None:
-                    raise RuntimeError(f"git daemon exited: {self.process.stderr.read().decode()}")
+                    error = self.process.stderr.read().decode()
+                    raise RuntimeError(f"git daemon exited: {error}") from None
                 time.sleep(0.05)
         raise RuntimeError("git daemon did not start listening within 10 s")
 

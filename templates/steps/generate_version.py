@@ -110,7 +110,7 @@ def resolve_component_heads(components, attempts=4, timeout=60):
     with ThreadPoolExecutor(max_workers=workers) as pool:
         futures = [pool.submit(ls_remote, c, attempts, timeout) for c in components]
         errors, heads = [], []
-        for component, future in zip(components, futures):
+        for component, future in zip(components, futures, strict=True):
             try:
                 heads.append({"name": component["name"], "repo": component["repo"],
                               "ref": component["branch"], "commit": future.result()})

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from tests.kube_server import ApiError
+
 pytestmark = pytest.mark.apiserver
 
 NAMESPACES = ("argo-delivery", "core-team", "partner-northwind")
@@ -17,7 +19,7 @@ def applied(kube, default_bundle):
     kube.apply(namespaces)
     dry = kube.apply(resources, dry_run=True)
     assert [d["kind"] for d in dry] == [r["kind"] for r in resources]
-    with pytest.raises(Exception):
+    with pytest.raises(ApiError, match="404"):
         kube.request("GET", kube.path_for("argoproj.io/v1alpha1", "Sensor", "on-push", "argo-delivery"))
     first = kube.apply(resources)
     return resources, first

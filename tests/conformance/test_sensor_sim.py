@@ -24,7 +24,6 @@ import yaml
 
 from argo_delivery.bundle import Bundle, build_bundle, write_bundle
 from argo_delivery.config import default_config_text, parse_config
-
 from tests.support import require_binary
 
 pytestmark = pytest.mark.conformance
