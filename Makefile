@@ -23,12 +23,12 @@ install: $(STAMPS)/venv
 render: install
 	$(PY) render.py
 
-# Debian packages the test suite needs (etcd for the API server, git for the flow tests).
+# Debian packages the test suite needs: etcd for the API server, git (with `git daemon`) for
+# the flow tests.
 debs:
 	@missing=""; \
 	command -v etcd >/dev/null || missing="$$missing etcd-server"; \
 	command -v git >/dev/null || missing="$$missing git"; \
-	command -v git-daemon >/dev/null || test -x /usr/lib/git-core/git-daemon || missing="$$missing git-daemon-run"; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing Debian packages:$$missing"; \
 	  apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$missing; \
