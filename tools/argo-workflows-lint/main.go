@@ -144,7 +144,7 @@ func main() {
 
 	// 3. Upstream's lint: strict decoding + validate.Validate* per object.
 	// DefaultNamespace "" is what the CLI uses in offline mode.
-	res, err := lint.Lint(ctx, &lint.LintOptions{
+	res, err := lint.Lint(ctx, &lint.Options{
 		Files:            files,
 		Strict:           true,
 		DefaultNamespace: "",
