@@ -380,6 +380,14 @@ def lint_documents(documents: list[tuple[str, dict[str, Any]]]) -> list[Finding]
     return findings
 
 
+def _relative(file: str, roots: list[Path]) -> str:
+    """`file` relative to the folder it was found in, as the other layers report it."""
+    for root in roots:
+        if root.is_dir() and Path(file).is_relative_to(root):
+            return str(Path(file).relative_to(root))
+    return file
+
+
 def lint_paths(paths: list[Path], upstream: bool = True) -> tuple[list[Finding], list[str]]:
     """Lint files and folders; returns the findings and notes (e.g. validators not built)."""
     findings = lint_documents(list(load_documents(paths)))
@@ -393,6 +401,7 @@ def lint_paths(paths: list[Path], upstream: bool = True) -> tuple[list[Finding],
                              "run `make tools`")
                 continue
             for problem in up.run_validator(tool, paths):
-                findings.append(Finding(rule, problem.file, f"{problem.kind} {problem.name}", "",
-                                        problem.message, RULES[rule][1]))
+                findings.append(Finding(rule, _relative(problem.file, paths),
+                                        f"{problem.kind} {problem.name}", "", problem.message,
+                                        RULES[rule][1]))
     return findings, notes

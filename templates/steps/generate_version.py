@@ -47,7 +47,7 @@ def redact(text):
 
 def git_environment():
     env = {"PATH": os.environ.get("PATH", "/usr/local/bin:/usr/bin:/bin"),
-           "HOME": os.environ.get("AD_HOME", "/tmp"),
+           "HOME": os.environ.get("HOME", "/tmp"),
            "GIT_TERMINAL_PROMPT": "0", "GIT_ASKPASS": "/bin/false", "SSH_ASKPASS": "/bin/false",
            "GIT_CONFIG_NOSYSTEM": "1", "LC_ALL": "C"}
     creds = os.environ.get("AD_GIT_CREDENTIALS", "")

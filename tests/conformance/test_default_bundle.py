@@ -60,5 +60,6 @@ def test_lint_cli_reports_upstream_findings(tmp_path, default_bundle_dir):
     (tmp_path / "wt.yaml").write_text(yaml.safe_dump(template))
     result = CliRunner().invoke(main, ["lint", str(tmp_path), "--json"])
     assert result.exit_code == 1
-    rules = {f["rule"] for f in json.loads(result.output)["findings"]}
-    assert "UP001" in rules
+    findings = [f for f in json.loads(result.output)["findings"] if f["rule"] == "UP001"]
+    assert findings and findings[0]["file"] == "wt.yaml"
+    assert "no-such-template" in findings[0]["message"]
