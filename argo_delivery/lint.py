@@ -142,16 +142,6 @@ def _unknown_keys(original: Any, parsed: Any, path: str) -> Iterator[str]:
             yield from _unknown_keys(a, b, f"{path}[{index}]")
 
 
-def _embedded_resources(doc: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
-    """(field path, source.resource) of every k8s / argoWorkflow trigger of a Sensor."""
-    for index, trigger in enumerate((doc.get("spec") or {}).get("triggers") or []):
-        template = trigger.get("template") or {}
-        for kind in ("k8s", "argoWorkflow"):
-            source = (template.get(kind) or {}).get("source") or {}
-            if isinstance(source.get("resource"), dict):
-                yield f"spec.triggers[{index}].template.{kind}.source.resource", source
-
-
 # Go types with custom JSON that hera's events models describe as wrapper objects: their
 # content is left to argo-events-lint's strict decode into the real Go types.
 _OPAQUE_EVENTS_TYPES = frozenset({"Int64OrString", "Amount", "K8SResource"})

@@ -42,6 +42,7 @@ import pytest
 import urllib3
 import yaml
 
+from argo_delivery.bundle import APPLY_ORDER as BUNDLE_APPLY_ORDER
 from tests.support import go_module_dir, pinned_version
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -56,17 +57,9 @@ CRD_TIMEOUT = 60.0
 LOG_TAIL_LINES = 200
 CRD_PARALLEL = int(os.environ.get("KUBE_TEST_CRD_PARALLEL", "3"))
 
-# Server-side apply order: kinds listed here go first, in this order; the rest keep their
-# relative order after them.
-APPLY_ORDER = [
-    "CustomResourceDefinition",
-    "Namespace",
-    "ServiceAccount",
-    "ClusterRole",
-    "Role",
-    "ClusterRoleBinding",
-    "RoleBinding",
-]
+# Server-side apply order: the bundle's own (what others depend on first); other kinds keep
+# their relative order after them.
+APPLY_ORDER = list(BUNDLE_APPLY_ORDER)
 
 
 class ApiError(Exception):
