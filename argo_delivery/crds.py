@@ -108,6 +108,12 @@ def _project_schema() -> Schema:
                 "variables": _string_map("Default Terraform variables."),
                 "defaultTTL": _string("TTL when a request names none.", pattern=DURATION),
                 "maxTTL": _string("Longest TTL a request may ask for.", pattern=DURATION),
+                "demo": _array("Always-available demo environments, exempt from TTL.", _object(
+                    "A demo environment.", {
+                        "name": _string("Environment name.", pattern=DNS_LABEL, maxLength=63),
+                        "owner": _string("Who owns it.", minLength=1),
+                        "variables": _string_map("Terraform variables on top of the project's."),
+                    }, required=["name", "owner"])),
             }),
         },
         required=["type", "components"],

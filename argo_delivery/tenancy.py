@@ -64,7 +64,10 @@ def project_resource(project: Project, config: PlatformConfig) -> dict[str, Any]
         env = project.environments
         spec["environments"] = {"terraformModule": env.terraform_module,
                                 "variables": dict(env.variables),
-                                "defaultTTL": env.default_ttl, "maxTTL": env.max_ttl}
+                                "defaultTTL": env.default_ttl, "maxTTL": env.max_ttl,
+                                "demo": [{"name": d.name, "owner": d.owner,
+                                          "variables": dict(d.variables)}
+                                         for d in project.demo_environments]}
     return {
         "apiVersion": GROUP_VERSION,
         "kind": "Project",
