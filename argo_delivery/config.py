@@ -147,6 +147,8 @@ class GitProvider:
     webhook_secret_key: str
     base_url: str | None = None
     credentials_secret: str | None = None
+    webhook_url: str | None = None
+    api_token_secret: tuple[str, str] | None = None
 
 
 @dataclass(frozen=True)
@@ -399,6 +401,14 @@ def _cross_field_problems(data: dict[str, Any]) -> list[tuple[list[Any], str, st
     if provider.get("baseURL") and provider["type"] == "generic":
         add(["gitProvider", "baseURL"], "baseURL applies to github and gitlab only; "
             "a generic webhook needs none")
+    if provider["type"] == "gitlab" and "apiToken" not in provider:
+        add(["gitProvider"], "gitlab needs apiToken: Argo Events' GitLab EventSource registers "
+            "its webhook with it")
+    if provider.get("apiToken") and provider["type"] == "generic":
+        add(["gitProvider", "apiToken"], "apiToken applies to github and gitlab only")
+    elif provider.get("apiToken") and not provider.get("webhookURL"):
+        add(["gitProvider"], "apiToken needs webhookURL: the public URL the provider calls, "
+            "at which the webhook is registered")
     return found
 
 
@@ -445,5 +455,8 @@ def _build(data: dict[str, Any]) -> PlatformConfig:
                             data["schedules"]["reaper"]),
         git_provider=GitProvider(provider["type"], provider["webhookSecret"]["name"],
                                  provider["webhookSecret"]["key"], provider.get("baseURL"),
-                                 provider.get("credentialsSecret", {}).get("name")),
+                                 provider.get("credentialsSecret", {}).get("name"),
+                                 provider.get("webhookURL"),
+                                 (provider["apiToken"]["name"], provider["apiToken"]["key"])
+                                 if "apiToken" in provider else None),
     )

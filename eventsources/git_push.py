@@ -49,6 +49,9 @@ def git_push(config: PlatformConfig) -> dict[str, Any]:
     secret = _secret(provider.webhook_secret_name, provider.webhook_secret_key)
     webhook = {"endpoint": ENDPOINT, "port": str(WEBHOOK_PORT), "method": "POST",
                "maxPayloadSize": 4 << 20}
+    if provider.webhook_url:
+        webhook["url"] = provider.webhook_url.rstrip("/")
+    token = _secret(*provider.api_token_secret) if provider.api_token_secret else None
     event = EVENT_NAMES[provider.type]
     paths = sorted({repository_path(c) for c in _watched(config)})
     spec: dict[str, Any] = {
@@ -70,6 +73,8 @@ def git_push(config: PlatformConfig) -> dict[str, Any]:
             "active": True,
             "insecure": False,
         }
+        if token:
+            source["apiToken"] = token
         if provider.base_url:
             base = provider.base_url.rstrip("/")
             source["githubBaseURL"] = f"{base}/api/v3/"
@@ -81,6 +86,7 @@ def git_push(config: PlatformConfig) -> dict[str, Any]:
             "webhook": webhook,
             "events": ["PushEvents"],
             "secretToken": secret,
+            "accessToken": token,
             "enableSSLVerification": True,
             "gitlabBaseURL": (provider.base_url or "https://gitlab.com").rstrip("/"),
         }}

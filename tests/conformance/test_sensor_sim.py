@@ -127,7 +127,11 @@ def rendered(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFa
     provider: Provider = request.param
     text = default_config_text()
     assert "\n  type: github\n" in text, "the default config's gitProvider.type moved"
-    config = parse_config(text.replace("\n  type: github\n", f"\n  type: {provider.type}\n"))
+    block = f"\n  type: {provider.type}\n"
+    if provider.type == "gitlab":  # GitLab's EventSource registers its hook with a token
+        block += ("  apiToken: {name: git-api-token, key: token}\n"
+                  "  webhookURL: https://events.example.com/push\n")
+    config = parse_config(text.replace("\n  type: github\n", block))
     assert config.git_provider.type == provider.type
     bundle = build_bundle(config)
     out = write_bundle(bundle, tmp_path_factory.mktemp(f"bundle-{provider.type}")).path

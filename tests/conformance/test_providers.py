@@ -1,0 +1,68 @@
+"""Every git provider renders an EventSource and Sensor that Argo Events' own validation accepts,
+with the sender always verified from the configured Secret."""
+
+from __future__ import annotations
+
+import pytest
+import yaml
+
+from argo_delivery.bundle import build_bundle, write_bundle
+from argo_delivery.config import ConfigError, default_config_text, parse_config
+from argo_delivery.upstream import VALIDATORS, run_validator
+from tests.support import require_binary
+
+pytestmark = pytest.mark.conformance
+
+PROVIDERS = {
+    "github": ("type: github", "github", "webhookSecret"),
+    "github-enterprise": ("type: github\n  baseURL: https://github.example.com", "github",
+                          "webhookSecret"),
+    "github-with-token": ("type: github\n  apiToken: {name: git-api-token, key: token}\n"
+                          "  webhookURL: https://events.example.com/push", "github", "webhookSecret"),
+    "gitlab": ("type: gitlab\n  baseURL: https://gitlab.example.com\n"
+               "  apiToken: {name: git-api-token, key: token}\n"
+               "  webhookURL: https://events.example.com/push", "gitlab", "secretToken"),
+    "generic": ("type: generic", "webhook", "authSecret"),
+}
+
+
+def render(provider_block: str, tmp_path):
+    text = default_config_text().replace("type: github", provider_block, 1)
+    bundle = build_bundle(parse_config(text, "provider.yaml"))
+    return bundle, write_bundle(bundle, tmp_path).path
+
+
+@pytest.mark.parametrize("provider", sorted(PROVIDERS))
+def test_provider_bundle_passes_upstream_validation(provider, tmp_path):
+    block, section, secret_field = PROVIDERS[provider]
+    bundle, path = render(block, tmp_path)
+    for tool in VALIDATORS:
+        require_binary(tool)
+        assert run_validator(tool, [path]) == [], tool
+    source = yaml.safe_load(bundle.files["namespaces/argo-delivery/eventsource/git-push.yaml"])
+    [(event_name, event)] = source["spec"][section].items()
+    assert event[secret_field] == {"name": "git-webhook-secret", "key": "secret"}
+    sensor = yaml.safe_load(bundle.files["namespaces/argo-delivery/sensor/on-push.yaml"])
+    assert {d["eventName"] for d in sensor["spec"]["dependencies"]} == {event_name}
+    if "apiToken" in block:
+        token_field = "accessToken" if section == "gitlab" else "apiToken"
+        assert event[token_field] == {"name": "git-api-token", "key": "token"}
+        assert event["webhook"]["url"] == "https://events.example.com/push"
+    if provider == "github-enterprise":
+        assert event["githubBaseURL"] == "https://github.example.com/api/v3/"
+    if section in ("github", "gitlab"):
+        watched = event.get("projects") or [f"{r['owner']}/{n}" for r in event["repositories"]
+                                             for n in r["names"]]
+        assert sorted(watched) == ["acme-platform/api", "acme-platform/web",
+                                   "acme-platform/worker", "northwind-partners/billing-adapter"]
+
+
+def test_sender_verification_cannot_be_turned_off():
+    text = default_config_text()
+    without = text.replace("  webhookSecret:\n    name: git-webhook-secret\n    key: secret\n", "")
+    assert without != text
+    with pytest.raises(ConfigError, match="missing required key 'webhookSecret'"):
+        parse_config(without)
+    insecure = text.replace("  type: github\n", "  type: github\n  insecure: true\n")
+    with pytest.raises(ConfigError, match="unknown key 'insecure'"):
+        parse_config(insecure)
