@@ -63,3 +63,11 @@ def test_lint_cli_reports_upstream_findings(tmp_path, default_bundle_dir):
     findings = [f for f in json.loads(result.output)["findings"] if f["rule"] == "UP001"]
     assert findings and findings[0]["file"] == "wt.yaml"
     assert "no-such-template" in findings[0]["message"]
+
+
+def test_lint_without_a_folder_renders_the_config_and_lints_it():
+    for tool in VALIDATORS:
+        require_binary(tool)
+    result = CliRunner().invoke(main, ["lint", "--json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output) == {"findings": [], "notes": []}
