@@ -103,3 +103,63 @@ class GitDaemon:
         assert self.process is not None
         self.process.terminate()
         self.process.wait(timeout=10)
+
+
+class GitHttpServer:
+    """Smart HTTP (`git http-backend` as CGI) on loopback, behind HTTP Basic auth."""
+
+    def __init__(self, base: Path, username: str, password: str):
+        import base64
+        import http.server
+        import threading
+
+        self.base = base
+        expected = "Basic " + base64.b64encode(f"{username}:{password}".encode()).decode()
+        server_ref = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def log_message(self, *args: object) -> None:  # keep test output quiet
+                pass
+
+            def _serve(self) -> None:
+                if self.headers.get("Authorization") != expected:
+                    self.send_response(401)
+                    self.send_header("WWW-Authenticate", 'Basic realm="git"')
+                    self.end_headers()
+                    return
+                path, _, query = self.path.partition("?")
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                env = {"PATH": os.environ["PATH"], "GIT_PROJECT_ROOT": str(server_ref.base),
+                       "GIT_HTTP_EXPORT_ALL": "1", "PATH_INFO": path, "QUERY_STRING": query,
+                       "REQUEST_METHOD": self.command, "REMOTE_USER": username,
+                       "CONTENT_TYPE": self.headers.get("Content-Type", ""),
+                       "CONTENT_LENGTH": str(len(body))}
+                out = subprocess.run(["git", "http-backend"], input=body, env=env,
+                                     capture_output=True, check=True).stdout
+                head, _, payload = out.partition(b"\r\n\r\n")
+                headers = [line.split(": ", 1) for line in head.decode().split("\r\n") if line]
+                status = next((int(v.split()[0]) for k, v in headers if k.lower() == "status"), 200)
+                self.send_response(status)
+                for key, value in headers:
+                    if key.lower() != "status":
+                        self.send_header(key, value)
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+
+            do_GET = do_POST = _serve
+
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.port = self.httpd.server_address[1]
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+
+    def url(self, repo: Repo) -> str:
+        return f"http://127.0.0.1:{self.port}/{repo.path.name}"
+
+    def __enter__(self) -> GitHttpServer:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()

@@ -30,6 +30,11 @@ _PERMANENT_GIT_ERRORS = re.compile(
 )
 
 
+_AUTH_ERRORS = re.compile(
+    r"could not read (username|password)|authentication failed|terminal prompts disabled|"
+    r"permission denied \(publickey", re.IGNORECASE)
+
+
 class StepError(Exception):
     def __init__(self, message, exit_code):
         super().__init__(message)
@@ -92,6 +97,10 @@ def ls_remote(component, attempts, timeout):
                                 f"does not exist in {redact(component['repo'])}", EXIT_PERMANENT)
             else:
                 reason = redact(result.stderr.strip()) or f"git exited with {result.returncode}"
+                if _AUTH_ERRORS.search(reason):
+                    raise StepError(f"component {component['name']}: {redact(component['repo'])} "
+                                    "asks for credentials and the git credentials Secret has none "
+                                    f"that work for it: {reason}", EXIT_PERMANENT)
                 if _PERMANENT_GIT_ERRORS.search(reason):
                     raise StepError(f"component {component['name']}: cannot read "
                                     f"{redact(component['repo'])}: {reason}", EXIT_PERMANENT)

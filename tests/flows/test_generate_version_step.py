@@ -99,3 +99,26 @@ def test_git_credentials_go_through_git_config_not_argv(step, tmp_path, monkeypa
     assert env["GIT_CONFIG_VALUE_0"] == f"store --file={tmp_path / '.git-credentials'}"
     assert "s3cret" not in " ".join(env.values())
     assert env["GIT_TERMINAL_PROMPT"] == "0"
+
+
+def test_private_repo_over_smart_http_with_a_credentials_secret(step, repos, tmp_path,
+                                                                monkeypatch, capsys):
+    from tests.gitrepos import GitHttpServer
+
+    root, made = repos
+    with GitHttpServer(root, "bot", "s3cret-t0ken") as server:
+        component = [{"name": "api", "repo": server.url(made["api"]), "branch": "release"}]
+        # No credentials: refused at once, as a permanent error, and no prompt hangs.
+        monkeypatch.delenv("AD_GIT_CREDENTIALS", raising=False)
+        with pytest.raises(step.StepError) as caught:
+            step.resolve_component_heads(component)
+        assert caught.value.exit_code == step.EXIT_PERMANENT
+        assert "asks for credentials and the git credentials Secret has none" in str(caught.value)
+        # The mounted Secret, in git-credential-store format, as the template mounts it.
+        secret = tmp_path / "git-credentials"
+        secret.mkdir()
+        (secret / ".git-credentials").write_text(f"http://bot:s3cret-t0ken@127.0.0.1:{server.port}\n")
+        monkeypatch.setenv("AD_GIT_CREDENTIALS", str(secret))
+        heads = step.resolve_component_heads(component)
+    assert heads[0]["commit"] == made["api"].heads["release"]
+    assert "s3cret-t0ken" not in capsys.readouterr().out + str(caught.value)
