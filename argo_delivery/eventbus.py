@@ -51,10 +51,14 @@ def eventbus(config: PlatformConfig) -> dict[str, Any]:
     }
 
 
-def eventbus_images(resources: list[dict[str, Any]]) -> list[str]:
-    """Images the Argo Events controller runs for our EventBus (they appear in no manifest)."""
+def eventbus_images(resources: list[dict[str, Any]], mirror: str | None = None) -> list[str]:
+    """Images the Argo Events controller runs for our EventBus (they appear in no manifest).
+
+    Under a registry mirror they are listed as the mirror serves them: point the controller's
+    JetStream image settings there too.
+    """
     versions = {r["spec"]["jetstream"]["version"] for r in resources
                 if r["kind"] == "EventBus" and "jetstream" in r.get("spec", {})}
     if versions - {JETSTREAM_VERSION}:
         raise ValueError(f"no image table for JetStream {sorted(versions - {JETSTREAM_VERSION})}")
-    return [rewrite_image(image) for image in JETSTREAM_IMAGES] if versions else []
+    return [rewrite_image(image, mirror) for image in JETSTREAM_IMAGES] if versions else []

@@ -43,3 +43,27 @@ def test_init_writes_the_default_and_refuses_to_overwrite(tmp_path):
     assert target.read_text() == "# mine\n"
     assert runner.invoke(main, ["init", str(target), "--force"]).exit_code == 0
     assert target.read_text() == default_config_text()
+
+
+def test_require_digests_refuses_tags_and_writes_nothing(tmp_path):
+    config = tmp_path / "platform.yaml"
+    config.write_text(default_config_text().replace("requireDigests: false", "requireDigests: true"))
+    result = CliRunner().invoke(main, ["render", "--config", str(config), "--out", str(tmp_path / "d")])
+    assert result.exit_code == 2
+    assert "is not pinned by digest" in result.stderr and "requireDigests" in result.stderr
+    assert not (tmp_path / "d").exists()
+
+
+def test_registry_mirror_rewrites_every_image(tmp_path):
+    import json
+
+    config = tmp_path / "platform.yaml"
+    config.write_text(default_config_text().replace("mirror: null", "mirror: registry.site:5000"))
+    result = CliRunner().invoke(main, ["render", "--config", str(config), "--out", str(tmp_path),
+                                       "--json"])
+    assert result.exit_code == 0, result.output
+    images = json.loads(result.output)["images"]
+    assert len(images) == 5
+    assert all(i.startswith("registry.site:5000/docker.io/") for i in images)
+    manifests = "".join(p.read_text() for p in (tmp_path / "0.1.0").rglob("*.yaml"))
+    assert "image: docker.io/" not in manifests
