@@ -25,10 +25,13 @@ from argo_delivery import __version__
 from argo_delivery.config import PlatformConfig
 from argo_delivery.crds import crd_manifests
 from argo_delivery.eventbus import eventbus_images
+from argo_delivery.eventsources import render_eventsources
 from argo_delivery.images import collect_images
 from argo_delivery.naming import bundle_labels
 from argo_delivery.orchestrator import orchestrator_resources
+from argo_delivery.sensors import render_sensors
 from argo_delivery.serialize import dump_yaml
+from argo_delivery.templates import render_templates
 from argo_delivery.tenancy import project_resources
 
 __all__ = [
@@ -91,9 +94,6 @@ def to_manifest(obj: Any) -> dict[str, Any]:
 
 def _renderers() -> list[Callable[[PlatformConfig], Iterable[Any]]]:
     """Every capability that adds resources; each takes the validated config."""
-    from argo_delivery.eventsources import render_eventsources
-    from argo_delivery.sensors import render_sensors
-    from argo_delivery.templates import render_templates  # noqa: PLC0415 (installed sub-package)
 
     def crds(config: PlatformConfig) -> list[dict[str, Any]]:
         return crd_manifests()
@@ -115,7 +115,7 @@ def _sort_key(resource: dict[str, Any]) -> tuple[int, str, str]:
 def render_resources(config: PlatformConfig) -> list[dict[str, Any]]:
     """Every resource of the bundle as plain dicts, labelled, in apply order."""
     labels = bundle_labels(config.bundle_name, config.bundle_version)
-    seen: dict[tuple[str, str, str], int] = {}
+    seen: set[tuple[str, str, str]] = set()
     rendered = []
     for renderer in _renderers():
         for obj in renderer(config):
@@ -125,7 +125,7 @@ def render_resources(config: PlatformConfig) -> list[dict[str, Any]]:
             key = (manifest["kind"], meta.get("namespace", ""), meta["name"])
             if key in seen:
                 raise BundleError(f"two resources are both {key[0]} {key[1]}/{key[2]}")
-            seen[key] = 1
+            seen.add(key)
             rendered.append(manifest)
     return sorted(rendered, key=_sort_key)
 
