@@ -9,6 +9,7 @@ are served by `git daemon` on loopback, so both go through the git protocol.
 from __future__ import annotations
 
 import argparse
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -38,6 +39,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--repos", type=int, default=100)
     parser.add_argument("--files", type=int, default=200, help="files per repo (clone size)")
+    parser.add_argument("--repeats", type=int, default=5, help="runs of each; the median counts")
     args = parser.parse_args()
     bundle = build_bundle(load_default())
     step = load_step_module(script_template(
@@ -49,19 +51,23 @@ def main() -> None:
                  for i in range(args.repos)]
         with GitDaemon(root) as daemon:
             components = [{"name": r.name, "repo": daemon.url(r), "branch": "main"} for r in repos]
-            start = time.perf_counter()
-            heads = step.resolve_component_heads(components)
-            ours = time.perf_counter() - start
-            scratch = Path(tmp) / "clones"
-            scratch.mkdir()
-            start = time.perf_counter()
-            baseline_heads = naive([c["repo"] for c in components], scratch)
-            baseline = time.perf_counter() - start
+            ours_runs, baseline_runs = [], []
+            for attempt in range(args.repeats):
+                start = time.perf_counter()
+                heads = step.resolve_component_heads(components)
+                ours_runs.append(time.perf_counter() - start)
+                scratch = Path(tmp) / f"clones-{attempt}"
+                scratch.mkdir()
+                start = time.perf_counter()
+                baseline_heads = naive([c["repo"] for c in components], scratch)
+                baseline_runs.append(time.perf_counter() - start)
     assert [h["commit"] for h in heads] == baseline_heads == [r.heads["main"] for r in repos]
-    print(f"{args.repos} repos of {args.files} files: rendered step (ls-remote, parallel, "
-          f"one process) {ours:.2f} s; "
-          f"shallow clone each, one after another {baseline:.2f} s; speed-up {baseline / ours:.1f}x")
-
+    ours, baseline = statistics.median(ours_runs), statistics.median(baseline_runs)
+    print(f"{args.repos} repos of {args.files} files, median of {args.repeats} runs: rendered step "
+          f"(ls-remote, parallel, one process) {ours:.2f} s "
+          f"(runs {', '.join(f'{t:.2f}' for t in ours_runs)}); shallow clone of each, one after "
+          f"another {baseline:.2f} s (runs {', '.join(f'{t:.2f}' for t in baseline_runs)}); "
+          f"speed-up {baseline / ours:.1f}x")
 
 if __name__ == "__main__":
     main()

@@ -85,6 +85,7 @@ class GitDaemon:
     def __enter__(self) -> GitDaemon:
         self.process = subprocess.Popen(
             ["git", "daemon", "--reuseaddr", "--export-all", "--listen=127.0.0.1",
+             "--max-connections=128",
              f"--port={self.port}", f"--base-path={self.base}", str(self.base)],
             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         deadline = time.monotonic() + 10

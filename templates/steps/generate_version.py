@@ -115,7 +115,9 @@ def ls_remote(component, attempts, timeout):
 
 def resolve_component_heads(components, attempts=4, timeout=60):
     """Every component's head commit, resolved in parallel, in one process."""
-    workers = max(1, min(32, len(components)))
+    # Each ls-remote is a short round trip; 16 at once keeps a small pod busy without
+    # opening more connections than a git server accepts from one client at a time.
+    workers = max(1, min(int(os.environ.get("AD_GIT_PARALLELISM", "16")), len(components)))
     with ThreadPoolExecutor(max_workers=workers) as pool:
         futures = [pool.submit(ls_remote, c, attempts, timeout) for c in components]
         errors, heads = [], []
