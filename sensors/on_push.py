@@ -31,7 +31,7 @@ PAYLOAD_FIELDS: dict[str, dict[str, str]] = {
                "ref": "body.ref", "commit": "body.after", "sender": "body.sender.login"},
     "gitlab": {"path": "body.project.path_with_namespace", "repo": "body.project.git_http_url",
                "ref": "body.ref", "commit": "body.after", "sender": "body.user_username"},
-    # Gitea and Forgejo send GitHub-shaped pushes; so can a Bitbucket Server relay.
+    # Gitea and Forgejo send GitHub-shaped pushes (a relay can reshape others, e.g. Bitbucket Server).
     "generic": {"path": "body.repository.full_name", "repo": "body.repository.clone_url",
                 "ref": "body.ref", "commit": "body.after", "sender": "body.sender.login"},
 }
