@@ -6,7 +6,7 @@ from typing import Any
 
 from argo_delivery.config import PlatformConfig
 from argo_delivery.eventbus import eventbus
-from argo_delivery.naming import POD_SECURITY_LABELS, bundle_labels
+from argo_delivery.naming import POD_SECURITY_LABELS
 from argo_delivery.rbac import service_account
 from argo_delivery.tenancy import SENSOR_ACCOUNTS
 
@@ -15,14 +15,13 @@ __all__ = ["orchestrator_resources"]
 
 def orchestrator_resources(config: PlatformConfig) -> list[dict[str, Any]]:
     """The orchestrator's Namespace, its EventBus, and the ServiceAccounts its Sensors run as."""
-    labels = bundle_labels(config.bundle_name, config.bundle_version)
     resources: list[dict[str, Any]] = [{
         "apiVersion": "v1", "kind": "Namespace",
         "metadata": {"name": config.namespace, "labels": {
-            **labels, **POD_SECURITY_LABELS}},
+            **POD_SECURITY_LABELS}},
     }, eventbus(config)]
     for account in SENSOR_ACCOUNTS:
         resources.append(service_account(
-            account, config.namespace, labels,
+            account, config.namespace, {},
             "A Sensor: may create Workflows in project namespaces, nothing else."))
     return resources

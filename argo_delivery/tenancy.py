@@ -11,7 +11,6 @@ from argo_delivery.naming import (
     LABEL_PROJECT,
     POD_SECURITY_LABELS,
     SENSOR_ON_PUSH_SA,
-    bundle_labels,
 )
 from argo_delivery.rbac import ROLES, role, role_binding, service_account
 
@@ -72,18 +71,18 @@ def project_resource(project: Project, config: PlatformConfig) -> dict[str, Any]
         "apiVersion": GROUP_VERSION,
         "kind": "Project",
         "metadata": {"name": project.name, "namespace": project.namespace,
-                     "labels": _labels(config, project)},
+                     "labels": _labels(project)},
         "spec": spec,
     }
 
 
-def _labels(config: PlatformConfig, project: Project) -> dict[str, str]:
-    return bundle_labels(config.bundle_name, config.bundle_version, **{LABEL_PROJECT: project.name})
+def _labels(project: Project) -> dict[str, str]:
+    return {LABEL_PROJECT: project.name}
 
 
 def project_resources(project: Project, config: PlatformConfig) -> list[dict[str, Any]]:
     """Namespace, Project, ServiceAccounts, Roles and RoleBindings of one project."""
-    labels = _labels(config, project)
+    labels = _labels(project)
     namespace = project.namespace
     resources: list[dict[str, Any]] = [
         {"apiVersion": "v1", "kind": "Namespace",

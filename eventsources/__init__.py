@@ -6,7 +6,6 @@ from typing import Any
 
 from argo_delivery.config import PlatformConfig
 from argo_delivery.events_common import EVENTSOURCE_SA
-from argo_delivery.naming import bundle_labels
 from argo_delivery.rbac import service_account
 
 from .git_push import EVENT_NAMES, git_push, repository_path
@@ -17,9 +16,8 @@ __all__ = ["EVENTSOURCE_NAME", "EVENT_NAMES", "git_push", "render_eventsources",
 
 def render_eventsources(config: PlatformConfig) -> list[Any]:
     """Every EventSource of the platform, and the ServiceAccount their pods run as."""
-    labels = bundle_labels(config.bundle_name, config.bundle_version)
     return [
-        service_account(EVENTSOURCE_SA, config.namespace, labels,
+        service_account(EVENTSOURCE_SA, config.namespace, {},
                         "EventSource pods: receive webhooks; no API access."),
         git_push(config),
     ]

@@ -8,12 +8,6 @@ import pytest
 
 from argo_delivery.bundle import Bundle, build_bundle, write_bundle
 from argo_delivery.config import PlatformConfig, load_default
-from tests.support import REPO_ROOT
-
-
-@pytest.fixture(scope="session")
-def repo_root() -> Path:
-    return REPO_ROOT
 
 
 @pytest.fixture(scope="session")
