@@ -157,7 +157,7 @@ class PlatformConfig:
 
     bundle_name: str
     bundle_version: str
-    namespace: str
+    orchestrator_namespace: str
     components: tuple[Component, ...]
     projects: tuple[Project, ...]
     images: Images
@@ -446,7 +446,7 @@ def _build(data: dict[str, Any]) -> PlatformConfig:
     return PlatformConfig(
         bundle_name=data["bundle"]["name"],
         bundle_version=data["bundle"]["version"],
-        namespace=data["orchestrator"]["namespace"],
+        orchestrator_namespace=data["orchestrator"]["namespace"],
         components=components,
         projects=tuple(projects),
         images=Images(**{k: data["images"][k] for k in ("python", "git", "terraform")}),

@@ -36,7 +36,7 @@ def eventbus(config: PlatformConfig) -> dict[str, Any]:
     return {
         "apiVersion": "argoproj.io/v1alpha1",
         "kind": "EventBus",
-        "metadata": {"name": EVENTBUS_NAME, "namespace": config.namespace},
+        "metadata": {"name": EVENTBUS_NAME, "namespace": config.orchestrator_namespace},
         "spec": {"jetstream": {
             "version": JETSTREAM_VERSION,
             "replicas": 3,

@@ -17,11 +17,11 @@ def orchestrator_resources(config: PlatformConfig) -> list[dict[str, Any]]:
     """The orchestrator's Namespace, its EventBus, and the ServiceAccounts its Sensors run as."""
     resources: list[dict[str, Any]] = [{
         "apiVersion": "v1", "kind": "Namespace",
-        "metadata": {"name": config.namespace, "labels": {
+        "metadata": {"name": config.orchestrator_namespace, "labels": {
             **POD_SECURITY_LABELS}},
     }, eventbus(config)]
     for account in SENSOR_ACCOUNTS:
         resources.append(service_account(
-            account, config.namespace, {},
+            account, config.orchestrator_namespace, {},
             "A Sensor: may create Workflows in project namespaces, nothing else."))
     return resources

@@ -101,7 +101,7 @@ def project_resources(project: Project, config: PlatformConfig) -> list[dict[str
     for account in SENSOR_ACCOUNTS:
         resources.append(role_binding(account, namespace, "argo-delivery-workflow-submitter",
                                       [{"kind": "ServiceAccount", "name": account,
-                                        "namespace": config.namespace}], labels))
+                                        "namespace": config.orchestrator_namespace}], labels))
     for role_name, groups in (("argo-delivery-developer", project.developers),
                               ("argo-delivery-product-owner", project.product_owners)):
         if groups:

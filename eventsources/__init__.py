@@ -17,7 +17,7 @@ __all__ = ["EVENTSOURCE_NAME", "EVENT_NAMES", "git_push", "render_eventsources",
 def render_eventsources(config: PlatformConfig) -> list[Any]:
     """Every EventSource of the platform, and the ServiceAccount their pods run as."""
     return [
-        service_account(EVENTSOURCE_SA, config.namespace, {},
+        service_account(EVENTSOURCE_SA, config.orchestrator_namespace, {},
                         "EventSource pods: receive webhooks; no API access."),
         git_push(config),
     ]

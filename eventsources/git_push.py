@@ -95,7 +95,7 @@ def git_push(config: PlatformConfig) -> dict[str, Any]:
     return {
         "apiVersion": "argoproj.io/v1alpha1",
         "kind": "EventSource",
-        "metadata": {"name": NAME, "namespace": config.namespace,
+        "metadata": {"name": NAME, "namespace": config.orchestrator_namespace,
                      "annotations": {"argo-delivery.io/description":
                                      f"Push webhooks from {provider.type}; sender verified "
                                      f"with Secret {provider.webhook_secret_name}."}},

@@ -122,7 +122,7 @@ def on_push(config: PlatformConfig) -> dict[str, Any]:
     return {
         "apiVersion": "argoproj.io/v1alpha1",
         "kind": "Sensor",
-        "metadata": {"name": NAME, "namespace": config.namespace,
+        "metadata": {"name": NAME, "namespace": config.orchestrator_namespace,
                      "annotations": {"argo-delivery.io/description":
                                      "A push to a tracked branch submits generate-version "
                                      "in every project that uses the component."}},
