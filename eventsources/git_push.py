@@ -13,12 +13,16 @@ from collections import defaultdict
 from typing import Any
 
 from argo_delivery.config import Component, PlatformConfig
-from argo_delivery.events_common import EVENTSOURCE_SA, WEBHOOK_PORT, pod_template
+from argo_delivery.rbac import Account
+from argo_delivery.security import events_pod_template
 from argo_delivery.versionhash import normalise_repo
 
-__all__ = ["EVENT_NAMES", "NAME", "git_push", "repository_path"]
+__all__ = ["ACCOUNT", "EVENT_NAMES", "NAME", "WEBHOOK_PORT", "git_push", "repository_path"]
 
 NAME = "git-push"
+ACCOUNT = Account("argo-delivery-eventsource", "EventSource pods: receive webhooks; no API access.",
+                  home="orchestrator")
+WEBHOOK_PORT = 12000
 # provider type -> the event name inside the EventSource (what Sensors depend on)
 EVENT_NAMES = {"github": "github", "gitlab": "gitlab", "generic": "webhook"}
 ENDPOINT = "/push"
@@ -55,7 +59,7 @@ def git_push(config: PlatformConfig) -> dict[str, Any]:
     event = EVENT_NAMES[provider.type]
     paths = sorted({repository_path(c) for c in _watched(config)})
     spec: dict[str, Any] = {
-        "template": pod_template(EVENTSOURCE_SA),
+        "template": events_pod_template(ACCOUNT),
         "service": {"ports": [{"name": "webhook", "port": WEBHOOK_PORT,
                                "targetPort": WEBHOOK_PORT}]},
     }

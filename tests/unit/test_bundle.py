@@ -160,13 +160,8 @@ def test_render_py_is_the_render_command(tmp_path):
     assert "--check" in result.stdout and "Render the platform" in result.stdout
 
 
-def test_duplicate_resource_is_an_error(monkeypatch, default_config):
-    original = bundle_module._renderers
+def test_duplicate_resource_is_an_error(default_config):
+    from argo_delivery.crds import crd_manifests
 
-    def doubled():
-        renderers = original()
-        return renderers + [renderers[0]]
-
-    monkeypatch.setattr(bundle_module, "_renderers", doubled)
     with pytest.raises(bundle_module.BundleError, match="two resources are both CustomResourceDefinition"):
-        build_bundle(default_config)
+        build_bundle(default_config, extra=[crd_manifests()[0]])
