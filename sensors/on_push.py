@@ -17,28 +17,17 @@ from argo_delivery.capability import CapabilityError, SensorTrigger
 from argo_delivery.config import PlatformConfig, Project
 from argo_delivery.eventsources import git_push
 from argo_delivery.naming import LABEL_PROJECT
+from argo_delivery.providers import PROVIDERS
 from argo_delivery.rbac import WORKFLOW_SUBMITTER, Account
 from argo_delivery.security import events_pod_template
 
-__all__ = ["ACCOUNT", "NAME", "PAYLOAD_FIELDS", "on_push", "push_filter"]
+__all__ = ["ACCOUNT", "NAME", "on_push", "push_filter"]
 
 NAME = "on-push"
 ACCOUNT = Account("argo-delivery-sensor-on-push",
                   "A Sensor: may create Workflows in project namespaces, nothing else.",
                   WORKFLOW_SUBMITTER, home="orchestrator")
 ZERO_COMMIT = "0" * 40
-
-# provider -> where each field is in its push payload (gjson paths, as Argo Events reads them)
-PAYLOAD_FIELDS: dict[str, dict[str, str]] = {
-    "github": {"path": "body.repository.full_name", "repo": "body.repository.clone_url",
-               "ref": "body.ref", "commit": "body.after", "sender": "body.sender.login"},
-    "gitlab": {"path": "body.project.path_with_namespace", "repo": "body.project.git_http_url",
-               "ref": "body.ref", "commit": "body.after", "sender": "body.user_username"},
-    # Gitea and Forgejo send GitHub-shaped pushes (a relay can reshape others, e.g. Bitbucket Server).
-    "generic": {"path": "body.repository.full_name", "repo": "body.repository.clone_url",
-                "ref": "body.ref", "commit": "body.after", "sender": "body.sender.login"},
-}
-
 
 def _b64_template(path: str, strip_prefix: str = "") -> str:
     """A dataTemplate that base64-encodes a payload field; a missing one reads `unknown`.
@@ -62,7 +51,7 @@ def _quote(text: str) -> str:
 
 def push_filter(project: Project, provider: str) -> dict[str, Any]:
     """Expr filter: the push is to a tracked branch of one of the project's components."""
-    fields = PAYLOAD_FIELDS[provider]
+    fields = PROVIDERS[provider].payload
     alternatives = sorted({f"(path == {_quote(git_push.repository_path(c))} && "
                            f"ref == {_quote('refs/heads/' + c.branch)})" for c in project.components})
     return {"exprs": [{
@@ -78,7 +67,7 @@ def _dependency_name(project: Project) -> str:
 
 
 def _trigger(project: Project, provider: str, target: SensorTrigger) -> dict[str, Any]:
-    fields = PAYLOAD_FIELDS[provider]
+    fields = PROVIDERS[provider].payload
     dependency = _dependency_name(project)
     workflow = {
         "apiVersion": "argoproj.io/v1alpha1",
@@ -135,7 +124,7 @@ def on_push(config: PlatformConfig, target: SensorTrigger) -> dict[str, Any]:
             "dependencies": [{
                 "name": _dependency_name(project),
                 "eventSourceName": git_push.NAME,
-                "eventName": git_push.EVENT_NAMES[provider],
+                "eventName": PROVIDERS[provider].event_name,
                 "filters": push_filter(project, provider),
             } for project in config.projects],
             "triggers": [_trigger(project, provider, target) for project in config.projects],
