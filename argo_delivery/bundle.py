@@ -1,4 +1,4 @@
-"""Render a platform into a versioned bundle, and write it to disk atomically (DESIGN section 4).
+"""Render a platform into a versioned bundle, and write it to disk atomically.
 
 Data flows one way: validated config -> hera objects and dicts -> ordered, labelled dicts
 -> YAML bytes at stable paths -> index files (kustomization, images.txt, bundle.json,

@@ -1,4 +1,4 @@
-"""Capabilities: one declaration per unit of the pipeline (DESIGN section 5).
+"""Capabilities: one declaration per unit of the pipeline.
 
 A capability says what it renders once per platform and once per project, which
 ServiceAccounts its pods run as (each with exactly its rules), and which WorkflowTemplates

@@ -1,4 +1,4 @@
-"""CustomResourceDefinitions for Project, Version and Environment (DESIGN section 2).
+"""CustomResourceDefinitions for Project, Version and Environment.
 
 The schemas are structural (every field typed, no unknown fields kept) so the API server
 prunes or, with strict field validation, rejects anything we did not declare.

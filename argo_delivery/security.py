@@ -1,4 +1,4 @@
-"""Secure defaults for every pod we render (DESIGN section 5): the one place they are written.
+"""Secure defaults for every pod we render: the one place they are written.
 
 The safe choice is what a template gets without asking: non-root, no privilege
 escalation, all capabilities dropped, RuntimeDefault seccomp, read-only root filesystem
