@@ -12,6 +12,7 @@ Layers, each reported as findings with a rule ID:
 from __future__ import annotations
 
 import copy
+import re
 import types
 import typing
 from collections.abc import Iterator
@@ -72,6 +73,17 @@ RULES: dict[str, tuple[str, str]] = {
     "AD012": ("pod-gc", "set spec.podGC.strategy (e.g. OnPodCompletion)"),
     "AD013": ("no-automount-token", "set automountServiceAccountToken: false on the workflow "
               "(and executor.serviceAccountName); opt in per template where a step calls the API"),
+    "AD014": ("template-token-opt-in",
+              "mount a projected serviceAccountToken volume at "
+              "/var/run/secrets/kubernetes.io/serviceaccount (security.script_step(api_access=True))"),
+    "AD015": ("executor-token-secret",
+              "add a Secret of type kubernetes.io/service-account-token named "
+              "<executor account>.service-account-token, annotated "
+              "kubernetes.io/service-account.name: <executor account>"),
+    "AD016": ("sensor-api-token",
+              "mount a projected serviceAccountToken volume at "
+              "/var/run/secrets/kubernetes.io/serviceaccount in the Sensor's template "
+              "(security.events_pod_template(account, api_access=True))"),
     "UP001": ("argo-workflows-lint", "see Argo Workflows' message"),
     "UP002": ("argo-events-lint", "see Argo Events' message"),
 }
@@ -104,18 +116,44 @@ def _finding(rule: str, file: str, doc: dict[str, Any], field: str, message: str
 
 # --- schema layers -----------------------------------------------------------------------
 
-def _check_core(file: str, doc: dict[str, Any]) -> list[Finding]:
-    import kubernetes_validate
+@cache
+def _core_validator(api_version: str, kind: str) -> jsonschema.Validator | None:
+    """kubernetes-validate's strict schema for a core kind, built once per kind.
 
+    `kubernetes_validate.validate` reloads the large shared definitions file and rebuilds
+    the validator for every document; this is the same schema and registry, cached.
+    """
+    import kubernetes_validate.utils as kv
+    from referencing import Registry, Resource
+
+    version = kv.latest_version()
+    folder = f"kubernetes-json-schema/v{version}-local-strict"
+    api = re.sub(r"^([^./]*)(?:\.[^/]*)?/", r"\1-", api_version)
     try:
-        kubernetes_validate.validate(doc, kubernetes_validate.latest_version(), strict=True)
-    except kubernetes_validate.ValidationError as exc:
-        where = ".".join(str(p) for p in exc.path)
-        return [_finding("K8S001", file, doc, where, exc.message)]
-    except kubernetes_validate.SchemaNotFoundError as exc:
+        schema = kv.schema_contents(f"{folder}/{kind.lower()}-{api}.json", version)
+    except FileNotFoundError:
+        return None
+    registry = Resource.from_contents(_core_definitions(folder)) @ (
+        Resource.from_contents(schema) @ Registry())
+    return jsonschema.Draft202012Validator(schema, registry=registry)
+
+
+@cache
+def _core_definitions(folder: str) -> dict[str, Any]:
+    import kubernetes_validate.utils as kv
+
+    return kv.schema_contents(f"{folder}/_definitions.json", kv.latest_version())
+
+
+def _check_core(file: str, doc: dict[str, Any]) -> list[Finding]:
+    validator = _core_validator(str(doc.get("apiVersion", "")), str(doc.get("kind", "")))
+    if validator is None:
         return [_finding("K8S001", file, doc, "apiVersion",
-                         f"no Kubernetes schema for {doc.get('apiVersion')} {doc.get('kind')}: {exc}")]
-    return []
+                         f"no Kubernetes schema for {doc.get('apiVersion')} {doc.get('kind')}")]
+    error = next(validator.iter_errors(doc), None)
+    if error is None:
+        return []
+    return [_finding("K8S001", file, doc, ".".join(str(p) for p in error.path), error.message)]
 
 
 @cache
@@ -314,6 +352,11 @@ def _check_workflow_policy(file: str, doc: dict[str, Any]) -> list[Finding]:
         if template.get("serviceAccountName") == "default":
             found.append(_finding("AD007", file, doc, f"{t_at}.serviceAccountName",
                                   "the template runs as the default ServiceAccount"))
+        if template.get("automountServiceAccountToken") is True:
+            found.append(_finding("AD014", file, doc, f"{t_at}.automountServiceAccountToken",
+                                  "Argo Workflows copies a template's automountServiceAccountToken "
+                                  "to the pod only when it is false, so this opt-in never mounts "
+                                  "a token"))
         contexts = [template.get("securityContext") or {}, pod_ctx]
         for where, container in _template_containers(template):
             found += _container_rules(file, doc, f"{t_at}.{where}", container, contexts)
@@ -343,6 +386,59 @@ def _check_rbac(file: str, doc: dict[str, Any]) -> list[Finding]:
     return found
 
 
+# --- rules across resources: what the controllers need at run time -------------------------
+
+TOKEN_DIR = "/var/run/secrets/kubernetes.io/serviceaccount"
+_ARGO_TOKEN_NAME = "workflows.argoproj.io/service-account-token.name"
+
+
+def _token_secret_name(account: dict[str, Any]) -> str:
+    """The Secret Argo Workflows mounts for an executor ServiceAccount (util/secrets)."""
+    if account.get("secrets"):
+        return account["secrets"][0]["name"]
+    annotations = (account.get("metadata") or {}).get("annotations") or {}
+    return annotations.get(_ARGO_TOKEN_NAME, f"{account['metadata']['name']}.service-account-token")
+
+
+def _mounts_token(template: dict[str, Any]) -> bool:
+    container = template.get("container") or {}
+    return any(m.get("mountPath", "").rstrip("/") == TOKEN_DIR
+               for m in container.get("volumeMounts") or [])
+
+
+def _check_runtime_wiring(documents: list[tuple[str, dict[str, Any]]]) -> list[Finding]:
+    """Rules that need two resources: only checked when both are among the linted documents."""
+    def key(doc: dict[str, Any]) -> tuple[str, str]:
+        meta = doc.get("metadata") or {}
+        return meta.get("namespace", ""), meta.get("name", "")
+
+    accounts = {key(d): d for _, d in documents if d.get("kind") == "ServiceAccount"}
+    token_secrets = {key(d) for _, d in documents if d.get("kind") == "Secret"
+                     and d.get("type") == "kubernetes.io/service-account-token"}
+    found = []
+    for file, doc in documents:
+        kind, (namespace, _) = doc.get("kind"), key(doc)
+        if kind in ARGO_KINDS:
+            spec, at = _workflow_spec(doc)
+            executor = (spec.get("executor") or {}).get("serviceAccountName")
+            account = accounts.get((namespace, executor))
+            if account and (namespace, _token_secret_name(account)) not in token_secrets:
+                found.append(_finding(
+                    "AD015", file, doc, f"{at}.executor.serviceAccountName",
+                    f"Argo mounts the executor's token from Secret {_token_secret_name(account)}, "
+                    "which is not among these resources: the pod would hang in Init"))
+        elif kind == "Sensor":
+            template = (doc.get("spec") or {}).get("template") or {}
+            account = accounts.get((namespace, template.get("serviceAccountName")))
+            if account and account.get("automountServiceAccountToken") is False \
+                    and not _mounts_token(template):
+                found.append(_finding(
+                    "AD016", file, doc, "spec.template",
+                    f"ServiceAccount {account['metadata']['name']} mounts no token and the "
+                    "template mounts none, so the sensor exits with \"failed to get kubeconfig\""))
+    return found
+
+
 # --- entry points -----------------------------------------------------------------------------
 
 ARGO_KINDS = frozenset({"Workflow", "WorkflowTemplate", "ClusterWorkflowTemplate", "CronWorkflow"})
@@ -367,7 +463,7 @@ def lint_documents(documents: list[tuple[str, dict[str, Any]]]) -> list[Finding]
             findings += _check_core(file, doc)
         if kind in ("Role", "ClusterRole"):
             findings += _check_rbac(file, doc)
-    return findings
+    return findings + _check_runtime_wiring(documents)
 
 
 def _relative(file: str, roots: list[Path]) -> str:

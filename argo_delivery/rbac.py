@@ -12,7 +12,7 @@ from typing import Any, Literal
 
 from argo_delivery.naming import GROUP
 
-__all__ = ["WORKFLOW_SUBMITTER", "Account", "Role", "Rule", "service_account"]
+__all__ = ["WORKFLOW_SUBMITTER", "Account", "Role", "Rule", "service_account", "token_secret"]
 
 _RBAC_API = "rbac.authorization.k8s.io"
 
@@ -63,13 +63,16 @@ class Account:
 
     `home` says where it lives: in every project namespace (the steps of a project's
     workflows) or in the orchestrator namespace (EventSource and Sensor pods). `role`, when
-    set, is granted to it in every project namespace, and nowhere else.
+    set, is granted to it in every project namespace, and nowhere else. `token_secret` asks
+    for a token Secret beside it, for a consumer that mounts the token from a Secret by name
+    (Argo Workflows does so for `executor.serviceAccountName`).
     """
 
     name: str
     description: str
     role: Role | None = None
     home: Literal["project", "orchestrator"] = "project"
+    token_secret: bool = False
 
     def subject(self, namespace: str) -> dict[str, str]:
         return {"kind": "ServiceAccount", "name": self.name, "namespace": namespace}
@@ -83,6 +86,19 @@ def service_account(account: Account, namespace: str, labels: dict[str, str]) ->
         "metadata": {"name": account.name, "namespace": namespace, "labels": labels,
                      "annotations": {f"{GROUP}/description": account.description}},
         "automountServiceAccountToken": False,
+    }
+
+
+def token_secret(account: Account, namespace: str, labels: dict[str, str]) -> dict[str, Any]:
+    """A `<account>.service-account-token` Secret, filled in by the token controller: the
+    name Argo Workflows mounts for an executor ServiceAccount that lists no secret of its own."""
+    return {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {"name": f"{account.name}.service-account-token", "namespace": namespace,
+                     "labels": labels,
+                     "annotations": {"kubernetes.io/service-account.name": account.name}},
+        "type": "kubernetes.io/service-account-token",
     }
 
 

@@ -14,7 +14,7 @@ import copy
 from collections.abc import Sequence
 from typing import Any
 
-from hera.workflows import Container, EmptyDirVolume, Resources, Script
+from hera.workflows import Container, EmptyDirVolume, ProjectedVolume, Resources, Script
 from hera.workflows import models as m
 
 from argo_delivery.rbac import Account
@@ -44,6 +44,22 @@ _CONTAINER_SECURITY = {
 }
 TMP_SIZE = "64Mi"
 
+# Where clients look for the in-cluster token, CA and namespace.
+API_TOKEN_DIR = "/var/run/secrets/kubernetes.io/serviceaccount"
+API_TOKEN_VOLUME = "api-token"
+API_TOKEN_SECONDS = 3600
+# The projection kubelet makes for an automounted token, written out: ServiceAccounts keep
+# automountServiceAccountToken false, and a pod that calls the API mounts this explicitly.
+# (Argo Workflows copies a template's automountServiceAccountToken to the pod only when it is
+# false, and Argo Events' Sensor pod template has no such field, so an opt-in by that field
+# never reaches the pod.)
+_API_TOKEN_SOURCES = [
+    {"serviceAccountToken": {"path": "token", "expirationSeconds": API_TOKEN_SECONDS}},
+    {"configMap": {"name": "kube-root-ca.crt", "items": [{"key": "ca.crt", "path": "ca.crt"}]}},
+    {"downwardAPI": {"items": [{"path": "namespace",
+                                "fieldRef": {"apiVersion": "v1", "fieldPath": "metadata.namespace"}}]}},
+]
+
 
 def pod_security_context() -> dict[str, Any]:
     """A pod's `securityContext` as a manifest dict."""
@@ -67,12 +83,15 @@ def step_resources(cpu: str = "100m", memory: str = "128Mi", cpu_limit: str = "1
 
 
 def _step_kwargs(api_access: bool, volumes: Sequence[Any], resources: Resources | None) -> dict[str, Any]:
+    tmp = EmptyDirVolume(name="tmp", mount_path="/tmp", size_limit=TMP_SIZE)
+    # Only an explicit opt-in mounts a token; the workflow's default is none.
+    token = [ProjectedVolume(name=API_TOKEN_VOLUME, mount_path=API_TOKEN_DIR, read_only=True,
+                             sources=[m.VolumeProjection.model_validate(s) for s in _API_TOKEN_SOURCES])
+             ] if api_access else []
     return {
-        "volumes": [EmptyDirVolume(name="tmp", mount_path="/tmp", size_limit=TMP_SIZE), *volumes],
+        "volumes": [tmp, *token, *volumes],
         "resources": resources or step_resources(),
         "security_context": m.SecurityContext.model_validate(_CONTAINER_SECURITY),
-        # Only an explicit opt-in mounts a token; the workflow's default is none.
-        **({"automount_service_account_token": True} if api_access else {}),
     }
 
 
@@ -110,15 +129,24 @@ def workflow_defaults(account: Account, executor: Account, deadline_seconds: int
     }
 
 
-def events_pod_template(account: Account) -> dict[str, Any]:
-    """`spec.template` of an EventSource or Sensor: non-root, read-only, bounded."""
+def events_pod_template(account: Account, api_access: bool = False) -> dict[str, Any]:
+    """`spec.template` of an EventSource or Sensor: non-root, read-only, bounded.
+
+    `api_access` mounts the account's token (a Sensor's process talks to the API to trigger).
+    """
+    mounts = [{"name": "tmp", "mountPath": "/tmp"}]
+    volumes: list[dict[str, Any]] = [{"name": "tmp", "emptyDir": {"sizeLimit": TMP_SIZE}}]
+    if api_access:
+        mounts.append({"name": API_TOKEN_VOLUME, "mountPath": API_TOKEN_DIR, "readOnly": True})
+        volumes.append({"name": API_TOKEN_VOLUME,
+                        "projected": {"sources": copy.deepcopy(_API_TOKEN_SOURCES)}})
     return {
         "serviceAccountName": account.name,
         "securityContext": pod_security_context(),
         "container": {
             "securityContext": container_security_context(),
             "resources": resource_requirements("50m", "64Mi", "500m", "256Mi"),
-            "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}],
+            "volumeMounts": mounts,
         },
-        "volumes": [{"name": "tmp", "emptyDir": {"sizeLimit": TMP_SIZE}}],
+        "volumes": volumes,
     }

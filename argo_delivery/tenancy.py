@@ -8,7 +8,7 @@ from argo_delivery.capability import Capability, CapabilityError, Registry
 from argo_delivery.config import PlatformConfig, Project, TestSuite
 from argo_delivery.images import rewrite_image
 from argo_delivery.naming import GROUP, GROUP_VERSION, LABEL_PROJECT, POD_SECURITY_LABELS
-from argo_delivery.rbac import Account, Role, Rule, service_account
+from argo_delivery.rbac import Account, Role, Rule, service_account, token_secret
 
 __all__ = [
     "CAPABILITY",
@@ -26,7 +26,8 @@ _READ = ("get", "list", "watch")
 _EXECUTOR_ROLE = Role(
     "argo-delivery-executor", "Argo's wait container: reports step results as WorkflowTaskResults.",
     (Rule("argoproj.io", ("workflowtaskresults",), ("create", "patch")),))
-EXECUTOR = Account(_EXECUTOR_ROLE.name, _EXECUTOR_ROLE.description, _EXECUTOR_ROLE)
+EXECUTOR = Account(_EXECUTOR_ROLE.name, _EXECUTOR_ROLE.description, _EXECUTOR_ROLE,
+                   token_secret=True)
 
 # People: member groups of a project are bound to these in the project's namespace.
 DEVELOPER = Role(
@@ -127,6 +128,8 @@ def access_resources(capabilities: Registry, config: PlatformConfig) -> list[dic
             home = namespace if account.home == "project" else orchestrator
             if account.home == "project":
                 resources.append(service_account(account, namespace, labels))
+                if account.token_secret:
+                    resources.append(token_secret(account, namespace, labels))
             if account.role:
                 resources.append(account.role.binding(account.name, namespace,
                                                       [account.subject(home)], labels))

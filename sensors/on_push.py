@@ -120,7 +120,7 @@ def on_push(config: PlatformConfig, target: SensorTrigger) -> dict[str, Any]:
                                      f"A push to a tracked branch submits {target.template} "
                                      "in every project that uses the component."}},
         "spec": {
-            "template": events_pod_template(ACCOUNT),
+            "template": events_pod_template(ACCOUNT, api_access=True),
             "dependencies": [{
                 "name": _dependency_name(project),
                 "eventSourceName": git_push.NAME,

@@ -26,6 +26,7 @@ __all__ = ["CAPABILITY", "NAME", "TRIGGER_PARAMETERS", "VERSION_WRITER", "genera
 
 NAME = "generate-version"
 CREDENTIALS_DIR = "/etc/argo-delivery/git-credentials"
+EXIT_TRANSIENT = 3  # the step's exit code when the network still fails after its own retries
 # Workflow parameter -> the step's environment variable. Values come from webhook payloads,
 # base64-encoded by the Sensor (so Argo never reads them as `{{...}}` expressions); they
 # reach the script only as environment variables, never as source or shell text.
@@ -89,9 +90,12 @@ def generate_version(project: Project, config: PlatformConfig) -> WorkflowTempla
                                      memory_limit="512Mi"),
             api_access=True,
             active_deadline_seconds=600,
-            retry_strategy=RetryStrategy(limit=2, retry_policy="OnError",
-                                         backoff=m.Backoff(duration="10s", factor=2,
-                                                           max_duration="2m")),
+            # Retry what may pass next time: a pod error (eviction, node loss) or the step's
+            # own "network still failing" exit; a missing repo or branch fails at once.
+            retry_strategy=RetryStrategy(
+                limit=2, retry_policy="Always",
+                expression=f"lastRetry.status == 'Error' || asInt(lastRetry.exitCode) == {EXIT_TRANSIENT}",
+                backoff=m.Backoff(duration="10s", factor=2, max_duration="2m")),
             outputs=[Parameter(name="version", value_from=m.ValueFrom(path="/tmp/version-name"))],
         )
     return template

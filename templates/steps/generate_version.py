@@ -144,8 +144,14 @@ class Kube:
             port = os.environ.get("KUBERNETES_SERVICE_PORT", "443")
             server = f"https://[{host}]:{port}" if ":" in host else f"https://{host}:{port}"
         self.server = server.rstrip("/")
-        with open(os.environ.get("AD_TOKEN_FILE", SA_DIR + "/token")) as handle:
-            self.token = handle.read().strip()
+        token_file = os.environ.get("AD_TOKEN_FILE", SA_DIR + "/token")
+        try:
+            with open(token_file) as handle:
+                self.token = handle.read().strip()
+        except OSError as exc:
+            raise StepError(f"no API token at {token_file} ({exc.strerror}): this step needs its "
+                            "ServiceAccount's token mounted (the template's api-token volume)",
+                            EXIT_PERMANENT) from None
         self.context = ssl.create_default_context(
             cafile=os.environ.get("AD_CA_FILE", SA_DIR + "/ca.crt"))
 

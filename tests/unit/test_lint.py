@@ -72,6 +72,8 @@ BREAKERS: dict[str, tuple[str, Callable[[dict[str, Any]], None], str]] = {
     "AD012": ("WorkflowTemplate", lambda d: _del(d["spec"], "podGC"), "spec.podGC"),
     "AD013": ("WorkflowTemplate", lambda d: _del(d["spec"], "automountServiceAccountToken"),
               "spec.automountServiceAccountToken"),
+    "AD014": ("WorkflowTemplate", lambda d: _template(d).update(automountServiceAccountToken=True),
+              "spec.templates[0].automountServiceAccountToken"),
     "ARGO001": ("WorkflowTemplate", lambda d: _script(d).update(imagePullPolicyy="Always"),
                 "spec.templates[0].script.imagePullPolicyy"),
     "K8S001": ("RoleBinding", lambda d: d["roleRef"].update(nmae="x"), ""),
@@ -94,6 +96,40 @@ def test_rule_catches_a_resource_that_breaks_it(default_bundle, rule):
         assert finding.field == field
     assert finding.fix == RULES[rule][1]
     assert rule in str(finding) and "Fix:" in str(finding)
+
+
+def _without(documents, predicate):
+    return [(f, d) for f, d in documents if not predicate(d)]
+
+
+def test_ad015_executor_token_secret_must_be_in_the_bundle(default_bundle):
+    documents = docs_of(default_bundle)
+    assert not [f for f in lint_documents(documents) if f.rule == "AD015"]
+    broken = _without(documents, lambda d: d["kind"] == "Secret" and d["metadata"]["namespace"]
+                      == "core-team")
+    findings = [f for f in lint_documents(broken) if f.rule == "AD015"]
+    assert [(f.resource, f.field) for f in findings] == [
+        ("WorkflowTemplate core-team/generate-version", "spec.executor.serviceAccountName")]
+    assert "argo-delivery-executor.service-account-token" in findings[0].message
+    # Argo's own lookup order: an annotation on the ServiceAccount names another Secret
+    for _, doc in broken:
+        if doc["kind"] == "ServiceAccount" and doc["metadata"]["name"] == "argo-delivery-executor":
+            doc["metadata"]["annotations"]["workflows.argoproj.io/service-account-token.name"] = "x"
+    assert [f.resource for f in lint_documents(broken) if f.rule == "AD015"] == [
+        "WorkflowTemplate core-team/generate-version", "WorkflowTemplate partner-northwind/generate-version"]
+
+
+def test_ad016_sensor_needs_a_token_when_its_account_mounts_none(default_bundle):
+    documents = copy.deepcopy(docs_of(default_bundle))
+    assert not [f for f in lint_documents(documents) if f.rule == "AD016"]
+    for _, doc in documents:
+        if doc["kind"] == "Sensor":
+            doc["spec"]["template"]["container"]["volumeMounts"] = [
+                m for m in doc["spec"]["template"]["container"]["volumeMounts"]
+                if m["name"] != "api-token"]
+    findings = [f for f in lint_documents(documents) if f.rule == "AD016"]
+    assert [(f.resource, f.field) for f in findings] == [("Sensor argo-delivery/on-push", "spec.template")]
+    assert "failed to get kubeconfig" in findings[0].message
 
 
 def test_cronworkflow_rules_read_workflow_spec():
