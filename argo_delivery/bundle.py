@@ -208,7 +208,7 @@ def _bundle_readme(bundle: Bundle, config: PlatformConfig) -> str:
     return template.render(
         name=bundle.name, version=bundle.version, digest=bundle.digest, tool_version=__version__,
         resources=bundle.resources, kinds=bundle.kinds(), namespace=config.orchestrator_namespace,
-        webhook_secret=config.git_provider.webhook_secret_name,
+        webhook_secret=config.git_provider.webhook_secret.name,
         credentials_secret=config.git_provider.credentials_secret,
     )
 

@@ -37,6 +37,7 @@ __all__ = [
     "Project",
     "Registry",
     "Schedules",
+    "SecretKeyRef",
     "TestSuite",
     "default_config_text",
     "load_config",
@@ -141,14 +142,25 @@ class Schedules:
 
 
 @dataclass(frozen=True)
+class SecretKeyRef:
+    """One key of a Secret in the orchestrator namespace."""
+
+    name: str
+    key: str
+
+    def selector(self) -> dict[str, str]:
+        """As Kubernetes and Argo Events write a SecretKeySelector."""
+        return {"name": self.name, "key": self.key}
+
+
+@dataclass(frozen=True)
 class GitProvider:
     type: str
-    webhook_secret_name: str
-    webhook_secret_key: str
+    webhook_secret: SecretKeyRef
     base_url: str | None = None
     credentials_secret: str | None = None
     webhook_url: str | None = None
-    api_token_secret: tuple[str, str] | None = None
+    api_token: SecretKeyRef | None = None
 
 
 @dataclass(frozen=True)
@@ -453,10 +465,10 @@ def _build(data: dict[str, Any]) -> PlatformConfig:
         registry=Registry(registry.get("mirror"), bool(registry.get("requireDigests", False))),
         schedules=Schedules(data["schedules"]["timeZone"], data["schedules"]["nightly"],
                             data["schedules"]["reaper"]),
-        git_provider=GitProvider(provider["type"], provider["webhookSecret"]["name"],
-                                 provider["webhookSecret"]["key"], provider.get("baseURL"),
+        git_provider=GitProvider(provider["type"], SecretKeyRef(**provider["webhookSecret"]),
+                                 provider.get("baseURL"),
                                  provider.get("credentialsSecret", {}).get("name"),
                                  provider.get("webhookURL"),
-                                 (provider["apiToken"]["name"], provider["apiToken"]["key"])
-                                 if "apiToken" in provider else None),
+                                 SecretKeyRef(**provider["apiToken"]) if "apiToken" in provider
+                                 else None),
     )

@@ -39,19 +39,15 @@ def _watched(config: PlatformConfig) -> list[Component]:
     return [c for c in config.components if c.name in used]
 
 
-def _secret(name: str, key: str) -> dict[str, str]:
-    return {"name": name, "key": key}
-
-
 def git_push(config: PlatformConfig) -> dict[str, Any]:
     """The EventSource for the configured provider, in the orchestrator namespace."""
     provider = config.git_provider
-    secret = _secret(provider.webhook_secret_name, provider.webhook_secret_key)
+    secret = provider.webhook_secret.selector()
     webhook = {"endpoint": ENDPOINT, "port": str(WEBHOOK_PORT), "method": "POST",
                "maxPayloadSize": 4 << 20}
     if provider.webhook_url:
         webhook["url"] = provider.webhook_url.rstrip("/")
-    token = _secret(*provider.api_token_secret) if provider.api_token_secret else None
+    token = provider.api_token.selector() if provider.api_token else None
     event = EVENT_NAMES[provider.type]
     paths = sorted({repository_path(c) for c in _watched(config)})
     spec: dict[str, Any] = {
@@ -98,6 +94,6 @@ def git_push(config: PlatformConfig) -> dict[str, Any]:
         "metadata": {"name": NAME, "namespace": config.orchestrator_namespace,
                      "annotations": {"argo-delivery.io/description":
                                      f"Push webhooks from {provider.type}; sender verified "
-                                     f"with Secret {provider.webhook_secret_name}."}},
+                                     f"with Secret {provider.webhook_secret.name}."}},
         "spec": spec,
     }

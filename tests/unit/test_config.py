@@ -5,13 +5,15 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from argo_delivery.eventsources import git_push
 from click.testing import CliRunner
 
 from argo_delivery.cli import main
-from argo_delivery.config import ConfigError, load_config, load_default, parse_config
+from argo_delivery.config import ConfigError, SecretKeyRef, load_config, load_default, parse_config
 
 HERE = Path(__file__).parent
 BAD = sorted((HERE / "bad_configs").glob("*.yaml"))
+MINIMAL = (HERE / "minimal-platform.yaml").read_text()
 
 
 def expectations(path: Path) -> list[str]:
@@ -83,3 +85,14 @@ def test_cli_missing_config_exits_2(tmp_path: Path):
     assert result.exit_code == 2
     assert "absent.yaml: no such file" in result.stderr
     assert not (tmp_path / "dist").exists()
+
+
+def test_every_secret_reference_is_a_secret_key_ref_and_renders_as_a_selector():
+    config = parse_config(MINIMAL.replace("type: github", "type: gitlab\n"
+                                          "  webhookURL: https://events.example.com/push\n"
+                                          "  apiToken: {name: api, key: token}"))
+    assert config.git_provider.webhook_secret == SecretKeyRef("hook", "secret")
+    assert config.git_provider.api_token == SecretKeyRef("api", "token")
+    source = git_push(config)["spec"]["gitlab"]["gitlab"]
+    assert source["secretToken"] == {"name": "hook", "key": "secret"}
+    assert source["accessToken"] == {"name": "api", "key": "token"}
