@@ -5,11 +5,21 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import yaml
 from argo_delivery.eventsources import git_push
 from click.testing import CliRunner
 
 from argo_delivery.cli import main
-from argo_delivery.config import ConfigError, SecretKeyRef, load_config, load_default, parse_config
+from argo_delivery.config import (
+    CROSS_FIELD_RULES,
+    PROJECT_RULES,
+    ConfigError,
+    SecretKeyRef,
+    _schema_errors,
+    load_config,
+    load_default,
+    parse_config,
+)
 
 HERE = Path(__file__).parent
 BAD = sorted((HERE / "bad_configs").glob("*.yaml"))
@@ -52,6 +62,29 @@ def test_every_problem_is_reported_not_just_the_first():
     with pytest.raises(ConfigError) as caught:
         load_config(HERE / "bad_configs" / "many_problems.yaml")
     assert len(caught.value.problems) == 3
+
+
+def test_cross_field_problems_are_reported_in_rule_order_a_project_at_a_time():
+    path = HERE / "bad_configs" / "cross_field_rules.yaml"
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+    assert [f"{p.path}: {p.message}" for p in caught.value.problems] == expectations(path)
+
+
+def test_every_cross_field_rule_is_proven_by_a_bad_config():
+    proven = set()
+    for path in BAD:
+        try:
+            data = yaml.safe_load(path.read_text())
+        except yaml.YAMLError:
+            continue
+        if not isinstance(data, dict) or _schema_errors(data):
+            continue  # the rules run only on schema-valid data
+        proven |= {rule for rule in CROSS_FIELD_RULES if any(rule(data))}
+        proven |= {rule for rule in PROJECT_RULES for index, project in enumerate(data["projects"])
+                   if any(rule(data, ["projects", index], project))}
+    unproven = set(CROSS_FIELD_RULES + PROJECT_RULES) - proven
+    assert not unproven, [rule.__name__ for rule in unproven]
 
 
 def test_missing_file():
