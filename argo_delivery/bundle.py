@@ -187,7 +187,7 @@ def build_bundle(config: PlatformConfig, use_c_yaml: bool = True) -> Bundle:
     files["kustomization.yaml"] = dump_yaml({**kustomization,
                                              "resources": ["crds", *other_paths]}).encode()
     images = sorted(set(collect_images(resources))
-                    | set(eventbus_images(resources, config.registry.mirror)))
+                    | set(eventbus_images(resources, config)))
     files["images.txt"] = "".join(f"{image}\n" for image in images).encode()
     digest = "sha256:" + _sha256(_sums(files))
     bundle = Bundle(config.bundle_name, config.bundle_version, digest, resources, images, files)

@@ -13,7 +13,7 @@ import json
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from functools import cache
+from functools import cache, partial
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -23,6 +23,8 @@ import jsonschema
 import yaml
 
 from argo_delivery.durations import parse_duration
+from argo_delivery.images import ImageError, rewrite_image
+from argo_delivery.jetstream import JETSTREAM_IMAGES
 from argo_delivery.versionhash import normalise_repo
 
 __all__ = [
@@ -86,7 +88,7 @@ class Component:
 @dataclass(frozen=True)
 class TestSuite:
     name: str
-    image: str
+    image: str  # resolved: what the cluster pulls
     timeout: str
     command: tuple[str, ...] = ()
     args: tuple[str, ...] = ()
@@ -123,6 +125,8 @@ class Project:
 
 @dataclass(frozen=True)
 class Images:
+    """Resolved under the registry policy: fully qualified, mirrored, what the cluster pulls."""
+
     python: str
     git: str
     terraform: str
@@ -176,6 +180,8 @@ class PlatformConfig:
     registry: Registry
     schedules: Schedules
     git_provider: GitProvider
+    # What the Argo Events controller runs for the EventBus, resolved like `images`.
+    eventbus_images: tuple[str, ...]
 
     def component(self, name: str) -> Component:
         """The component called `name` (KeyError with the known names otherwise)."""
@@ -480,6 +486,59 @@ def api_token_usable(data: Data) -> Iterator[Problem]:
                                 "at which the webhook is registered")
 
 
+def _image_policy(data: Data) -> Callable[[str], str]:
+    """The reference the cluster pulls for a configured one (ImageError if it breaks policy)."""
+    registry = data.get("registry", {})
+    return partial(rewrite_image, mirror=registry.get("mirror"),
+                   require_digest=registry.get("requireDigests", False))
+
+
+def _configured_images(data: Data) -> Iterator[tuple[list[Any], str]]:
+    for key in ("python", "git", "terraform"):
+        yield ["images", key], data["images"][key]
+    for p_index, project in enumerate(data["projects"]):
+        for stream, suites in project.get("testSuites", {}).items():
+            for s_index, suite in enumerate(suites):
+                yield ["projects", p_index, "testSuites", stream, s_index, "image"], suite["image"]
+
+
+def _eventbus_references(data: Data) -> list[str]:
+    """The JetStream images, each with its digest from registry.eventBusDigests if given."""
+    digests = data.get("registry", {}).get("eventBusDigests", {})
+    return [f"{image}@{digests[image]}" if image in digests else image for image in JETSTREAM_IMAGES]
+
+
+def images_follow_the_registry_policy(data: Data) -> Iterator[Problem]:
+    resolve = _image_policy(data)
+    for items, reference in _configured_images(data):
+        try:
+            resolve(reference)
+        except ImageError as exc:
+            yield items, str(exc)
+
+
+def eventbus_digests_name_eventbus_images(data: Data) -> Iterator[Problem]:
+    for image in data.get("registry", {}).get("eventBusDigests", {}):
+        if image not in JETSTREAM_IMAGES:
+            close = difflib.get_close_matches(image, JETSTREAM_IMAGES, n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            yield ["registry", "eventBusDigests", image], (
+                f"{image!r} is not an EventBus image{hint}; they are: {', '.join(JETSTREAM_IMAGES)}")
+
+
+def eventbus_images_pinned(data: Data) -> Iterator[Problem]:
+    # The Argo Events controller chooses these images, so no config field names them: they
+    # are located at the setting that demands the digests.
+    if not data.get("registry", {}).get("requireDigests"):
+        return
+    unpinned = [image for image in _eventbus_references(data) if "@" not in image]
+    if unpinned:
+        yield ["registry", "requireDigests"], (
+            f"the EventBus's JetStream images {', '.join(unpinned)} are not pinned by digest; "
+            "give each one's digest in registry.eventBusDigests (image: sha256:<digest>) and "
+            "point the Argo Events controller's eventBus.jetstream images at the same digests")
+
+
 # What the schema cannot express, in the order problems are reported. Each rule runs on
 # schema-valid data and yields (path items, message).
 CROSS_FIELD_RULES: tuple[Callable[[Data], Iterator[Problem]], ...] = (
@@ -493,10 +552,15 @@ CROSS_FIELD_RULES: tuple[Callable[[Data], Iterator[Problem]], ...] = (
     no_base_url_for_generic,
     gitlab_needs_api_token,
     api_token_usable,
+    images_follow_the_registry_policy,
+    eventbus_digests_name_eventbus_images,
+    eventbus_images_pinned,
 )
 
 
-def _build(data: dict[str, Any]) -> PlatformConfig:
+def _build(data: Data) -> PlatformConfig:
+    # The rules above have reported every image the policy refuses, so this cannot raise.
+    resolve = _image_policy(data)
     components = tuple(
         Component(c["name"], c["repo"], c["branch"], c.get("deployPath", "deploy"))
         for c in data["components"]
@@ -504,7 +568,7 @@ def _build(data: dict[str, Any]) -> PlatformConfig:
     by_name = {c.name: c for c in components}
 
     def suites(items: list[dict[str, Any]]) -> tuple[TestSuite, ...]:
-        return tuple(TestSuite(s["name"], s["image"], s["timeout"], tuple(s.get("command", ())),
+        return tuple(TestSuite(s["name"], resolve(s["image"]), s["timeout"], tuple(s.get("command", ())),
                                tuple(s.get("args", ()))) for s in items)
 
     projects = []
@@ -533,7 +597,7 @@ def _build(data: dict[str, Any]) -> PlatformConfig:
         orchestrator_namespace=data["orchestrator"]["namespace"],
         components=components,
         projects=tuple(projects),
-        images=Images(**{k: data["images"][k] for k in ("python", "git", "terraform")}),
+        images=Images(**{k: resolve(data["images"][k]) for k in ("python", "git", "terraform")}),
         registry=Registry(registry.get("mirror"), bool(registry.get("requireDigests", False))),
         schedules=Schedules(data["schedules"]["timeZone"], data["schedules"]["nightly"],
                             data["schedules"]["reaper"]),
@@ -543,4 +607,5 @@ def _build(data: dict[str, Any]) -> PlatformConfig:
                                  provider.get("webhookURL"),
                                  SecretKeyRef(**provider["apiToken"]) if "apiToken" in provider
                                  else None),
+        eventbus_images=tuple(resolve(image) for image in _eventbus_references(data)),
     )

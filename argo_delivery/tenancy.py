@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 from argo_delivery.config import PlatformConfig, Project, TestSuite
-from argo_delivery.images import rewrite_image
 from argo_delivery.naming import (
     GROUP_VERSION,
     LABEL_PROJECT,
@@ -38,7 +37,7 @@ _STEP_ACCOUNTS = {
 def _suite(suite: TestSuite, config: PlatformConfig) -> dict[str, Any]:
     data: dict[str, Any] = {
         "name": suite.name,
-        "image": rewrite_image(suite.image, config.registry.mirror, config.registry.require_digests),
+        "image": suite.image,
         "timeout": suite.timeout,
     }
     if suite.command:

@@ -19,7 +19,6 @@ from hera.workflows import (
 from hera.workflows import models as m
 
 from argo_delivery.config import PlatformConfig, Project
-from argo_delivery.images import rewrite_image
 from argo_delivery.naming import GROUP, LABEL_PROJECT
 from argo_delivery.security import container_security_context, step_resources, workflow_defaults
 from argo_delivery.tenancy import EXECUTOR_SA, VERSION_WRITER_SA
@@ -77,8 +76,7 @@ def generate_version(project: Project, config: PlatformConfig) -> WorkflowTempla
     ) as template:
         Script(
             name=NAME,
-            image=rewrite_image(config.images.git, config.registry.mirror,
-                                config.registry.require_digests),
+            image=config.images.git,
             command=["python3"],
             source=step_source("generate_version", with_versionhash=True),
             env=env,
