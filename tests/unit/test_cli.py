@@ -67,3 +67,21 @@ def test_registry_mirror_rewrites_every_image(tmp_path):
     assert all(i.startswith("registry.site:5000/docker.io/") for i in images)
     manifests = "".join(p.read_text() for p in (tmp_path / "0.1.0").rglob("*.yaml"))
     assert "image: docker.io/" not in manifests
+
+
+def test_an_eventbus_whose_images_are_unknown_is_reported_not_raised(monkeypatch, tmp_path):
+    from argo_delivery import bundle as bundle_module
+    from argo_delivery.eventbus import eventbus_images
+    from argo_delivery.images import ImageError
+
+    foreign = {"apiVersion": "argoproj.io/v1alpha1", "kind": "EventBus",
+               "metadata": {"name": "other", "namespace": "argo-delivery"},
+               "spec": {"jetstream": {"version": "9.9.9"}}}
+    with pytest.raises(ImageError, match="JetStream 9.9.9, whose images argo-delivery does not know"):
+        eventbus_images([foreign], load_config(None))
+    render_resources = bundle_module.render_resources
+    monkeypatch.setattr(bundle_module, "render_resources", lambda c: [*render_resources(c), foreign])
+    result = CliRunner().invoke(main, ["render", "--out", str(tmp_path / "d")])
+    assert result.exit_code == 2
+    assert "JetStream 9.9.9" in result.stderr and "Traceback" not in result.output
+    assert not (tmp_path / "d").exists()
