@@ -359,9 +359,26 @@ def unique_component_names(data: Data) -> Iterator[Problem]:
     yield from _duplicates(["components"], [c["name"] for c in data["components"]], "component name")
 
 
+def _normalised_repo(repo: str) -> str:
+    """normalise_repo; a URL urllib cannot parse stays as written (repository_urls_parse says why)."""
+    try:
+        return normalise_repo(repo)
+    except ValueError:
+        return repo
+
+
+def repository_urls_parse(data: Data) -> Iterator[Problem]:
+    for index, component in enumerate(data["components"]):
+        try:
+            normalise_repo(component["repo"])
+        except ValueError as exc:
+            yield ["components", index, "repo"], (f"expected a git URL, found "
+                                                   f"{_describe(component['repo'])} ({exc})")
+
+
 def one_component_per_branch(data: Data) -> Iterator[Problem]:
     components = data["components"]
-    tracked = [f"{normalise_repo(c['repo'])}@{c['branch']}" for c in components]
+    tracked = [f"{_normalised_repo(c['repo'])}@{c['branch']}" for c in components]
     for index, value in enumerate(tracked):
         first = tracked.index(value)
         if first != index:
@@ -543,6 +560,7 @@ def eventbus_images_pinned(data: Data) -> Iterator[Problem]:
 # schema-valid data and yields (path items, message).
 CROSS_FIELD_RULES: tuple[Callable[[Data], Iterator[Problem]], ...] = (
     unique_component_names,
+    repository_urls_parse,
     one_component_per_branch,
     unique_project_names,
     project_namespaces_are_their_own,
