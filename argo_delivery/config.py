@@ -287,7 +287,9 @@ def _schema_problem(error: jsonschema.ValidationError, root: yaml.Node | None, s
     validator = error.validator
     if validator == "additionalProperties":
         allowed = sorted(schema.get("properties", {}))
-        unknown = sorted(set(instance) - set(allowed))
+        # a YAML key may be 1 or true: name it as written
+        keys = {key if isinstance(key, str) else json.dumps(key) for key in instance}
+        unknown = sorted(keys - set(allowed))
         parts = []
         for key in unknown:
             close = difflib.get_close_matches(key, allowed, n=1)
