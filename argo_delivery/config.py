@@ -3,7 +3,9 @@
 Validation happens in three layers, and every problem of every layer is reported at once:
 YAML syntax (with line and column), the JSON Schema shipped in the package (with the field
 path, what was expected and what was found), then the cross-field rules a schema cannot
-express (names that must exist, names that must be unique).
+express (names that must exist, names that must be unique, images the registry policy
+refuses). The typed config holds every image resolved under that policy, as the cluster
+pulls it: renderers use it as is.
 """
 
 from __future__ import annotations
@@ -539,7 +541,7 @@ def images_follow_the_registry_policy(data: Data) -> Iterator[Problem]:
 def eventbus_digests_name_eventbus_images(data: Data) -> Iterator[Problem]:
     for image in data.get("registry", {}).get("eventBusDigests", {}):
         if image not in JETSTREAM_IMAGES:
-            close = difflib.get_close_matches(image, JETSTREAM_IMAGES, n=1)
+            close = difflib.get_close_matches(str(image), JETSTREAM_IMAGES, n=1)
             hint = f" (did you mean {close[0]!r}?)" if close else ""
             yield ["registry", "eventBusDigests", image], (
                 f"{image!r} is not an EventBus image{hint}; they are: {', '.join(JETSTREAM_IMAGES)}")
