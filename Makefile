@@ -10,7 +10,7 @@ STAMPS := .cache/stamps
 TOOL_NAMES := $(patsubst tools/%/go.mod,%,$(wildcard tools/*/go.mod))
 TOOL_BINS := $(addprefix $(BIN)/,$(TOOL_NAMES))
 
-.PHONY: render test tools bench lint install debs clean
+.PHONY: render test test-fast tools bench lint install debs clean
 
 $(STAMPS)/venv: pyproject.toml
 	@mkdir -p $(STAMPS)
@@ -43,6 +43,10 @@ $(BIN)/%: tools/%/go.mod tools/%/go.sum $$(wildcard tools/%/*.go)
 
 test: install tools debs
 	$(PY) -m pytest
+
+# The edit loop: unit and golden tests only (no Go tools, no API server).
+test-fast: install
+	$(PY) -m pytest -q tests/unit
 
 bench: install
 	$(PY) bench/run.py

@@ -1,4 +1,4 @@
-"""Render a platform into a versioned bundle, and write it to disk atomically (DESIGN section 4).
+"""Render a platform into a versioned bundle, and write it to disk atomically.
 
 Data flows one way: validated config -> hera objects and dicts -> ordered, labelled dicts
 -> YAML bytes at stable paths -> index files (kustomization, images.txt, bundle.json,
@@ -8,12 +8,13 @@ SHA256SUMS) -> one atomic rename into `<out>/<version>/`.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import os
 import shutil
 import tempfile
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from importlib import resources as package_files
 from pathlib import Path
@@ -22,17 +23,14 @@ from typing import Any
 import jinja2
 
 from argo_delivery import __version__
+from argo_delivery.capabilities import CAPABILITIES
+from argo_delivery.capability import Capability, Registry
 from argo_delivery.config import PlatformConfig
-from argo_delivery.crds import crd_manifests
 from argo_delivery.eventbus import eventbus_images
-from argo_delivery.eventsources import render_eventsources
 from argo_delivery.images import collect_images
 from argo_delivery.naming import bundle_labels
-from argo_delivery.orchestrator import orchestrator_resources
-from argo_delivery.sensors import render_sensors
 from argo_delivery.serialize import dump_yaml
-from argo_delivery.templates import render_templates
-from argo_delivery.tenancy import project_resources
+from argo_delivery.tenancy import access_resources
 
 __all__ = [
     "APPLY_ORDER",
@@ -92,17 +90,11 @@ def to_manifest(obj: Any) -> dict[str, Any]:
     raise BundleError(f"cannot render {type(obj).__name__}: expected a hera object, a model or a dict")
 
 
-def _renderers() -> list[Callable[[PlatformConfig], Iterable[Any]]]:
-    """Every capability that adds resources; each takes the validated config."""
-
-    def crds(config: PlatformConfig) -> list[dict[str, Any]]:
-        return crd_manifests()
-
-    def projects(config: PlatformConfig) -> list[dict[str, Any]]:
-        return [r for project in config.projects for r in project_resources(project, config)]
-
-    return [crds, orchestrator_resources, projects, render_templates, render_eventsources,
-            render_sensors]
+def _registry(extra: Iterable[Any]) -> tuple[Registry, list[Any]]:
+    """Our capabilities plus the user's, and the user's plain resources."""
+    extra = list(extra)
+    capabilities = CAPABILITIES.extended(e for e in extra if isinstance(e, Capability))
+    return capabilities, [e for e in extra if not isinstance(e, Capability)]
 
 
 def _sort_key(resource: dict[str, Any]) -> tuple[int, str, str]:
@@ -112,21 +104,27 @@ def _sort_key(resource: dict[str, Any]) -> tuple[int, str, str]:
     return rank, meta.get("namespace", ""), meta["name"]
 
 
-def render_resources(config: PlatformConfig) -> list[dict[str, Any]]:
-    """Every resource of the bundle as plain dicts, labelled, in apply order."""
+def render_resources(config: PlatformConfig, extra: Iterable[Any] = ()) -> list[dict[str, Any]]:
+    """Every resource of the bundle as plain dicts, labelled, in apply order.
+
+    `extra` adds the user's own: `Capability` objects (rendered and given ServiceAccounts,
+    Roles and RoleBindings like ours) and plain resources (hera objects, models or dicts).
+    """
+    capabilities, resources = _registry(extra)
     labels = bundle_labels(config.bundle_name, config.bundle_version)
     seen: set[tuple[str, str, str]] = set()
     rendered = []
-    for renderer in _renderers():
-        for obj in renderer(config):
-            manifest = to_manifest(obj)
-            meta = manifest.setdefault("metadata", {})
-            meta["labels"] = {**meta.get("labels", {}), **labels}
-            key = (manifest["kind"], meta.get("namespace", ""), meta["name"])
-            if key in seen:
-                raise BundleError(f"two resources are both {key[0]} {key[1]}/{key[2]}")
-            seen.add(key)
-            rendered.append(manifest)
+    everything = itertools.chain((r for c in capabilities for r in c.resources(config)),
+                                 access_resources(capabilities, config), resources)
+    for obj in everything:
+        manifest = to_manifest(obj)
+        meta = manifest.setdefault("metadata", {})
+        meta["labels"] = {**meta.get("labels", {}), **labels}
+        key = (manifest["kind"], meta.get("namespace", ""), meta["name"])
+        if key in seen:
+            raise BundleError(f"two resources are both {key[0]} {key[1]}/{key[2]}")
+        seen.add(key)
+        rendered.append(manifest)
     return sorted(rendered, key=_sort_key)
 
 
@@ -166,9 +164,9 @@ def _sums(files: dict[str, bytes]) -> bytes:
     return "".join(f"{_sha256(files[path])}  {path}\n" for path in sorted(files)).encode()
 
 
-def build_bundle(config: PlatformConfig, use_c_yaml: bool = True) -> Bundle:
-    """Render `config` into the bytes of every file of its bundle."""
-    resources = render_resources(config)
+def build_bundle(config: PlatformConfig, use_c_yaml: bool = True, extra: Iterable[Any] = ()) -> Bundle:
+    """Render `config` (plus `extra`, see `render_resources`) into the bytes of every file."""
+    resources = render_resources(config, extra)
     files: dict[str, bytes] = {}
     index = []
     for resource in resources:

@@ -1,4 +1,4 @@
-"""CustomResourceDefinitions for Project, Version and Environment (DESIGN section 2).
+"""CustomResourceDefinitions for Project, Version and Environment.
 
 The schemas are structural (every field typed, no unknown fields kept) so the API server
 prunes or, with strict field validation, rejects anything we did not declare.
@@ -8,9 +8,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from argo_delivery.capability import Capability
 from argo_delivery.naming import API_VERSION, GROUP
 
-__all__ = ["CRD_KINDS", "crd_manifests", "crd_schema"]
+__all__ = ["CAPABILITY", "CRD_KINDS", "crd_manifests", "crd_schema"]
 
 Schema = dict[str, Any]
 
@@ -286,3 +287,7 @@ def crd_manifests() -> list[dict[str, Any]]:
             },
         })
     return manifests
+
+
+CAPABILITY = Capability("crds", "The Project, Version and Environment CustomResourceDefinitions.",
+                        per_platform=lambda config: crd_manifests())

@@ -5,22 +5,23 @@ from __future__ import annotations
 from typing import Any
 
 from argo_delivery.config import PlatformConfig
-from argo_delivery.events_common import EVENTBUS_NAME
 from argo_delivery.images import ImageError
 from argo_delivery.jetstream import JETSTREAM_IMAGES, JETSTREAM_VERSION
-from argo_delivery.security import NON_ROOT_UID
+from argo_delivery.security import (
+    container_security_context,
+    pod_security_context,
+    resource_requirements,
+)
 
-__all__ = ["JETSTREAM_IMAGES", "JETSTREAM_VERSION", "eventbus", "eventbus_images"]
+__all__ = ["EVENTBUS_NAME", "JETSTREAM_IMAGES", "JETSTREAM_VERSION", "eventbus", "eventbus_images"]
+
+# EventSources and Sensors use the EventBus called `default` unless told otherwise.
+EVENTBUS_NAME = "default"
 
 
 def _container(cpu: str, memory: str, cpu_limit: str, memory_limit: str) -> dict[str, Any]:
-    return {
-        "resources": {"requests": {"cpu": cpu, "memory": memory},
-                      "limits": {"cpu": cpu_limit, "memory": memory_limit}},
-        "securityContext": {"runAsNonRoot": True, "allowPrivilegeEscalation": False,
-                            "readOnlyRootFilesystem": True, "capabilities": {"drop": ["ALL"]},
-                            "seccompProfile": {"type": "RuntimeDefault"}},
-    }
+    return {"resources": resource_requirements(cpu, memory, cpu_limit, memory_limit),
+            "securityContext": container_security_context()}
 
 
 def eventbus(config: PlatformConfig) -> dict[str, Any]:
@@ -33,9 +34,7 @@ def eventbus(config: PlatformConfig) -> dict[str, Any]:
             "version": JETSTREAM_VERSION,
             "replicas": 3,
             "persistence": {"accessMode": "ReadWriteOnce", "volumeSize": "10Gi"},
-            "securityContext": {"runAsNonRoot": True, "runAsUser": NON_ROOT_UID,
-                                "runAsGroup": NON_ROOT_UID, "fsGroup": NON_ROOT_UID,
-                                "seccompProfile": {"type": "RuntimeDefault"}},
+            "securityContext": pod_security_context(),
             "containerTemplate": _container("100m", "256Mi", "1", "1Gi"),
             "reloaderContainerTemplate": _container("10m", "32Mi", "100m", "64Mi"),
             "metricsContainerTemplate": _container("10m", "32Mi", "100m", "64Mi"),

@@ -1,4 +1,4 @@
-"""`argo-delivery lint`: schema checks and the policy rules of DESIGN section 5.
+"""`argo-delivery lint`: schema checks and the policy rules (README "Security defaults").
 
 Layers, each reported as findings with a rule ID:
 - K8S001: core kinds validated strictly by kubernetes-validate (unknown fields too);

@@ -30,7 +30,6 @@ __all__ = [
     "LABEL_VERSION",
     "PART_OF",
     "POD_SECURITY_LABELS",
-    "SENSOR_ON_PUSH_SA",
     "bundle_labels",
 ]
 
@@ -43,7 +42,6 @@ POD_SECURITY_LABELS = {
     "pod-security.kubernetes.io/warn": "restricted",
     "pod-security.kubernetes.io/audit": "restricted",
 }
-SENSOR_ON_PUSH_SA = "argo-delivery-sensor-on-push"
 
 
 def bundle_labels(bundle_name: str, bundle_version: str, **extra: str) -> dict[str, str]:

@@ -1,17 +1,20 @@
-"""Least-privilege RBAC, written once as data.
+"""Least-privilege RBAC as data: roles, the ServiceAccounts that hold them, and their manifests.
 
 Each role lists exactly the verbs its steps or people use; nothing is a wildcard (the lint
-rule AD008 checks that every rendered rule keeps it so).
+rule AD008 checks that every rendered rule keeps it so). A binding is built from the role
+object itself (`Role.binding`), so it cannot name a role that does not exist.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from argo_delivery.naming import GROUP
 
-__all__ = ["ROLES", "Rule", "RoleSpec", "role", "role_binding", "service_account"]
+__all__ = ["WORKFLOW_SUBMITTER", "Account", "Role", "Rule", "service_account"]
+
+_RBAC_API = "rbac.authorization.k8s.io"
 
 
 @dataclass(frozen=True)
@@ -26,66 +29,65 @@ class Rule:
 
 
 @dataclass(frozen=True)
-class RoleSpec:
+class Role:
+    """A namespaced Role: its name, why it exists, and its rules."""
+
     name: str
     description: str
     rules: tuple[Rule, ...]
 
+    def manifest(self, namespace: str, labels: dict[str, str]) -> dict[str, Any]:
+        return {
+            "apiVersion": f"{_RBAC_API}/v1",
+            "kind": "Role",
+            "metadata": {"name": self.name, "namespace": namespace, "labels": labels,
+                         "annotations": {f"{GROUP}/description": self.description}},
+            "rules": [rule.to_dict() for rule in self.rules],
+        }
 
-_READ = ("get", "list", "watch")
-
-ROLES: dict[str, RoleSpec] = {spec.name: spec for spec in (
-    RoleSpec("argo-delivery-executor",
-             "Argo's wait container: reports step results as WorkflowTaskResults.",
-             (Rule("argoproj.io", ("workflowtaskresults",), ("create", "patch")),)),
-    RoleSpec("argo-delivery-version-writer",
-             "generate-version: reads the Project, creates the Version if it is new.",
-             (Rule(GROUP, ("projects",), ("get",)),
-              Rule(GROUP, ("versions",), ("get", "create")))),
-    RoleSpec("argo-delivery-workflow-submitter",
-             "Sensors: submit Workflows from the project's WorkflowTemplates.",
-             (Rule("argoproj.io", ("workflows",), ("create",)),)),
-    RoleSpec("argo-delivery-developer",
-             "People who build on the project: see Versions, ask for Environments.",
-             (Rule(GROUP, ("projects", "versions"), _READ),
-              Rule(GROUP, ("environments",), _READ + ("create", "delete")),
-              Rule("argoproj.io", ("workflows",), _READ))),
-    RoleSpec("argo-delivery-product-owner",
-             "Product owners: sign off Versions (write spec.approval).",
-             (Rule(GROUP, ("projects", "environments"), _READ),
-              Rule(GROUP, ("versions",), _READ + ("patch",)),
-              Rule("argoproj.io", ("workflows",), _READ))),
-)}
+    def binding(self, name: str, namespace: str, subjects: list[dict[str, str]],
+                labels: dict[str, str]) -> dict[str, Any]:
+        """A RoleBinding of this role to `subjects` in `namespace`."""
+        return {
+            "apiVersion": f"{_RBAC_API}/v1",
+            "kind": "RoleBinding",
+            "metadata": {"name": name, "namespace": namespace, "labels": labels},
+            "roleRef": {"apiGroup": _RBAC_API, "kind": "Role", "name": self.name},
+            "subjects": subjects,
+        }
 
 
-def service_account(name: str, namespace: str, labels: dict[str, str],
-                    description: str) -> dict[str, Any]:
+@dataclass(frozen=True)
+class Account:
+    """A ServiceAccount a capability's pods run as.
+
+    `home` says where it lives: in every project namespace (the steps of a project's
+    workflows) or in the orchestrator namespace (EventSource and Sensor pods). `role`, when
+    set, is granted to it in every project namespace, and nowhere else.
+    """
+
+    name: str
+    description: str
+    role: Role | None = None
+    home: Literal["project", "orchestrator"] = "project"
+
+    def subject(self, namespace: str) -> dict[str, str]:
+        return {"kind": "ServiceAccount", "name": self.name, "namespace": namespace}
+
+
+def service_account(account: Account, namespace: str, labels: dict[str, str]) -> dict[str, Any]:
     """A ServiceAccount that mounts no token unless a pod asks for it explicitly."""
     return {
         "apiVersion": "v1",
         "kind": "ServiceAccount",
-        "metadata": {"name": name, "namespace": namespace, "labels": labels,
-                     "annotations": {f"{GROUP}/description": description}},
+        "metadata": {"name": account.name, "namespace": namespace, "labels": labels,
+                     "annotations": {f"{GROUP}/description": account.description}},
         "automountServiceAccountToken": False,
     }
 
 
-def role(spec: RoleSpec, namespace: str, labels: dict[str, str]) -> dict[str, Any]:
-    return {
-        "apiVersion": "rbac.authorization.k8s.io/v1",
-        "kind": "Role",
-        "metadata": {"name": spec.name, "namespace": namespace, "labels": labels,
-                     "annotations": {f"{GROUP}/description": spec.description}},
-        "rules": [rule.to_dict() for rule in spec.rules],
-    }
-
-
-def role_binding(name: str, namespace: str, role_name: str, subjects: list[dict[str, str]],
-                 labels: dict[str, str]) -> dict[str, Any]:
-    return {
-        "apiVersion": "rbac.authorization.k8s.io/v1",
-        "kind": "RoleBinding",
-        "metadata": {"name": name, "namespace": namespace, "labels": labels},
-        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": role_name},
-        "subjects": subjects,
-    }
+# Every Sensor that triggers workflows holds this role in each project namespace.
+WORKFLOW_SUBMITTER = Role(
+    "argo-delivery-workflow-submitter",
+    "Sensors: submit Workflows from the project's WorkflowTemplates.",
+    (Rule("argoproj.io", ("workflows",), ("create",)),))

@@ -4,34 +4,42 @@ from __future__ import annotations
 
 from typing import Any
 
+from argo_delivery.capability import Capability, CapabilityError, Registry
 from argo_delivery.config import PlatformConfig, Project, TestSuite
-from argo_delivery.naming import (
-    GROUP_VERSION,
-    LABEL_PROJECT,
-    POD_SECURITY_LABELS,
-    SENSOR_ON_PUSH_SA,
-)
-from argo_delivery.rbac import ROLES, role, role_binding, service_account
+from argo_delivery.naming import GROUP, GROUP_VERSION, LABEL_PROJECT, POD_SECURITY_LABELS
+from argo_delivery.rbac import Account, Role, Rule, service_account
 
 __all__ = [
-    "EXECUTOR_SA",
-    "SENSOR_ACCOUNTS",
-    "VERSION_WRITER_SA",
+    "CAPABILITY",
+    "DEVELOPER",
+    "EXECUTOR",
+    "PRODUCT_OWNER",
+    "access_resources",
     "project_resource",
     "project_resources",
 ]
 
-EXECUTOR_SA = "argo-delivery-executor"
-VERSION_WRITER_SA = "argo-delivery-version-writer"
-# Sensors run in the orchestrator namespace, each as its own ServiceAccount; every project
-# lets each of them create Workflows in its namespace, and nothing else.
-SENSOR_ACCOUNTS = (SENSOR_ON_PUSH_SA,)
+_READ = ("get", "list", "watch")
 
-# ServiceAccount in the project namespace -> the role it is bound to.
-_STEP_ACCOUNTS = {
-    EXECUTOR_SA: "argo-delivery-executor",
-    VERSION_WRITER_SA: "argo-delivery-version-writer",
-}
+# Argo's wait container in every workflow pod runs as this account (executor.serviceAccountName).
+_EXECUTOR_ROLE = Role(
+    "argo-delivery-executor", "Argo's wait container: reports step results as WorkflowTaskResults.",
+    (Rule("argoproj.io", ("workflowtaskresults",), ("create", "patch")),))
+EXECUTOR = Account(_EXECUTOR_ROLE.name, _EXECUTOR_ROLE.description, _EXECUTOR_ROLE)
+
+# People: member groups of a project are bound to these in the project's namespace.
+DEVELOPER = Role(
+    "argo-delivery-developer",
+    "People who build on the project: see Versions, ask for Environments.",
+    (Rule(GROUP, ("projects", "versions"), _READ),
+     Rule(GROUP, ("environments",), _READ + ("create", "delete")),
+     Rule("argoproj.io", ("workflows",), _READ)))
+PRODUCT_OWNER = Role(
+    "argo-delivery-product-owner",
+    "Product owners: sign off Versions (write spec.approval).",
+    (Rule(GROUP, ("projects", "environments"), _READ),
+     Rule(GROUP, ("versions",), _READ + ("patch",)),
+     Rule("argoproj.io", ("workflows",), _READ)))
 
 
 def _suite(suite: TestSuite, config: PlatformConfig) -> dict[str, Any]:
@@ -80,32 +88,51 @@ def _labels(project: Project) -> dict[str, str]:
 
 
 def project_resources(project: Project, config: PlatformConfig) -> list[dict[str, Any]]:
-    """Namespace, Project, ServiceAccounts, Roles and RoleBindings of one project."""
+    """Namespace, Project, and the member groups' Roles and RoleBindings of one project."""
     labels = _labels(project)
     namespace = project.namespace
     resources: list[dict[str, Any]] = [
         {"apiVersion": "v1", "kind": "Namespace",
-         "metadata": {"name": namespace, "labels": {
-             **labels, **POD_SECURITY_LABELS}}},
+         "metadata": {"name": namespace, "labels": {**labels, **POD_SECURITY_LABELS}}},
         project_resource(project, config),
     ]
-    for account, role_name in _STEP_ACCOUNTS.items():
-        resources.append(service_account(account, namespace, labels, ROLES[role_name].description))
-    for spec in ROLES.values():
-        resources.append(role(spec, namespace, labels))
-    for account, role_name in _STEP_ACCOUNTS.items():
-        resources.append(role_binding(account, namespace, role_name,
-                                      [{"kind": "ServiceAccount", "name": account,
-                                        "namespace": namespace}], labels))
-    for account in SENSOR_ACCOUNTS:
-        resources.append(role_binding(account, namespace, "argo-delivery-workflow-submitter",
-                                      [{"kind": "ServiceAccount", "name": account,
-                                        "namespace": config.orchestrator_namespace}], labels))
-    for role_name, groups in (("argo-delivery-developer", project.developers),
-                              ("argo-delivery-product-owner", project.product_owners)):
+    for role, groups in ((DEVELOPER, project.developers), (PRODUCT_OWNER, project.product_owners)):
+        resources.append(role.manifest(namespace, labels))
         if groups:
-            resources.append(role_binding(role_name, namespace, role_name,
-                                          [{"kind": "Group", "name": group,
-                                            "apiGroup": "rbac.authorization.k8s.io"}
-                                           for group in groups], labels))
+            subjects = [{"kind": "Group", "name": group, "apiGroup": "rbac.authorization.k8s.io"}
+                        for group in groups]
+            resources.append(role.binding(role.name, namespace, subjects, labels))
     return resources
+
+
+def access_resources(capabilities: Registry, config: PlatformConfig) -> list[dict[str, Any]]:
+    """ServiceAccounts, Roles and RoleBindings derived from the capabilities' accounts.
+
+    A project account exists in every project namespace, bound to its role there. An
+    orchestrator account exists once, in the orchestrator namespace, and its role is granted
+    to it in every project namespace (a Sensor may create Workflows there, nothing else).
+    """
+    accounts = capabilities.accounts()
+    orchestrator = config.orchestrator_namespace
+    resources = [service_account(a, orchestrator, {}) for a in accounts if a.home == "orchestrator"]
+    roles: dict[str, Role] = {}
+    for account in accounts:
+        if account.role and roles.setdefault(account.role.name, account.role) != account.role:
+            raise CapabilityError(f"two different roles are both called {account.role.name!r}")
+    for project in config.projects:
+        labels, namespace = _labels(project), project.namespace
+        resources += [role.manifest(namespace, labels) for role in roles.values()]
+        for account in accounts:
+            home = namespace if account.home == "project" else orchestrator
+            if account.home == "project":
+                resources.append(service_account(account, namespace, labels))
+            if account.role:
+                resources.append(account.role.binding(account.name, namespace,
+                                                      [account.subject(home)], labels))
+    return resources
+
+
+CAPABILITY = Capability(
+    "tenancy", "Per project: its Namespace, its Project resource, the member groups' roles, "
+    "and the account Argo's executor runs as.",
+    per_project=project_resources, accounts=(EXECUTOR,))

@@ -16,11 +16,10 @@ import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from argo_delivery.templates import render_templates  # noqa: E402
-
 from argo_delivery.bundle import build_bundle, to_manifest  # noqa: E402
 from argo_delivery.config import PlatformConfig, load_default, parse_config  # noqa: E402
 from argo_delivery.serialize import dump_yaml  # noqa: E402
+from argo_delivery.templates.generate_version import generate_version  # noqa: E402
 
 
 def synthetic_config(projects: int, components_per_project: int = 20) -> PlatformConfig:
@@ -67,7 +66,8 @@ def main() -> None:
     print("|---|---|---|---|---|---|---|")
     per_project = {}
     for label, config in sizes:
-        objects = render_templates(config)  # the same hera objects for both paths
+        # the same hera objects for both paths
+        objects = [generate_version(project, config) for project in config.projects]
         hera_time = best_of(lambda objects=objects: [o.to_yaml() for o in objects], args.repeats)
         ours_time = best_of(lambda objects=objects: [dump_yaml(to_manifest(o)) for o in objects],
                             args.repeats)

@@ -9,18 +9,20 @@ another repository never triggers anything.
 
 from __future__ import annotations
 
-from collections import defaultdict
 from typing import Any
 
 from argo_delivery.config import Component, PlatformConfig
-from argo_delivery.events_common import EVENTSOURCE_SA, WEBHOOK_PORT, pod_template
+from argo_delivery.providers import PROVIDERS, EventSourceInputs
+from argo_delivery.rbac import Account
+from argo_delivery.security import events_pod_template
 from argo_delivery.versionhash import normalise_repo
 
-__all__ = ["EVENT_NAMES", "NAME", "git_push", "repository_path"]
+__all__ = ["ACCOUNT", "NAME", "WEBHOOK_PORT", "git_push", "repository_path"]
 
 NAME = "git-push"
-# provider type -> the event name inside the EventSource (what Sensors depend on)
-EVENT_NAMES = {"github": "github", "gitlab": "gitlab", "generic": "webhook"}
+ACCOUNT = Account("argo-delivery-eventsource", "EventSource pods: receive webhooks; no API access.",
+                  home="orchestrator")
+WEBHOOK_PORT = 12000
 ENDPOINT = "/push"
 
 
@@ -42,52 +44,24 @@ def _watched(config: PlatformConfig) -> list[Component]:
 def git_push(config: PlatformConfig) -> dict[str, Any]:
     """The EventSource for the configured provider, in the orchestrator namespace."""
     provider = config.git_provider
-    secret = provider.webhook_secret.selector()
+    kind = PROVIDERS[provider.type]
     webhook = {"endpoint": ENDPOINT, "port": str(WEBHOOK_PORT), "method": "POST",
                "maxPayloadSize": 4 << 20}
     if provider.webhook_url:
         webhook["url"] = provider.webhook_url.rstrip("/")
-    token = provider.api_token.selector() if provider.api_token else None
-    event = EVENT_NAMES[provider.type]
-    paths = sorted({repository_path(c) for c in _watched(config)})
+    inputs = EventSourceInputs(
+        webhook=webhook,
+        secret=provider.webhook_secret.selector(),
+        token=provider.api_token.selector() if provider.api_token else None,
+        paths=sorted({repository_path(c) for c in _watched(config)}),
+        base_url=provider.base_url,
+    )
     spec: dict[str, Any] = {
-        "template": pod_template(EVENTSOURCE_SA),
+        "template": events_pod_template(ACCOUNT),
         "service": {"ports": [{"name": "webhook", "port": WEBHOOK_PORT,
                                "targetPort": WEBHOOK_PORT}]},
+        kind.section: {kind.event_name: kind.event_source(inputs)},
     }
-    if provider.type == "github":
-        owners: dict[str, list[str]] = defaultdict(list)
-        for path in paths:
-            owner, _, name = path.rpartition("/")
-            owners[owner].append(name)
-        source: dict[str, Any] = {
-            "repositories": [{"owner": owner, "names": names} for owner, names in sorted(owners.items())],
-            "webhook": webhook,
-            "events": ["push"],
-            "webhookSecret": secret,
-            "contentType": "json",
-            "active": True,
-            "insecure": False,
-        }
-        if token:
-            source["apiToken"] = token
-        if provider.base_url:
-            base = provider.base_url.rstrip("/")
-            source["githubBaseURL"] = f"{base}/api/v3/"
-            source["githubUploadURL"] = f"{base}/api/uploads/"
-        spec["github"] = {event: source}
-    elif provider.type == "gitlab":
-        spec["gitlab"] = {event: {
-            "projects": paths,
-            "webhook": webhook,
-            "events": ["PushEvents"],
-            "secretToken": secret,
-            "accessToken": token,
-            "enableSSLVerification": True,
-            "gitlabBaseURL": (provider.base_url or "https://gitlab.com").rstrip("/"),
-        }}
-    else:
-        spec["webhook"] = {event: {**webhook, "authSecret": secret}}
     return {
         "apiVersion": "argoproj.io/v1alpha1",
         "kind": "EventSource",

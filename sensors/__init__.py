@@ -1,16 +1,6 @@
-"""Sensors, one module per wiring; each function takes the validated config."""
+"""Sensors, one module per wiring; each function takes the validated config and the trigger
+target the template's capability declares."""
 
-from __future__ import annotations
+from . import on_push
 
-from typing import Any
-
-from argo_delivery.config import PlatformConfig
-
-from .on_push import on_push
-
-__all__ = ["on_push", "render_sensors"]
-
-
-def render_sensors(config: PlatformConfig) -> list[Any]:
-    """Every Sensor of the platform."""
-    return [on_push(config)]
+__all__ = ["on_push"]

@@ -13,29 +13,21 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from argo_delivery.templates import TRIGGER_PARAMETERS
-
+from argo_delivery.capability import CapabilityError, SensorTrigger
 from argo_delivery.config import PlatformConfig, Project
-from argo_delivery.events_common import pod_template
-from argo_delivery.naming import LABEL_PROJECT, SENSOR_ON_PUSH_SA
+from argo_delivery.eventsources import git_push
+from argo_delivery.naming import LABEL_PROJECT
+from argo_delivery.providers import PROVIDERS
+from argo_delivery.rbac import WORKFLOW_SUBMITTER, Account
+from argo_delivery.security import events_pod_template
 
-__all__ = ["NAME", "PAYLOAD_FIELDS", "SERVICE_ACCOUNT", "on_push", "push_filter"]
+__all__ = ["ACCOUNT", "NAME", "on_push", "push_filter"]
 
 NAME = "on-push"
-SERVICE_ACCOUNT = SENSOR_ON_PUSH_SA
+ACCOUNT = Account("argo-delivery-sensor-on-push",
+                  "A Sensor: may create Workflows in project namespaces, nothing else.",
+                  WORKFLOW_SUBMITTER, home="orchestrator")
 ZERO_COMMIT = "0" * 40
-
-# provider -> where each field is in its push payload (gjson paths, as Argo Events reads them)
-PAYLOAD_FIELDS: dict[str, dict[str, str]] = {
-    "github": {"path": "body.repository.full_name", "repo": "body.repository.clone_url",
-               "ref": "body.ref", "commit": "body.after", "sender": "body.sender.login"},
-    "gitlab": {"path": "body.project.path_with_namespace", "repo": "body.project.git_http_url",
-               "ref": "body.ref", "commit": "body.after", "sender": "body.user_username"},
-    # Gitea and Forgejo send GitHub-shaped pushes (a relay can reshape others, e.g. Bitbucket Server).
-    "generic": {"path": "body.repository.full_name", "repo": "body.repository.clone_url",
-                "ref": "body.ref", "commit": "body.after", "sender": "body.sender.login"},
-}
-
 
 def _b64_template(path: str, strip_prefix: str = "") -> str:
     """A dataTemplate that base64-encodes a payload field; a missing one reads `unknown`.
@@ -59,10 +51,8 @@ def _quote(text: str) -> str:
 
 def push_filter(project: Project, provider: str) -> dict[str, Any]:
     """Expr filter: the push is to a tracked branch of one of the project's components."""
-    from argo_delivery.eventsources import repository_path
-
-    fields = PAYLOAD_FIELDS[provider]
-    alternatives = sorted({f"(path == {_quote(repository_path(c))} && "
+    fields = PROVIDERS[provider].payload
+    alternatives = sorted({f"(path == {_quote(git_push.repository_path(c))} && "
                            f"ref == {_quote('refs/heads/' + c.branch)})" for c in project.components})
     return {"exprs": [{
         "expr": f"({' || '.join(alternatives)}) && commit != {_quote(ZERO_COMMIT)}",
@@ -76,18 +66,18 @@ def _dependency_name(project: Project) -> str:
     return f"push-{project.name}"
 
 
-def _trigger(project: Project, provider: str) -> dict[str, Any]:
-    fields = PAYLOAD_FIELDS[provider]
+def _trigger(project: Project, provider: str, target: SensorTrigger) -> dict[str, Any]:
+    fields = PROVIDERS[provider].payload
     dependency = _dependency_name(project)
     workflow = {
         "apiVersion": "argoproj.io/v1alpha1",
         "kind": "Workflow",
-        "metadata": {"generateName": "generate-version-", "namespace": project.namespace,
+        "metadata": {"generateName": f"{target.template}-", "namespace": project.namespace,
                      "labels": {LABEL_PROJECT: project.name}},
         "spec": {
-            "workflowTemplateRef": {"name": "generate-version"},
+            "workflowTemplateRef": {"name": target.template},
             "arguments": {"parameters": [{"name": name, "value": ""}
-                                         for name in TRIGGER_PARAMETERS]},
+                                         for name in target.parameters]},
         },
     }
     sources = {
@@ -96,9 +86,13 @@ def _trigger(project: Project, provider: str) -> dict[str, Any]:
         "commit": {"dataTemplate": _b64_template(fields["commit"])},
         "sender": {"dataTemplate": _b64_template(fields["sender"])},
     }
+    unknown = sorted(set(target.parameters) - set(sources))
+    if unknown:
+        raise CapabilityError(f"Sensor {NAME} cannot set parameters {unknown} of {target.template}; "
+                              f"a push carries only {sorted(sources)}")
     return {
         "template": {
-            "name": f"generate-version-{project.name}",
+            "name": f"{target.template}-{project.name}",
             "conditions": dependency,
             "k8s": {
                 "operation": "create",
@@ -106,7 +100,7 @@ def _trigger(project: Project, provider: str) -> dict[str, Any]:
                 "parameters": [
                     {"src": {"dependencyName": dependency, **source},
                      "dest": f"spec.arguments.parameters.{index}.value"}
-                    for index, source in enumerate(sources[name] for name in TRIGGER_PARAMETERS)
+                    for index, source in enumerate(sources[name] for name in target.parameters)
                 ],
             },
         },
@@ -114,26 +108,25 @@ def _trigger(project: Project, provider: str) -> dict[str, Any]:
     }
 
 
-def on_push(config: PlatformConfig) -> dict[str, Any]:
-    """The `on-push` Sensor in the orchestrator namespace."""
-    from argo_delivery.eventsources import EVENT_NAMES, EVENTSOURCE_NAME
-
+def on_push(config: PlatformConfig, target: SensorTrigger) -> dict[str, Any]:
+    """The `on-push` Sensor in the orchestrator namespace; each project's trigger creates a
+    Workflow from `target` (declared by the template's module)."""
     provider = config.git_provider.type
     return {
         "apiVersion": "argoproj.io/v1alpha1",
         "kind": "Sensor",
         "metadata": {"name": NAME, "namespace": config.orchestrator_namespace,
                      "annotations": {"argo-delivery.io/description":
-                                     "A push to a tracked branch submits generate-version "
+                                     f"A push to a tracked branch submits {target.template} "
                                      "in every project that uses the component."}},
         "spec": {
-            "template": pod_template(SERVICE_ACCOUNT),
+            "template": events_pod_template(ACCOUNT),
             "dependencies": [{
                 "name": _dependency_name(project),
-                "eventSourceName": EVENTSOURCE_NAME,
-                "eventName": EVENT_NAMES[provider],
+                "eventSourceName": git_push.NAME,
+                "eventName": PROVIDERS[provider].event_name,
                 "filters": push_filter(project, provider),
             } for project in config.projects],
-            "triggers": [_trigger(project, provider) for project in config.projects],
+            "triggers": [_trigger(project, provider, target) for project in config.projects],
         },
     }

@@ -7,25 +7,21 @@ Version with the same hash is success: the step is idempotent.
 
 from __future__ import annotations
 
-from hera.workflows import (
-    EmptyDirVolume,
-    Env,
-    Parameter,
-    RetryStrategy,
-    Script,
-    SecretVolume,
-    WorkflowTemplate,
-)
+from hera.workflows import Env, Parameter, RetryStrategy, SecretVolume, WorkflowTemplate
 from hera.workflows import models as m
 
+from argo_delivery.capability import Capability, SensorTrigger
 from argo_delivery.config import PlatformConfig, Project
+from argo_delivery.eventsources import git_push
 from argo_delivery.naming import GROUP, LABEL_PROJECT
-from argo_delivery.security import container_security_context, step_resources, workflow_defaults
-from argo_delivery.tenancy import EXECUTOR_SA, VERSION_WRITER_SA
+from argo_delivery.rbac import Account, Role, Rule
+from argo_delivery.security import script_step, step_resources, workflow_defaults
+from argo_delivery.sensors import on_push
+from argo_delivery.tenancy import EXECUTOR
 
 from ._steps import step_source
 
-__all__ = ["TRIGGER_PARAMETERS", "generate_version"]
+__all__ = ["CAPABILITY", "NAME", "TRIGGER_PARAMETERS", "VERSION_WRITER", "generate_version"]
 
 NAME = "generate-version"
 CREDENTIALS_DIR = "/etc/argo-delivery/git-credentials"
@@ -39,10 +35,16 @@ TRIGGER_PARAMETERS = {
     "sender": "AD_TRIGGER_SENDER",
 }
 
+_WRITER_ROLE = Role(
+    "argo-delivery-version-writer",
+    "generate-version: reads the Project, creates the Version if it is new.",
+    (Rule(GROUP, ("projects",), ("get",)), Rule(GROUP, ("versions",), ("get", "create"))))
+VERSION_WRITER = Account(_WRITER_ROLE.name, _WRITER_ROLE.description, _WRITER_ROLE)
+
 
 def generate_version(project: Project, config: PlatformConfig) -> WorkflowTemplate:
     """The `generate-version` WorkflowTemplate of one project, in the project's namespace."""
-    volumes = [EmptyDirVolume(name="tmp", mount_path="/tmp", size_limit="64Mi")]
+    volumes = []
     env = [
         Env(name="AD_PROJECT", value=project.name),
         Env(name="AD_NAMESPACE", value="{{workflow.namespace}}"),
@@ -72,9 +74,9 @@ def generate_version(project: Project, config: PlatformConfig) -> WorkflowTempla
                              description=f"base64 of the push's {param} (set by the on-push "
                                          "Sensor; empty for a manual run)")
                    for param in TRIGGER_PARAMETERS],
-        **workflow_defaults(VERSION_WRITER_SA, EXECUTOR_SA, deadline_seconds=900),
+        **workflow_defaults(VERSION_WRITER, EXECUTOR, deadline_seconds=900),
     ) as template:
-        Script(
+        script_step(
             name=NAME,
             image=config.images.git,
             command=["python3"],
@@ -83,8 +85,7 @@ def generate_version(project: Project, config: PlatformConfig) -> WorkflowTempla
             volumes=volumes,
             resources=step_resources(cpu="200m", memory="128Mi", cpu_limit="1",
                                      memory_limit="512Mi"),
-            security_context=container_security_context(),
-            automount_service_account_token=True,
+            api_access=True,
             active_deadline_seconds=600,
             retry_strategy=RetryStrategy(limit=2, retry_policy="OnError",
                                          backoff=m.Backoff(duration="10s", factor=2,
@@ -92,3 +93,15 @@ def generate_version(project: Project, config: PlatformConfig) -> WorkflowTempla
             outputs=[Parameter(name="version", value_from=m.ValueFrom(path="/tmp/version-name"))],
         )
     return template
+
+
+TRIGGER = SensorTrigger(NAME, tuple(TRIGGER_PARAMETERS), on_push.ACCOUNT)
+
+CAPABILITY = Capability(
+    "generate-version", "F1: a push to a tracked branch -> a Version of every project that "
+    "uses the component.",
+    per_platform=lambda config: [git_push.git_push(config), on_push.on_push(config, TRIGGER)],
+    per_project=lambda project, config: [generate_version(project, config)],
+    accounts=(VERSION_WRITER, on_push.ACCOUNT, git_push.ACCOUNT),
+    triggers=(TRIGGER,),
+)

@@ -9,33 +9,17 @@ import yaml
 from argo_delivery.bundle import build_bundle, write_bundle
 from argo_delivery.config import ConfigError, default_config_text, parse_config
 from argo_delivery.upstream import VALIDATORS, run_validator
+from tests.providers import PROVIDERS, provider_config
 from tests.support import require_binary
 
 pytestmark = pytest.mark.conformance
-
-PROVIDERS = {
-    "github": ("type: github", "github", "webhookSecret"),
-    "github-enterprise": ("type: github\n  baseURL: https://github.example.com", "github",
-                          "webhookSecret"),
-    "github-with-token": ("type: github\n  apiToken: {name: git-api-token, key: token}\n"
-                          "  webhookURL: https://events.example.com/push", "github", "webhookSecret"),
-    "gitlab": ("type: gitlab\n  baseURL: https://gitlab.example.com\n"
-               "  apiToken: {name: git-api-token, key: token}\n"
-               "  webhookURL: https://events.example.com/push", "gitlab", "secretToken"),
-    "generic": ("type: generic", "webhook", "authSecret"),
-}
-
-
-def render(provider_block: str, tmp_path):
-    text = default_config_text().replace("type: github", provider_block, 1)
-    bundle = build_bundle(parse_config(text, "provider.yaml"))
-    return bundle, write_bundle(bundle, tmp_path).path
 
 
 @pytest.mark.parametrize("provider", sorted(PROVIDERS))
 def test_provider_bundle_passes_upstream_validation(provider, tmp_path):
     block, section, secret_field = PROVIDERS[provider]
-    bundle, path = render(block, tmp_path)
+    bundle = build_bundle(provider_config(provider))
+    path = write_bundle(bundle, tmp_path).path
     for tool in VALIDATORS:
         require_binary(tool)
         assert run_validator(tool, [path]) == [], tool

@@ -6,7 +6,6 @@ from pathlib import Path
 
 import pytest
 import yaml
-from argo_delivery.eventsources import git_push
 from click.testing import CliRunner
 
 from argo_delivery.bundle import build_bundle
@@ -22,6 +21,7 @@ from argo_delivery.config import (
     load_default,
     parse_config,
 )
+from argo_delivery.eventsources.git_push import git_push
 from argo_delivery.jetstream import JETSTREAM_IMAGES
 
 HERE = Path(__file__).parent

@@ -1,4 +1,4 @@
-"""The version hash contract (DESIGN section 2), checked against an independent recomputation."""
+"""The version hash contract (README "The version hash"), checked against an independent recomputation."""
 
 from __future__ import annotations
 

@@ -1,0 +1,19 @@
+"""The registry: every capability of the pipeline, in the order the bundle renders them.
+
+Adding a capability is one module that exports a `Capability` and one line here.
+"""
+
+from __future__ import annotations
+
+from argo_delivery import crds, orchestrator, tenancy
+from argo_delivery.capability import Registry
+from argo_delivery.templates import generate_version
+
+__all__ = ["CAPABILITIES"]
+
+CAPABILITIES = Registry([
+    crds.CAPABILITY,              # Project, Version and Environment CRDs
+    orchestrator.CAPABILITY,      # orchestrator namespace, EventBus
+    tenancy.CAPABILITY,           # per project: namespace, Project, members, executor account
+    generate_version.CAPABILITY,  # F1: push -> Version
+])

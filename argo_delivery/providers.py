@@ -1,0 +1,95 @@
+"""Git providers: everything provider-specific, one entry per provider.
+
+An entry says how its push webhook reaches Argo Events (the EventSource section, the event
+name, how the sender is verified, what the EventSource block looks like), where the facts
+of a push are in its payload (gjson paths, as Argo Events reads them), and which config
+settings apply to it. The config rules, the `git-push` EventSource and the `on-push` Sensor
+all read this table; adding a provider is one entry here.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Literal
+
+__all__ = ["PROVIDERS", "EventSourceInputs", "GitProviderKind"]
+
+
+@dataclass(frozen=True)
+class EventSourceInputs:
+    """What every provider's EventSource block is built from."""
+
+    webhook: dict[str, Any]          # endpoint, port, method, maxPayloadSize, url when registered
+    secret: dict[str, str]           # the Secret that verifies the sender
+    token: dict[str, str] | None     # the API token that registers webhooks, if configured
+    paths: list[str]                 # repository paths of the watched components
+    base_url: str | None             # a self-hosted instance
+
+
+@dataclass(frozen=True)
+class GitProviderKind:
+    type: str                  # gitProvider.type in the config
+    section: str               # the EventSource spec key (Argo Events' event source type)
+    event_name: str            # the event's name inside that section (what Sensors depend on)
+    payload: dict[str, str]    # push fact -> gjson path in the webhook body
+    api_token: Literal["required", "optional", "unsupported"]
+    base_url: bool             # whether gitProvider.baseURL applies
+    event_source: Callable[[EventSourceInputs], dict[str, Any]]
+
+
+def _github(inputs: EventSourceInputs) -> dict[str, Any]:
+    owners: dict[str, list[str]] = defaultdict(list)
+    for path in inputs.paths:
+        owner, _, name = path.rpartition("/")
+        owners[owner].append(name)
+    source: dict[str, Any] = {
+        "repositories": [{"owner": owner, "names": names} for owner, names in sorted(owners.items())],
+        "webhook": inputs.webhook,
+        "events": ["push"],
+        "webhookSecret": inputs.secret,
+        "contentType": "json",
+        "active": True,
+        "insecure": False,
+    }
+    if inputs.token:
+        source["apiToken"] = inputs.token
+    if inputs.base_url:
+        base = inputs.base_url.rstrip("/")
+        source["githubBaseURL"] = f"{base}/api/v3/"
+        source["githubUploadURL"] = f"{base}/api/uploads/"
+    return source
+
+
+def _gitlab(inputs: EventSourceInputs) -> dict[str, Any]:
+    return {
+        "projects": inputs.paths,
+        "webhook": inputs.webhook,
+        "events": ["PushEvents"],
+        "secretToken": inputs.secret,
+        "accessToken": inputs.token,
+        "enableSSLVerification": True,
+        "gitlabBaseURL": (inputs.base_url or "https://gitlab.com").rstrip("/"),
+    }
+
+
+def _generic(inputs: EventSourceInputs) -> dict[str, Any]:
+    return {**inputs.webhook, "authSecret": inputs.secret}
+
+
+_GITHUB_PAYLOAD = {"path": "body.repository.full_name", "repo": "body.repository.clone_url",
+                   "ref": "body.ref", "commit": "body.after", "sender": "body.sender.login"}
+
+PROVIDERS: dict[str, GitProviderKind] = {kind.type: kind for kind in (
+    # GitHub and GitHub Enterprise (baseURL): HMAC `webhookSecret`.
+    GitProviderKind("github", "github", "github", _GITHUB_PAYLOAD, "optional", True, _github),
+    # GitLab (self-hosted with baseURL): `secretToken`; its EventSource must register the hook.
+    GitProviderKind("gitlab", "gitlab", "gitlab",
+                    {"path": "body.project.path_with_namespace", "repo": "body.project.git_http_url",
+                     "ref": "body.ref", "commit": "body.after", "sender": "body.user_username"},
+                    "required", True, _gitlab),
+    # Gitea and Forgejo send GitHub-shaped pushes with a bearer token (a relay can reshape
+    # others, e.g. Bitbucket Server).
+    GitProviderKind("generic", "webhook", "webhook", _GITHUB_PAYLOAD, "unsupported", False, _generic),
+)}
