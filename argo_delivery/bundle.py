@@ -185,7 +185,7 @@ def build_bundle(config: PlatformConfig, use_c_yaml: bool = True, extra: Iterabl
     files["kustomization.yaml"] = dump_yaml({**kustomization,
                                              "resources": ["crds", *other_paths]}).encode()
     images = sorted(set(collect_images(resources))
-                    | set(eventbus_images(resources, config.registry.mirror)))
+                    | set(eventbus_images(resources, config)))
     files["images.txt"] = "".join(f"{image}\n" for image in images).encode()
     digest = "sha256:" + _sha256(_sums(files))
     bundle = Bundle(config.bundle_name, config.bundle_version, digest, resources, images, files)
@@ -206,7 +206,7 @@ def _bundle_readme(bundle: Bundle, config: PlatformConfig) -> str:
     return template.render(
         name=bundle.name, version=bundle.version, digest=bundle.digest, tool_version=__version__,
         resources=bundle.resources, kinds=bundle.kinds(), namespace=config.orchestrator_namespace,
-        webhook_secret=config.git_provider.webhook_secret_name,
+        webhook_secret=config.git_provider.webhook_secret.name,
         credentials_secret=config.git_provider.credentials_secret,
     )
 

@@ -169,7 +169,7 @@ def version() -> None:
               help="Print the hash, the Version name and the canonical JSON.")
 def version_hash_command(project: str, components: tuple[str, ...], as_json: bool) -> None:
     """Compute a Version's hash exactly as the generate-version step does."""
-    from argo_delivery.versionhash import canonical_json, version_hash, version_name
+    from argo_delivery.versionhash import VersionHashError, canonical_json, version_hash, version_name
 
     parsed = []
     for text in components:
@@ -181,7 +181,7 @@ def version_hash_command(project: str, components: tuple[str, ...], as_json: boo
     try:
         digest = version_hash(project, parsed)
         canonical = canonical_json(project, parsed).decode()
-    except ValueError as exc:
+    except VersionHashError as exc:
         _fail(str(exc), EXIT_USAGE)
     if as_json:
         click.echo(json.dumps({"hash": digest, "name": version_name(project, digest),

@@ -3,7 +3,9 @@
 Validation happens in three layers, and every problem of every layer is reported at once:
 YAML syntax (with line and column), the JSON Schema shipped in the package (with the field
 path, what was expected and what was found), then the cross-field rules a schema cannot
-express (names that must exist, names that must be unique).
+express (names that must exist, names that must be unique, images the registry policy
+refuses). The typed config holds every image resolved under that policy, as the cluster
+pulls it: renderers use it as is.
 """
 
 from __future__ import annotations
@@ -11,9 +13,9 @@ from __future__ import annotations
 import difflib
 import json
 import re
-from collections import Counter
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from functools import cache
+from functools import cache, partial
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -23,6 +25,8 @@ import jsonschema
 import yaml
 
 from argo_delivery.durations import parse_duration
+from argo_delivery.images import ImageError, rewrite_image
+from argo_delivery.jetstream import JETSTREAM_IMAGES
 from argo_delivery.versionhash import normalise_repo
 
 __all__ = [
@@ -37,6 +41,7 @@ __all__ = [
     "Project",
     "Registry",
     "Schedules",
+    "SecretKeyRef",
     "TestSuite",
     "default_config_text",
     "load_config",
@@ -85,7 +90,7 @@ class Component:
 @dataclass(frozen=True)
 class TestSuite:
     name: str
-    image: str
+    image: str  # resolved: what the cluster pulls
     timeout: str
     command: tuple[str, ...] = ()
     args: tuple[str, ...] = ()
@@ -122,6 +127,8 @@ class Project:
 
 @dataclass(frozen=True)
 class Images:
+    """Resolved under the registry policy: fully qualified, mirrored, what the cluster pulls."""
+
     python: str
     git: str
     terraform: str
@@ -141,14 +148,25 @@ class Schedules:
 
 
 @dataclass(frozen=True)
+class SecretKeyRef:
+    """One key of a Secret in the orchestrator namespace."""
+
+    name: str
+    key: str
+
+    def selector(self) -> dict[str, str]:
+        """As Kubernetes and Argo Events write a SecretKeySelector."""
+        return {"name": self.name, "key": self.key}
+
+
+@dataclass(frozen=True)
 class GitProvider:
     type: str
-    webhook_secret_name: str
-    webhook_secret_key: str
+    webhook_secret: SecretKeyRef
     base_url: str | None = None
     credentials_secret: str | None = None
     webhook_url: str | None = None
-    api_token_secret: tuple[str, str] | None = None
+    api_token: SecretKeyRef | None = None
 
 
 @dataclass(frozen=True)
@@ -164,6 +182,8 @@ class PlatformConfig:
     registry: Registry
     schedules: Schedules
     git_provider: GitProvider
+    # What the Argo Events controller runs for the EventBus, resolved like `images`.
+    eventbus_images: tuple[str, ...]
 
     def component(self, name: str) -> Component:
         """The component called `name` (KeyError with the known names otherwise)."""
@@ -228,8 +248,8 @@ def parse_config(text: str, source: str = "<string>") -> PlatformConfig:
     if problems:
         raise ConfigError(problems)
     problems = [
-        ConfigProblem(source, message, path, *_position(node, path_items))
-        for path_items, path, message in _cross_field_problems(data)
+        ConfigProblem(source, message, _format_path(items), *_position(node, items))
+        for rule in CROSS_FIELD_RULES for items, message in rule(data)
     ]
     if problems:
         raise ConfigError(problems)
@@ -269,7 +289,9 @@ def _schema_problem(error: jsonschema.ValidationError, root: yaml.Node | None, s
     validator = error.validator
     if validator == "additionalProperties":
         allowed = sorted(schema.get("properties", {}))
-        unknown = sorted(set(instance) - set(allowed))
+        # a YAML key may be 1 or true: name it as written
+        keys = {key if isinstance(key, str) else json.dumps(key) for key in instance}
+        unknown = sorted(keys - set(allowed))
         parts = []
         for key in unknown:
             close = difflib.get_close_matches(key, allowed, n=1)
@@ -326,93 +348,241 @@ def _position(root: yaml.Node | None, path_items: list[Any],
     return node.start_mark.line + 1, node.start_mark.column + 1
 
 
-def _cross_field_problems(data: dict[str, Any]) -> list[tuple[list[Any], str, str]]:
-    """Rules the schema cannot express: (path items, printable path, message)."""
-    found: list[tuple[list[Any], str, str]] = []
+Data = dict[str, Any]  # a part of the config as parsed from YAML
+Problem = tuple[list[Any], str]  # (path items, message) of one cross-field problem
 
-    def add(items: list[Any], message: str) -> None:
-        found.append((items, _format_path(items), message))
 
-    def duplicates(items_path: list[Any], values: list[str], what: str) -> None:
-        counts = Counter(values)
-        for index, value in enumerate(values):
-            if counts[value] > 1 and values.index(value) != index:
-                add(items_path + [index], f"duplicate {what} {value!r} (first used at "
-                    f"{_format_path(items_path + [values.index(value)])})")
+def _duplicates(path: list[Any], values: list[str], what: str) -> Iterator[Problem]:
+    for index, value in enumerate(values):
+        first = values.index(value)
+        if first != index:
+            yield path + [index], f"duplicate {what} {value!r} (first used at {_format_path(path + [first])})"
 
+
+def unique_component_names(data: Data) -> Iterator[Problem]:
+    yield from _duplicates(["components"], [c["name"] for c in data["components"]], "component name")
+
+
+def _normalised_repo(repo: str) -> str:
+    """normalise_repo; a URL urllib cannot parse stays as written (repository_urls_parse says why)."""
+    try:
+        return normalise_repo(repo)
+    except ValueError:
+        return repo
+
+
+def repository_urls_parse(data: Data) -> Iterator[Problem]:
+    for index, component in enumerate(data["components"]):
+        try:
+            normalise_repo(component["repo"])
+        except ValueError as exc:
+            yield ["components", index, "repo"], (f"expected a git URL, found "
+                                                   f"{_describe(component['repo'])} ({exc})")
+
+
+def one_component_per_branch(data: Data) -> Iterator[Problem]:
     components = data["components"]
-    component_names = [c["name"] for c in components]
-    duplicates(["components"], component_names, "component name")
-    tracked = [f"{normalise_repo(c['repo'])}@{c['branch']}" for c in components]
+    tracked = [f"{_normalised_repo(c['repo'])}@{c['branch']}" for c in components]
     for index, value in enumerate(tracked):
-        if tracked.index(value) != index:
-            add(["components", index, "repo"], f"repository and branch {value!r} are already tracked "
-                f"by component {component_names[tracked.index(value)]!r}")
+        first = tracked.index(value)
+        if first != index:
+            yield ["components", index, "repo"], (f"repository and branch {value!r} are already "
+                                                   f"tracked by component {components[first]['name']!r}")
 
+
+def unique_project_names(data: Data) -> Iterator[Problem]:
+    yield from _duplicates(["projects"], [p["name"] for p in data["projects"]], "project name")
+
+
+def project_namespaces_are_their_own(data: Data) -> Iterator[Problem]:
     projects = data["projects"]
-    duplicates(["projects"], [p["name"] for p in projects], "project name")
     namespaces = [p.get("namespace", p["name"]) for p in projects]
     for index, namespace in enumerate(namespaces):
         where = ["projects", index, "namespace" if "namespace" in projects[index] else "name"]
-        if namespaces.index(namespace) != index:
-            add(where, f"namespace {namespace!r} is already used by project "
-                f"{projects[namespaces.index(namespace)]['name']!r}; each project needs its own")
+        first = namespaces.index(namespace)
+        if first != index:
+            yield where, (f"namespace {namespace!r} is already used by project "
+                          f"{projects[first]['name']!r}; each project needs its own")
         if namespace == data["orchestrator"]["namespace"]:
-            add(where, f"namespace {namespace!r} is the orchestrator's namespace; "
-                "a project needs a namespace of its own")
+            yield where, (f"namespace {namespace!r} is the orchestrator's namespace; "
+                          "a project needs a namespace of its own")
         if namespace.startswith("kube-") or namespace == "default":
-            add(where, f"namespace {namespace!r} is reserved; choose another")
+            yield where, f"namespace {namespace!r} is reserved; choose another"
 
-    for p_index, project in enumerate(projects):
-        base = ["projects", p_index]
-        for c_index, name in enumerate(project["components"]):
-            if name not in component_names:
-                close = difflib.get_close_matches(name, component_names, n=1)
-                hint = f" (did you mean {close[0]!r}?)" if close else ""
-                add(base + ["components", c_index], f"unknown component {name!r}{hint}; "
-                    f"known components: {', '.join(component_names)}")
-        duplicates(base + ["components"], project["components"], "component")
-        for stream in ("alpha", "nightly"):
-            suites = project.get("testSuites", {}).get(stream, [])
-            duplicates(base + ["testSuites", stream], [s["name"] for s in suites], f"{stream} suite name")
-        demos = project.get("demoEnvironments", [])
-        duplicates(base + ["demoEnvironments"], [d["name"] for d in demos], "demo environment name")
-        environments = project.get("environments")
-        if environments and (parse_duration(environments["defaultTTL"])
-                             > parse_duration(environments["maxTTL"])):
-            add(base + ["environments", "defaultTTL"], f"defaultTTL {environments['defaultTTL']} is "
-                f"longer than maxTTL {environments['maxTTL']}")
-        if demos and not environments:
-            add(base + ["demoEnvironments"], "demo environments need the project's `environments` "
-                "settings (terraformModule, defaultTTL, maxTTL)")
 
-    schedules = data["schedules"]
+# Rules of one project: (data, path of the project, project) -> problems.
+def known_components(data: Data, base: list[Any], project: Data) -> Iterator[Problem]:
+    names = [c["name"] for c in data["components"]]
+    for index, name in enumerate(project["components"]):
+        if name not in names:
+            close = difflib.get_close_matches(name, names, n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            yield base + ["components", index], (f"unknown component {name!r}{hint}; "
+                                                 f"known components: {', '.join(names)}")
+
+
+def unique_project_components(data: Data, base: list[Any], project: Data) -> Iterator[Problem]:
+    yield from _duplicates(base + ["components"], project["components"], "component")
+
+
+def unique_suite_names(data: Data, base: list[Any], project: Data) -> Iterator[Problem]:
+    for stream in ("alpha", "nightly"):
+        suites = project.get("testSuites", {}).get(stream, [])
+        names = [s["name"] for s in suites]
+        yield from _duplicates(base + ["testSuites", stream], names, f"{stream} suite name")
+
+
+def unique_demo_names(data: Data, base: list[Any], project: Data) -> Iterator[Problem]:
+    demos = project.get("demoEnvironments", [])
+    yield from _duplicates(base + ["demoEnvironments"], [d["name"] for d in demos], "demo environment name")
+
+
+def default_ttl_within_max(data: Data, base: list[Any], project: Data) -> Iterator[Problem]:
+    environments = project.get("environments")
+    if environments and parse_duration(environments["defaultTTL"]) > parse_duration(environments["maxTTL"]):
+        yield base + ["environments", "defaultTTL"], (f"defaultTTL {environments['defaultTTL']} is "
+                                                      f"longer than maxTTL {environments['maxTTL']}")
+
+
+def demos_need_environments(data: Data, base: list[Any], project: Data) -> Iterator[Problem]:
+    if project.get("demoEnvironments") and not project.get("environments"):
+        yield base + ["demoEnvironments"], ("demo environments need the project's `environments` "
+                                            "settings (terraformModule, defaultTTL, maxTTL)")
+
+
+PROJECT_RULES: tuple[Callable[[Data, list[Any], Data], Iterator[Problem]], ...] = (
+    known_components,
+    unique_project_components,
+    unique_suite_names,
+    unique_demo_names,
+    default_ttl_within_max,
+    demos_need_environments,
+)
+
+
+def each_project(data: Data) -> Iterator[Problem]:
+    """PROJECT_RULES, project by project: a project's problems are reported together."""
+    for index, project in enumerate(data["projects"]):
+        for rule in PROJECT_RULES:
+            yield from rule(data, ["projects", index], project)
+
+
+def known_time_zone(data: Data) -> Iterator[Problem]:
+    time_zone = data["schedules"]["timeZone"]
     try:
-        ZoneInfo(schedules["timeZone"])
+        ZoneInfo(time_zone)
     except (ZoneInfoNotFoundError, ValueError):
-        add(["schedules", "timeZone"], f"expected an IANA time zone such as Europe/Berlin, "
-            f"found {schedules['timeZone']!r}")
+        yield ["schedules", "timeZone"], (f"expected an IANA time zone such as Europe/Berlin, "
+                                          f"found {time_zone!r}")
+
+
+def five_field_crons(data: Data) -> Iterator[Problem]:
     for key in ("nightly", "reaper"):
-        fields = schedules[key].split()
-        if len(fields) != 5 and not schedules[key].startswith("@"):
-            add(["schedules", key], f"expected a cron expression with 5 fields, found "
-                f"{len(fields)} in {schedules[key]!r}")
+        cron = data["schedules"][key]
+        if len(cron.split()) != 5 and not cron.startswith("@"):
+            yield ["schedules", key], (f"expected a cron expression with 5 fields, found "
+                                       f"{len(cron.split())} in {cron!r}")
+
+
+def no_base_url_for_generic(data: Data) -> Iterator[Problem]:
     provider = data["gitProvider"]
     if provider.get("baseURL") and provider["type"] == "generic":
-        add(["gitProvider", "baseURL"], "baseURL applies to github and gitlab only; "
-            "a generic webhook needs none")
+        yield ["gitProvider", "baseURL"], ("baseURL applies to github and gitlab only; "
+                                           "a generic webhook needs none")
+
+
+def gitlab_needs_api_token(data: Data) -> Iterator[Problem]:
+    provider = data["gitProvider"]
     if provider["type"] == "gitlab" and "apiToken" not in provider:
-        add(["gitProvider"], "gitlab needs apiToken: Argo Events' GitLab EventSource registers "
-            "its webhook with it")
+        yield ["gitProvider"], ("gitlab needs apiToken: Argo Events' GitLab EventSource registers "
+                                "its webhook with it")
+
+
+def api_token_usable(data: Data) -> Iterator[Problem]:
+    provider = data["gitProvider"]
     if provider.get("apiToken") and provider["type"] == "generic":
-        add(["gitProvider", "apiToken"], "apiToken applies to github and gitlab only")
+        yield ["gitProvider", "apiToken"], "apiToken applies to github and gitlab only"
     elif provider.get("apiToken") and not provider.get("webhookURL"):
-        add(["gitProvider"], "apiToken needs webhookURL: the public URL the provider calls, "
-            "at which the webhook is registered")
-    return found
+        yield ["gitProvider"], ("apiToken needs webhookURL: the public URL the provider calls, "
+                                "at which the webhook is registered")
 
 
-def _build(data: dict[str, Any]) -> PlatformConfig:
+def _image_policy(data: Data) -> Callable[[str], str]:
+    """The reference the cluster pulls for a configured one (ImageError if it breaks policy)."""
+    registry = data.get("registry", {})
+    return partial(rewrite_image, mirror=registry.get("mirror"),
+                   require_digest=registry.get("requireDigests", False))
+
+
+def _configured_images(data: Data) -> Iterator[tuple[list[Any], str]]:
+    for key in ("python", "git", "terraform"):
+        yield ["images", key], data["images"][key]
+    for p_index, project in enumerate(data["projects"]):
+        for stream, suites in project.get("testSuites", {}).items():
+            for s_index, suite in enumerate(suites):
+                yield ["projects", p_index, "testSuites", stream, s_index, "image"], suite["image"]
+
+
+def _eventbus_references(data: Data) -> list[str]:
+    """The JetStream images, each with its digest from registry.eventBusDigests if given."""
+    digests = data.get("registry", {}).get("eventBusDigests", {})
+    return [f"{image}@{digests[image]}" if image in digests else image for image in JETSTREAM_IMAGES]
+
+
+def images_follow_the_registry_policy(data: Data) -> Iterator[Problem]:
+    resolve = _image_policy(data)
+    for items, reference in _configured_images(data):
+        try:
+            resolve(reference)
+        except ImageError as exc:
+            yield items, str(exc)
+
+
+def eventbus_digests_name_eventbus_images(data: Data) -> Iterator[Problem]:
+    for image in data.get("registry", {}).get("eventBusDigests", {}):
+        if image not in JETSTREAM_IMAGES:
+            close = difflib.get_close_matches(str(image), JETSTREAM_IMAGES, n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            yield ["registry", "eventBusDigests", image], (
+                f"{image!r} is not an EventBus image{hint}; they are: {', '.join(JETSTREAM_IMAGES)}")
+
+
+def eventbus_images_pinned(data: Data) -> Iterator[Problem]:
+    # The Argo Events controller chooses these images, so no config field names them: they
+    # are located at the setting that demands the digests.
+    if not data.get("registry", {}).get("requireDigests"):
+        return
+    unpinned = [image for image in _eventbus_references(data) if "@" not in image]
+    if unpinned:
+        yield ["registry", "requireDigests"], (
+            f"the EventBus's JetStream images {', '.join(unpinned)} are not pinned by digest; "
+            "give each one's digest in registry.eventBusDigests (image: sha256:<digest>) and "
+            "point the Argo Events controller's eventBus.jetstream images at the same digests")
+
+
+# What the schema cannot express, in the order problems are reported. Each rule runs on
+# schema-valid data and yields (path items, message).
+CROSS_FIELD_RULES: tuple[Callable[[Data], Iterator[Problem]], ...] = (
+    unique_component_names,
+    repository_urls_parse,
+    one_component_per_branch,
+    unique_project_names,
+    project_namespaces_are_their_own,
+    each_project,
+    known_time_zone,
+    five_field_crons,
+    no_base_url_for_generic,
+    gitlab_needs_api_token,
+    api_token_usable,
+    images_follow_the_registry_policy,
+    eventbus_digests_name_eventbus_images,
+    eventbus_images_pinned,
+)
+
+
+def _build(data: Data) -> PlatformConfig:
+    # The rules above have reported every image the policy refuses, so this cannot raise.
+    resolve = _image_policy(data)
     components = tuple(
         Component(c["name"], c["repo"], c["branch"], c.get("deployPath", "deploy"))
         for c in data["components"]
@@ -420,7 +590,7 @@ def _build(data: dict[str, Any]) -> PlatformConfig:
     by_name = {c.name: c for c in components}
 
     def suites(items: list[dict[str, Any]]) -> tuple[TestSuite, ...]:
-        return tuple(TestSuite(s["name"], s["image"], s["timeout"], tuple(s.get("command", ())),
+        return tuple(TestSuite(s["name"], resolve(s["image"]), s["timeout"], tuple(s.get("command", ())),
                                tuple(s.get("args", ()))) for s in items)
 
     projects = []
@@ -449,14 +619,15 @@ def _build(data: dict[str, Any]) -> PlatformConfig:
         orchestrator_namespace=data["orchestrator"]["namespace"],
         components=components,
         projects=tuple(projects),
-        images=Images(**{k: data["images"][k] for k in ("python", "git", "terraform")}),
+        images=Images(**{k: resolve(data["images"][k]) for k in ("python", "git", "terraform")}),
         registry=Registry(registry.get("mirror"), bool(registry.get("requireDigests", False))),
         schedules=Schedules(data["schedules"]["timeZone"], data["schedules"]["nightly"],
                             data["schedules"]["reaper"]),
-        git_provider=GitProvider(provider["type"], provider["webhookSecret"]["name"],
-                                 provider["webhookSecret"]["key"], provider.get("baseURL"),
+        git_provider=GitProvider(provider["type"], SecretKeyRef(**provider["webhookSecret"]),
+                                 provider.get("baseURL"),
                                  provider.get("credentialsSecret", {}).get("name"),
                                  provider.get("webhookURL"),
-                                 (provider["apiToken"]["name"], provider["apiToken"]["key"])
-                                 if "apiToken" in provider else None),
+                                 SecretKeyRef(**provider["apiToken"]) if "apiToken" in provider
+                                 else None),
+        eventbus_images=tuple(resolve(image) for image in _eventbus_references(data)),
     )

@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from argo_delivery.config import PlatformConfig
-from argo_delivery.images import rewrite_image
+from argo_delivery.images import ImageError
+from argo_delivery.jetstream import JETSTREAM_IMAGES, JETSTREAM_VERSION
 from argo_delivery.security import (
     container_security_context,
     pod_security_context,
@@ -16,14 +17,6 @@ __all__ = ["EVENTBUS_NAME", "JETSTREAM_IMAGES", "JETSTREAM_VERSION", "eventbus",
 
 # EventSources and Sensors use the EventBus called `default` unless told otherwise.
 EVENTBUS_NAME = "default"
-# A version the Argo Events v1.9.11 controller knows (its controller-config.yaml lists the
-# images for each); a test reads that file from the Go module and checks this table.
-JETSTREAM_VERSION = "2.10.29"
-JETSTREAM_IMAGES = (
-    "nats:2.10.29",
-    "natsio/nats-server-config-reloader:0.14.0",
-    "natsio/prometheus-nats-exporter:0.14.0",
-)
 
 
 def _container(cpu: str, memory: str, cpu_limit: str, memory_limit: str) -> dict[str, Any]:
@@ -49,14 +42,15 @@ def eventbus(config: PlatformConfig) -> dict[str, Any]:
     }
 
 
-def eventbus_images(resources: list[dict[str, Any]], mirror: str | None = None) -> list[str]:
+def eventbus_images(resources: list[dict[str, Any]], config: PlatformConfig) -> list[str]:
     """Images the Argo Events controller runs for our EventBus (they appear in no manifest).
 
-    Under a registry mirror they are listed as the mirror serves them: point the controller's
-    JetStream image settings there too.
+    They are the config's resolved JetStream images: under a registry mirror, point the
+    controller's JetStream image settings there too.
     """
     versions = {r["spec"]["jetstream"]["version"] for r in resources
                 if r["kind"] == "EventBus" and "jetstream" in r.get("spec", {})}
     if versions - {JETSTREAM_VERSION}:
-        raise ValueError(f"no image table for JetStream {sorted(versions - {JETSTREAM_VERSION})}")
-    return [rewrite_image(image, mirror) for image in JETSTREAM_IMAGES] if versions else []
+        raise ImageError(f"an EventBus runs JetStream {', '.join(sorted(versions - {JETSTREAM_VERSION}))}, "
+                         f"whose images argo-delivery does not know; use JetStream {JETSTREAM_VERSION}")
+    return list(config.eventbus_images) if versions else []

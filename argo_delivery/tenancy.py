@@ -6,7 +6,6 @@ from typing import Any
 
 from argo_delivery.capability import Capability, CapabilityError, Registry
 from argo_delivery.config import PlatformConfig, Project, TestSuite
-from argo_delivery.images import rewrite_image
 from argo_delivery.naming import GROUP, GROUP_VERSION, LABEL_PROJECT, POD_SECURITY_LABELS
 from argo_delivery.rbac import Account, Role, Rule, service_account, token_secret
 
@@ -47,7 +46,7 @@ PRODUCT_OWNER = Role(
 def _suite(suite: TestSuite, config: PlatformConfig) -> dict[str, Any]:
     data: dict[str, Any] = {
         "name": suite.name,
-        "image": rewrite_image(suite.image, config.registry.mirror, config.registry.require_digests),
+        "image": suite.image,
         "timeout": suite.timeout,
     }
     if suite.command:

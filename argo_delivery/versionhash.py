@@ -20,6 +20,10 @@ _SCP_LIKE = re.compile(r"^(?:[^@/]+@)?(?P<host>[^:/]+):(?P<path>(?!//).*)$")
 _COMMIT = re.compile(r"^[0-9a-f]{40}([0-9a-f]{24})?$")
 
 
+class VersionHashError(ValueError):
+    """Components that have no version hash: a commit that is not a full SHA, a name used twice."""
+
+
 def normalise_repo(url):
     """Canonical form of a git URL for hashing: same repo, same string."""
     url = url.strip()
@@ -48,14 +52,14 @@ def canonical_json(project, components):
     for component in components:
         commit = component["commit"].lower()
         if not _COMMIT.match(commit):
-            raise ValueError(f"component {component['name']!r}: expected a full commit SHA "
-                             f"(40 or 64 hex digits), found {component['commit']!r}")
+            raise VersionHashError(f"component {component['name']!r}: expected a full commit SHA "
+                                   f"(40 or 64 hex digits), found {component['commit']!r}")
         entries.append({"name": component["name"], "repo": normalise_repo(component["repo"]),
                         "commit": commit})
     entries.sort(key=lambda entry: entry["name"])
     names = [entry["name"] for entry in entries]
     if len(set(names)) != len(names):
-        raise ValueError(f"component names must be unique, found {names}")
+        raise VersionHashError(f"component names must be unique, found {names}")
     document = {"project": project, "components": entries}
     return json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
 

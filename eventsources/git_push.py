@@ -41,10 +41,6 @@ def _watched(config: PlatformConfig) -> list[Component]:
     return [c for c in config.components if c.name in used]
 
 
-def _secret(name: str, key: str) -> dict[str, str]:
-    return {"name": name, "key": key}
-
-
 def git_push(config: PlatformConfig) -> dict[str, Any]:
     """The EventSource for the configured provider, in the orchestrator namespace."""
     provider = config.git_provider
@@ -55,8 +51,8 @@ def git_push(config: PlatformConfig) -> dict[str, Any]:
         webhook["url"] = provider.webhook_url.rstrip("/")
     inputs = EventSourceInputs(
         webhook=webhook,
-        secret=_secret(provider.webhook_secret_name, provider.webhook_secret_key),
-        token=_secret(*provider.api_token_secret) if provider.api_token_secret else None,
+        secret=provider.webhook_secret.selector(),
+        token=provider.api_token.selector() if provider.api_token else None,
         paths=sorted({repository_path(c) for c in _watched(config)}),
         base_url=provider.base_url,
     )
@@ -72,6 +68,6 @@ def git_push(config: PlatformConfig) -> dict[str, Any]:
         "metadata": {"name": NAME, "namespace": config.orchestrator_namespace,
                      "annotations": {"argo-delivery.io/description":
                                      f"Push webhooks from {provider.type}; sender verified "
-                                     f"with Secret {provider.webhook_secret_name}."}},
+                                     f"with Secret {provider.webhook_secret.name}."}},
         "spec": spec,
     }

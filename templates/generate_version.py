@@ -13,7 +13,6 @@ from hera.workflows import models as m
 from argo_delivery.capability import Capability, SensorTrigger
 from argo_delivery.config import PlatformConfig, Project
 from argo_delivery.eventsources import git_push
-from argo_delivery.images import rewrite_image
 from argo_delivery.naming import GROUP, LABEL_PROJECT
 from argo_delivery.rbac import Account, Role, Rule
 from argo_delivery.security import script_step, step_resources, workflow_defaults
@@ -80,8 +79,7 @@ def generate_version(project: Project, config: PlatformConfig) -> WorkflowTempla
     ) as template:
         script_step(
             name=NAME,
-            image=rewrite_image(config.images.git, config.registry.mirror,
-                                config.registry.require_digests),
+            image=config.images.git,
             command=["python3"],
             source=step_source("generate_version", with_versionhash=True),
             env=env,

@@ -67,3 +67,20 @@ def test_registry_mirror_rewrites_every_image(tmp_path):
     assert all(i.startswith("registry.site:5000/docker.io/") for i in images)
     manifests = "".join(p.read_text() for p in (tmp_path / "0.1.0").rglob("*.yaml"))
     assert "image: docker.io/" not in manifests
+
+
+def test_an_eventbus_whose_images_are_unknown_is_reported_not_raised(monkeypatch, tmp_path):
+    from argo_delivery import cli
+    from argo_delivery.bundle import build_bundle
+    from argo_delivery.images import ImageError
+
+    foreign = {"apiVersion": "argoproj.io/v1alpha1", "kind": "EventBus",
+               "metadata": {"name": "other", "namespace": "argo-delivery"},
+               "spec": {"jetstream": {"version": "9.9.9"}}}
+    with pytest.raises(ImageError, match="JetStream 9.9.9, whose images argo-delivery does not know"):
+        build_bundle(load_config(None), extra=[foreign])
+    monkeypatch.setattr(cli, "build_bundle", lambda config: build_bundle(config, extra=[foreign]))
+    result = CliRunner().invoke(main, ["render", "--out", str(tmp_path / "d")])
+    assert result.exit_code == 2
+    assert "JetStream 9.9.9" in result.stderr and "Traceback" not in result.output
+    assert not (tmp_path / "d").exists()

@@ -5,13 +5,29 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import yaml
 from click.testing import CliRunner
 
+from argo_delivery.bundle import build_bundle
 from argo_delivery.cli import main
-from argo_delivery.config import ConfigError, load_config, load_default, parse_config
+from argo_delivery.config import (
+    CROSS_FIELD_RULES,
+    PROJECT_RULES,
+    ConfigError,
+    SecretKeyRef,
+    _schema_errors,
+    default_config_text,
+    load_config,
+    load_default,
+    parse_config,
+)
+from argo_delivery.eventsources.git_push import git_push
+from argo_delivery.jetstream import JETSTREAM_IMAGES
 
 HERE = Path(__file__).parent
 BAD = sorted((HERE / "bad_configs").glob("*.yaml"))
+MINIMAL = (HERE / "minimal-platform.yaml").read_text()
+DIGEST = "sha256:" + "ab" * 32
 
 
 def expectations(path: Path) -> list[str]:
@@ -52,6 +68,29 @@ def test_every_problem_is_reported_not_just_the_first():
     assert len(caught.value.problems) == 3
 
 
+def test_cross_field_problems_are_reported_in_rule_order_a_project_at_a_time():
+    path = HERE / "bad_configs" / "cross_field_rules.yaml"
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+    assert [f"{p.path}: {p.message}" for p in caught.value.problems] == expectations(path)
+
+
+def test_every_cross_field_rule_is_proven_by_a_bad_config():
+    proven = set()
+    for path in BAD:
+        try:
+            data = yaml.safe_load(path.read_text())
+        except yaml.YAMLError:
+            continue
+        if not isinstance(data, dict) or _schema_errors(data):
+            continue  # the rules run only on schema-valid data
+        proven |= {rule for rule in CROSS_FIELD_RULES if any(rule(data))}
+        proven |= {rule for rule in PROJECT_RULES for index, project in enumerate(data["projects"])
+                   if any(rule(data, ["projects", index], project))}
+    unproven = set(CROSS_FIELD_RULES + PROJECT_RULES) - proven
+    assert not unproven, [rule.__name__ for rule in unproven]
+
+
 def test_missing_file():
     with pytest.raises(ConfigError, match="no-such.yaml: no such file"):
         load_config("no-such.yaml")
@@ -83,3 +122,59 @@ def test_cli_missing_config_exits_2(tmp_path: Path):
     assert result.exit_code == 2
     assert "absent.yaml: no such file" in result.stderr
     assert not (tmp_path / "dist").exists()
+
+
+def test_every_secret_reference_is_a_secret_key_ref_and_renders_as_a_selector():
+    config = parse_config(MINIMAL.replace("type: github", "type: gitlab\n"
+                                          "  webhookURL: https://events.example.com/push\n"
+                                          "  apiToken: {name: api, key: token}"))
+    assert config.git_provider.webhook_secret == SecretKeyRef("hook", "secret")
+    assert config.git_provider.api_token == SecretKeyRef("api", "token")
+    source = git_push(config)["spec"]["gitlab"]["gitlab"]
+    assert source["secretToken"] == {"name": "hook", "key": "secret"}
+    assert source["accessToken"] == {"name": "api", "key": "token"}
+
+
+def test_every_image_the_policy_refuses_is_a_located_problem_in_one_run():
+    path = HERE / "bad_configs" / "unpinned_images.yaml"
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+    problems = caught.value.problems
+    assert [p.path for p in problems] == [
+        "images.python", "images.git", "projects[0].testSuites.nightly[0].image",
+        "registry.eventBusDigests.natsio/prometheus-nats-exporter:0.14", "registry.requireDigests"]
+    lines = path.read_text().splitlines()
+    assert "python: python:3.12-slim" in lines[problems[0].line - 1]
+    assert "ghcr.io/acme/tests:1.0" in lines[problems[2].line - 1]
+    assert "requireDigests: true" in lines[problems[-1].line - 1]
+    # nats has its digest; the other two JetStream images are named, with how to pin them
+    assert "images natsio/nats-server-config-reloader:0.14.0, natsio/prometheus-nats-exporter:0.14.0 " \
+           "are not pinned" in problems[-1].message
+    assert "registry.eventBusDigests" in problems[-1].message
+
+
+def test_the_typed_config_holds_the_mirrored_references_and_they_are_rendered_as_is():
+    config = parse_config(default_config_text().replace("mirror: null", "mirror: mirror.site:5000"))
+    assert config.images.git == "mirror.site:5000/docker.io/library/python:3.12-bookworm"
+    suite = config.projects[0].alpha[0]
+    assert suite.image == "mirror.site:5000/docker.io/library/python:3.12-slim-bookworm"
+    assert config.eventbus_images[0] == "mirror.site:5000/docker.io/library/nats:2.10.29"
+    bundle = build_bundle(config)
+    # rewritten once, when the config was built: rendering a second time would nest the mirror
+    assert bundle.images == sorted({config.images.git, suite.image, *config.eventbus_images})
+    project = next(r for r in bundle.resources if r["kind"] == "Project")
+    assert project["spec"]["testSuites"]["alpha"][0]["image"] == suite.image
+
+
+def test_eventbus_digests_pin_the_jetstream_images_under_require_digests():
+    text = default_config_text()
+    for image in ("python:3.12-slim-bookworm", "python:3.12-bookworm", "terraform:1.9.8"):
+        text = text.replace(f"{image}\n", f"{image}@{DIGEST}\n")
+    digests = ", ".join(f"{image!r}: {DIGEST}" for image in JETSTREAM_IMAGES)
+    text = text.replace("requireDigests: false",
+                        f"requireDigests: true\n  eventBusDigests: {{{digests}}}")
+    config = parse_config(text)
+    assert config.eventbus_images == tuple(f"docker.io/{'library/' if '/' not in image else ''}"
+                                           f"{image}@{DIGEST}" for image in JETSTREAM_IMAGES)
+    images = build_bundle(config).images
+    assert len(images) == 5 and all(image.endswith(f"@{DIGEST}") for image in images)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+
+from argo_delivery.config import platform_schema
 from argo_delivery.configdoc import BEGIN, END, reference_markdown
 from argo_delivery.lint import RULES
 from argo_delivery.versionhash import version_hash
@@ -14,6 +17,21 @@ def test_config_reference_matches_the_schema():
     section = README[README.index(BEGIN) + len(BEGIN):README.index(END)]
     assert section.strip() == reference_markdown().strip(), \
         "stale: run `python -m argo_delivery.configdoc README.md`"
+
+
+def test_config_reference_follows_refs_into_the_schemas_named_types():
+    reference = reference_markdown()
+    # a $ref inside a $ref: gitProvider.apiToken -> secretKeyRef, its name -> dnsLabel
+    assert "| `gitProvider.apiToken.name` | DNS label | yes | Secret name. |" in reference
+    assert "| `projects[].testSuites.nightly[].timeout` | duration | yes |" in reference
+    for shape in platform_schema()["$defs"].values():
+        assert shape.get("title", "") in reference
+
+
+def test_every_named_type_is_used():
+    text = json.dumps(platform_schema())
+    for name in platform_schema()["$defs"]:
+        assert f'"#/$defs/{name}"' in text, name
 
 
 def test_quickstart_commands():

@@ -10,7 +10,13 @@ import pytest
 from click.testing import CliRunner
 
 from argo_delivery.cli import main
-from argo_delivery.versionhash import canonical_json, normalise_repo, version_hash, version_name
+from argo_delivery.versionhash import (
+    VersionHashError,
+    canonical_json,
+    normalise_repo,
+    version_hash,
+    version_name,
+)
 
 A = "0123456789abcdef0123456789abcdef01234567"
 B = "89abcdef0123456789abcdef0123456789abcdef"
@@ -58,7 +64,7 @@ def test_branch_is_not_identity_and_order_does_not_matter():
 
 @pytest.mark.parametrize("commit", ["abc123", "z" * 40, ""])
 def test_short_or_bad_commits_are_rejected(commit):
-    with pytest.raises(ValueError, match="expected a full commit SHA"):
+    with pytest.raises(VersionHashError, match="expected a full commit SHA"):
         version_hash("p", [{"name": "api", "repo": "r", "commit": commit}])
 
 
@@ -90,3 +96,22 @@ def test_cli_rejects_malformed_component():
     result = CliRunner().invoke(main, ["version", "hash", "--project", "p", "--component", "api"])
     assert result.exit_code == 2
     assert "expected NAME=REPO@COMMIT" in result.stderr
+
+
+def test_a_name_used_twice_has_no_hash():
+    with pytest.raises(VersionHashError, match="component names must be unique"):
+        version_hash("p", [{"name": "api", "repo": "r", "commit": A},
+                           {"name": "api", "repo": "s", "commit": B}])
+
+
+@pytest.mark.parametrize("components, message", [
+    ([f"api=https://x/api@{A}", f"api=https://x/other@{B}"], "component names must be unique"),
+    (["api=https://x/api@abc123"], "expected a full commit SHA"),
+])
+def test_cli_reports_components_without_a_hash(components, message):
+    args = ["version", "hash", "--project", "p"]
+    for component in components:
+        args += ["--component", component]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 2
+    assert message in result.stderr and "Traceback" not in result.output
