@@ -27,6 +27,7 @@ import yaml
 from argo_delivery.durations import parse_duration
 from argo_delivery.images import ImageError, rewrite_image
 from argo_delivery.jetstream import JETSTREAM_IMAGES
+from argo_delivery.providers import PROVIDERS, GitProviderKind
 from argo_delivery.versionhash import normalise_repo
 
 __all__ = [
@@ -198,7 +199,10 @@ class PlatformConfig:
 def platform_schema() -> dict[str, Any]:
     """The JSON Schema (Draft 2020-12) a platform config must satisfy."""
     text = resources.files("argo_delivery").joinpath("data/platform.schema.json").read_text()
-    return json.loads(text)
+    schema = json.loads(text)
+    # The provider types are the entries of the provider table, so adding one is one entry.
+    schema["properties"]["gitProvider"]["properties"]["type"]["enum"] = list(PROVIDERS)
+    return schema
 
 
 def default_config_text() -> str:
@@ -484,24 +488,31 @@ def five_field_crons(data: Data) -> Iterator[Problem]:
                                        f"{len(cron.split())} in {cron!r}")
 
 
-def no_base_url_for_generic(data: Data) -> Iterator[Problem]:
-    provider = data["gitProvider"]
-    if provider.get("baseURL") and provider["type"] == "generic":
-        yield ["gitProvider", "baseURL"], ("baseURL applies to github and gitlab only; "
-                                           "a generic webhook needs none")
+def _providers_where(predicate: Callable[[GitProviderKind], bool]) -> str:
+    return " and ".join(kind.type for kind in PROVIDERS.values() if predicate(kind))
 
 
-def gitlab_needs_api_token(data: Data) -> Iterator[Problem]:
+def base_url_applies(data: Data) -> Iterator[Problem]:
     provider = data["gitProvider"]
-    if provider["type"] == "gitlab" and "apiToken" not in provider:
-        yield ["gitProvider"], ("gitlab needs apiToken: Argo Events' GitLab EventSource registers "
-                                "its webhook with it")
+    if provider.get("baseURL") and not PROVIDERS[provider["type"]].base_url:
+        yield ["gitProvider", "baseURL"], (
+            f"baseURL applies to {_providers_where(lambda k: k.base_url)} only; "
+            f"a {provider['type']} webhook needs none")
+
+
+def api_token_required(data: Data) -> Iterator[Problem]:
+    provider = data["gitProvider"]
+    if PROVIDERS[provider["type"]].api_token == "required" and "apiToken" not in provider:
+        yield ["gitProvider"], (f"{provider['type']} needs apiToken: Argo Events' "
+                                f"{PROVIDERS[provider['type']].section} EventSource registers its "
+                                "webhook with it")
 
 
 def api_token_usable(data: Data) -> Iterator[Problem]:
     provider = data["gitProvider"]
-    if provider.get("apiToken") and provider["type"] == "generic":
-        yield ["gitProvider", "apiToken"], "apiToken applies to github and gitlab only"
+    if provider.get("apiToken") and PROVIDERS[provider["type"]].api_token == "unsupported":
+        yield ["gitProvider", "apiToken"], (
+            f"apiToken applies to {_providers_where(lambda k: k.api_token != 'unsupported')} only")
     elif provider.get("apiToken") and not provider.get("webhookURL"):
         yield ["gitProvider"], ("apiToken needs webhookURL: the public URL the provider calls, "
                                 "at which the webhook is registered")
@@ -571,8 +582,8 @@ CROSS_FIELD_RULES: tuple[Callable[[Data], Iterator[Problem]], ...] = (
     each_project,
     known_time_zone,
     five_field_crons,
-    no_base_url_for_generic,
-    gitlab_needs_api_token,
+    base_url_applies,
+    api_token_required,
     api_token_usable,
     images_follow_the_registry_policy,
     eventbus_digests_name_eventbus_images,
