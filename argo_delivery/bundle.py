@@ -192,6 +192,7 @@ def build_bundle(config: PlatformConfig, use_c_yaml: bool = True, extra: Iterabl
     files["README.md"] = _bundle_readme(bundle, config).encode()
     files["bundle.json"] = (json.dumps({
         "name": bundle.name, "version": bundle.version, "digest": digest,
+        "orchestratorNamespace": config.orchestrator_namespace,
         "resources": index, "images": images,
     }, indent=2, sort_keys=True) + "\n").encode()
     files["SHA256SUMS"] = _sums(files)
