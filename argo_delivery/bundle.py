@@ -23,6 +23,7 @@ from typing import Any
 import jinja2
 
 from argo_delivery import prerequisites
+from argo_delivery.admission import sensor_workflow_policy
 from argo_delivery.capabilities import CAPABILITIES
 from argo_delivery.capability import Capability, Registry
 from argo_delivery.config import PlatformConfig
@@ -50,6 +51,8 @@ __all__ = [
 APPLY_ORDER = (
     "CustomResourceDefinition",
     "Namespace",
+    "ValidatingAdmissionPolicy",
+    "ValidatingAdmissionPolicyBinding",
     "ServiceAccount",
     "ClusterRole",
     "Role",
@@ -66,7 +69,8 @@ APPLY_ORDER = (
     "Sensor",
 )
 CLUSTER_SCOPED = frozenset({"CustomResourceDefinition", "Namespace", "ClusterRole",
-                            "ClusterRoleBinding", "ClusterWorkflowTemplate"})
+                            "ClusterRoleBinding", "ClusterWorkflowTemplate",
+                            "ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding"})
 INDEX_FILES = ("kustomization.yaml", "crds/kustomization.yaml", "images.txt", "README.md",
                "bundle.json", "SHA256SUMS")
 
@@ -115,7 +119,8 @@ def render_resources(config: PlatformConfig, extra: Iterable[Any] = ()) -> list[
     seen: set[tuple[str, str, str]] = set()
     rendered = []
     everything = itertools.chain((r for c in capabilities for r in c.resources(config)),
-                                 access_resources(capabilities, config), resources)
+                                 access_resources(capabilities, config),
+                                 sensor_workflow_policy(capabilities, config), resources)
     for obj in everything:
         manifest = to_manifest(obj)
         meta = manifest.setdefault("metadata", {})

@@ -179,8 +179,10 @@ def _version_schema() -> Schema:
         required=["project", "components", "hash"],
         **{"x-kubernetes-validations": [{
             "rule": "self.project == oldSelf.project && self.hash == oldSelf.hash"
-                    " && self.components == oldSelf.components",
-            "message": "project, components and hash of a Version are immutable",
+                    " && self.components == oldSelf.components"
+                    " && has(self.trigger) == has(oldSelf.trigger)"
+                    " && (!has(self.trigger) || self.trigger == oldSelf.trigger)",
+            "message": "project, components, hash and trigger of a Version are immutable",
         }]},
     )
     status = _object("Where the Version is in its QA journey.", {

@@ -10,6 +10,7 @@ from __future__ import annotations
 from hera.workflows import Env, Parameter, RetryStrategy, SecretVolume, WorkflowTemplate
 from hera.workflows import models as m
 
+from argo_delivery.admission import validating_policy
 from argo_delivery.capability import Capability, SensorTrigger
 from argo_delivery.config import PlatformConfig, Project
 from argo_delivery.eventsources import git_push
@@ -99,12 +100,39 @@ def generate_version(project: Project, config: PlatformConfig) -> WorkflowTempla
     return template
 
 
+def version_policy(config: PlatformConfig) -> list[dict]:
+    """Versions are born only from this template's account, named from their hash, in their
+    project's namespace, and unapproved: a forged Version is refused by the API server."""
+    writer = f"'system:serviceaccount:' + request.namespace + ':{VERSION_WRITER.name}'"
+    project = f"namespaceObject.metadata.labels['{LABEL_PROJECT}']"
+    return validating_policy(
+        "argo-delivery-versions", "Who may create a Version, and what it must look like.",
+        resources=[{"apiGroups": [GROUP], "apiVersions": ["*"], "operations": ["CREATE"],
+                    "resources": ["versions"]}],
+        # project namespaces (labelled by the bundle, or by the operator where the site
+        # manages namespaces itself)
+        namespace_selector={"matchExpressions": [{"key": LABEL_PROJECT, "operator": "Exists"}]},
+        validations=[
+            {"expression": f"request.userInfo.username == {writer}",
+             "messageExpression": f"'only ' + {writer} + ' creates Versions in ' + request.namespace"},
+            {"expression": f"has(namespaceObject.metadata.labels) && '{LABEL_PROJECT}' in "
+                           f"namespaceObject.metadata.labels && object.spec.project == {project}",
+             "message": "spec.project must be the project whose namespace this is"},
+            {"expression": "object.metadata.name == object.spec.project + '-' + "
+                           "object.spec.hash.substring(7, 23)",
+             "message": "a Version is named <project>-<first 16 hex digits of spec.hash>"},
+            {"expression": "!has(object.spec.approval)",
+             "message": "a Version is born unapproved: spec.approval is set by a product owner later"},
+        ])
+
+
 TRIGGER = SensorTrigger(NAME, tuple(TRIGGER_PARAMETERS), on_push.ACCOUNT)
 
 CAPABILITY = Capability(
     "generate-version", "F1: a push to a tracked branch -> a Version of every project that "
     "uses the component.",
-    per_platform=lambda config: [git_push.git_push(config), on_push.on_push(config, TRIGGER)],
+    per_platform=lambda config: [git_push.git_push(config), on_push.on_push(config, TRIGGER),
+                                 *version_policy(config)],
     per_project=lambda project, config: [generate_version(project, config)],
     accounts=(VERSION_WRITER, on_push.ACCOUNT, git_push.ACCOUNT),
     triggers=(TRIGGER,),

@@ -239,6 +239,10 @@ class KubeServer:
             "--disable-admission-plugins=ServiceAccount",
             "--allow-privileged=true",
             "--profiling=false",
+            # Debian's etcd 3.4 has no watch progress notifications, so client-go's streaming
+            # lists (WatchList) tear every watch down and informers only see changes on a
+            # relist, tens of seconds later: admission policies would take that long to act.
+            "--feature-gates=WatchList=false",
         ]
 
     def _start_apiserver(self) -> None:

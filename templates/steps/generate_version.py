@@ -196,6 +196,12 @@ def trigger():
     return {"type": "push" if found else "manual", **found}
 
 
+def _identity(project, components):
+    """What the hash stands for: project and each component's name, normalised repo, commit."""
+    return [project] + sorted(f"{c.get('name')}={normalise_repo(str(c.get('repo')))}@{c.get('commit')}"
+                              for c in components)
+
+
 def main():
     project = os.environ["AD_PROJECT"]
     namespace = os.environ["AD_NAMESPACE"]
@@ -229,9 +235,16 @@ def main():
         if status != 200:
             raise StepError(f"Version {name} exists but cannot be read: "
                             f"{existing.get('message', status)}", EXIT_TRANSIENT)
-        if existing["spec"].get("hash") != digest:
-            raise StepError(f"Version {name} exists with hash {existing['spec'].get('hash')}, "
+        theirs = existing["spec"]
+        if theirs.get("hash") != digest:
+            raise StepError(f"Version {name} exists with hash {theirs.get('hash')}, "
                             f"not {digest}: a name collision", EXIT_PERMANENT)
+        ours, found = _identity(project, version["spec"]["components"]), \
+            _identity(theirs.get("project"), theirs.get("components") or [])
+        if found != ours:
+            raise StepError(f"Version {name} exists with the right name and hash but describes "
+                            f"{found}, not the resolved {ours}: it was not created from these "
+                            "commits; delete it and push again", EXIT_PERMANENT)
         outcome = "exists"
     else:
         raise StepError(f"cannot create Version {name}: {document.get('message', status)}",

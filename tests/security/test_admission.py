@@ -1,0 +1,203 @@
+"""Attacks on the API server with the bundle's own tokens; each must be refused by an admission
+policy of the bundle (not by a convention of our templates), while the real flow passes.
+
+H1: with the Sensor's token, `create workflows` must not mean "run any pod".
+M1: forged Versions (wrong name, another project, pre-set approval, not the writer).
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+
+import pytest
+
+from argo_delivery.bundle import build_bundle
+from argo_delivery.config import default_config_text, parse_config
+from tests.kube_server import ApiError
+
+pytestmark = pytest.mark.apiserver
+
+# The default platform in namespaces of its own: project core-team lives in sec-core here.
+ORCHESTRATOR, PROJECT, OTHER = "sec-delivery", "core-team", "northwind"
+PROJECT_NS = "sec-core"
+SENSOR = "argo-delivery-sensor-on-push"
+WRITER = "argo-delivery-version-writer"
+WORKFLOWS = "/apis/argoproj.io/v1alpha1/namespaces/{ns}/workflows"
+VERSIONS = "/apis/argo-delivery.io/v1alpha1/namespaces/{ns}/versions"
+HASH = "sha256:" + "ab" * 32
+POLICY_TIMEOUT = 60.0
+
+
+@pytest.fixture(scope="module")
+def bundle():
+    text = (default_config_text().replace("name: acme-platform", "name: sec-platform")
+            .replace("namespace: argo-delivery", f"namespace: {ORCHESTRATOR}")
+            .replace("namespace: core-team", f"namespace: {PROJECT_NS}")
+            .replace("namespace: partner-northwind", "namespace: sec-partner"))
+    assert text.count(PROJECT_NS) == 1 and "sec-partner" in text
+    return build_bundle(parse_config(text, "sec-platform.yaml"))
+
+
+@pytest.fixture(scope="module")
+def installed(kube, bundle):
+    kube.apply(bundle.resources)
+    return bundle
+
+
+def sensor_workflow(bundle, project: str = PROJECT) -> dict:
+    """The Workflow the on-push Sensor creates for `project`, parameters filled in."""
+    sensor = next(r for r in bundle.resources if r["kind"] == "Sensor")
+    trigger = next(t for t in sensor["spec"]["triggers"]
+                   if t["template"]["name"] == f"generate-version-{project}")
+    workflow = copy.deepcopy(trigger["template"]["k8s"]["source"]["resource"])
+    for parameter in workflow["spec"]["arguments"]["parameters"]:
+        parameter["value"] = "bWFpbg=="
+    return workflow
+
+
+def create(kube, token: str, namespace: str, workflow: dict):
+    """POST as `token` (a dry run: admission runs, nothing is stored); (status, body)."""
+    try:
+        return 201, kube.request("POST", WORKFLOWS.format(ns=namespace), workflow, token=token,
+                                 query={"dryRun": "All"})
+    except ApiError as exc:
+        return exc.status, exc.message
+
+
+@pytest.fixture(scope="module")
+def sensor_token(kube, installed):
+    token = kube.token_for(ORCHESTRATOR, SENSOR)
+    # policies take effect once the API server's informers have them: wait for the first refusal
+    probe = {**sensor_workflow(installed), "spec": {"templates": [], "entrypoint": "x"}}
+    deadline = time.monotonic() + POLICY_TIMEOUT
+    while create(kube, token, PROJECT_NS, probe)[0] != 422:
+        assert time.monotonic() < deadline, "the sensor-workflows policy never took effect"
+        time.sleep(0.5)
+    return token
+
+
+def test_the_real_sensor_workflow_is_accepted(kube, installed, sensor_token):
+    status, body = create(kube, sensor_token, PROJECT_NS, sensor_workflow(installed))
+    assert status == 201, body
+
+
+def inline_as_writer(workflow: dict) -> None:
+    workflow["spec"] = {
+        "entrypoint": "steal", "serviceAccountName": WRITER,
+        "templates": [{"name": "steal", "container": {
+            "image": "busybox", "command": ["cat", "/secret/.git-credentials"],
+            "volumeMounts": [{"name": "creds", "mountPath": "/secret"}]}}],
+        "volumes": [{"name": "creds", "secret": {"secretName": "git-credentials"}}]}
+
+
+def override(**fields):
+    return lambda workflow: workflow["spec"].update(fields)
+
+
+ATTACKS = {
+    "inline templates as the writer, credentials mounted": (inline_as_writer, "may set only"),
+    "template ref + serviceAccountName": (override(serviceAccountName=WRITER), "may set only"),
+    "template ref + podSpecPatch": (override(podSpecPatch='{"hostPID": true}'), "may set only"),
+    "template ref + volumes": (override(volumes=[{"name": "c", "secret": {"secretName": "x"}}]),
+                               "may set only"),
+    "template ref + securityContext": (override(securityContext={"runAsUser": 0}), "may set only"),
+    "template ref + hostNetwork": (override(hostNetwork=True), "may set only"),
+    "undeclared template": (lambda w: w["spec"]["workflowTemplateRef"].update(name="other"),
+                            "may only create Workflows from generate-version"),
+    "cluster template": (lambda w: w["spec"]["workflowTemplateRef"].update(clusterScope=True),
+                         "never a ClusterWorkflowTemplate"),
+    "undeclared parameter": (lambda w: w["spec"]["arguments"]["parameters"].append(
+        {"name": "image", "value": "evil"}), "a Sensor may set are: repo, branch, commit, sender"),
+    "parameter from a ConfigMap": (lambda w: w["spec"]["arguments"]["parameters"][0].update(
+        valueFrom={"configMapKeyRef": {"name": "x", "key": "y"}}), "a name and a value"),
+    "artifacts": (lambda w: w["spec"]["arguments"].update(
+        artifacts=[{"name": "a", "raw": {"data": "x"}}]), "parameters only"),
+}
+
+
+@pytest.mark.parametrize("attack", sorted(ATTACKS))
+def test_sensor_token_cannot_run_any_pod(kube, installed, sensor_token, attack):
+    mutate, message = ATTACKS[attack]
+    workflow = sensor_workflow(installed)
+    mutate(workflow)
+    status, body = create(kube, sensor_token, PROJECT_NS, workflow)
+    assert status == 422, f"{attack}: accepted ({status})"
+    assert "argo-delivery-sensor-workflows" in body and message in body, body
+
+
+def test_policy_does_not_touch_other_users(kube, installed, sensor_token):
+    """An admin's Workflow is not a Sensor's: the policy matches Sensor accounts only."""
+    workflow = sensor_workflow(installed)
+    inline_as_writer(workflow)
+    status, body = create(kube, kube.admin_token, PROJECT_NS, workflow)
+    assert status == 201, body
+
+
+def version(name: str, project: str = PROJECT, **spec) -> dict:
+    return {"apiVersion": "argo-delivery.io/v1alpha1", "kind": "Version",
+            "metadata": {"name": name},
+            "spec": {"project": project, "hash": HASH, "components": [
+                {"name": "api", "repo": "https://github.com/acme-platform/api",
+                 "ref": "refs/heads/main", "commit": "0123456789abcdef0123456789abcdef01234567"}],
+                **spec}}
+
+
+def post_version(kube, token: str, namespace: str, body: dict):
+    try:
+        return 201, kube.request("POST", VERSIONS.format(ns=namespace), body, token=token,
+                                 query={"dryRun": "All"})
+    except ApiError as exc:
+        return exc.status, exc.message
+
+
+@pytest.fixture(scope="module")
+def writer_token(kube, installed):
+    token = kube.token_for(PROJECT_NS, WRITER)
+    deadline = time.monotonic() + POLICY_TIMEOUT
+    while post_version(kube, token, PROJECT_NS, version("wrong-name"))[0] != 422:
+        assert time.monotonic() < deadline, "the versions policy never took effect"
+        time.sleep(0.5)
+    return token
+
+
+GOOD_NAME = f"{PROJECT}-{HASH[7:23]}"
+FORGERIES = {
+    "name not from the hash": (lambda: version(f"{PROJECT}-0000000000000000"), "is named"),
+    "another project's name": (lambda: version(f"{OTHER}-{HASH[7:23]}", project=OTHER),
+                               "project whose namespace this is"),
+    "pre-set approval": (lambda: version(GOOD_NAME, approval={"approvedBy": "mallory", "approvedAt": "2026-01-01T00:00:00Z"}),
+                         "born unapproved"),
+}
+
+
+def test_the_writer_creates_a_well_formed_version(kube, installed, writer_token):
+    status, body = post_version(kube, writer_token, PROJECT_NS, version(GOOD_NAME))
+    assert status == 201, body
+
+
+@pytest.mark.parametrize("forgery", sorted(FORGERIES))
+def test_forged_versions_are_refused(kube, installed, writer_token, forgery):
+    make, message = FORGERIES[forgery]
+    status, body = post_version(kube, writer_token, PROJECT_NS, make())
+    assert status == 422, f"{forgery}: accepted"
+    assert "argo-delivery-versions" in body and message in body, body
+
+
+def test_only_the_writer_creates_versions(kube, installed, writer_token):
+    # an admin (and so any other identity RBAC lets through) is refused too
+    status, body = post_version(kube, kube.admin_token, PROJECT_NS, version(GOOD_NAME))
+    assert status == 422 and f"system:serviceaccount:{PROJECT_NS}:{WRITER}" in body, body
+
+
+def test_a_versions_trigger_is_immutable(kube, installed):
+    """The CRD's own rule: the trigger a Version was born from cannot be rewritten later."""
+    namespace = "sec-unlabelled"   # not a project namespace: only the CRD's rules apply
+    kube.apply([{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}}])
+    body = version(GOOD_NAME, trigger={"type": "push", "sender": "alice"})
+    body["metadata"]["namespace"] = namespace
+    kube.create(body)
+    path = VERSIONS.format(ns=namespace) + f"/{GOOD_NAME}"
+    with pytest.raises(ApiError, match="trigger of a Version are immutable"):
+        kube.request("PATCH", path, {"spec": {"trigger": {"type": "push", "sender": "mallory"}}},
+                     content_type="application/merge-patch+json")
