@@ -32,8 +32,8 @@ import yaml
 from argo_delivery.crds import CRD_KINDS, crd_schema
 from argo_delivery.naming import GROUP
 
-__all__ = ["DISABLE_ANNOTATION", "Finding", "LintOptions", "LintResult", "RULES", "lint_documents",
-           "lint_paths", "load_documents"]
+__all__ = ["DISABLE_ANNOTATION", "Finding", "LintOptions", "LintResult", "ManifestError", "RULES",
+           "lint_documents", "lint_paths", "load_documents"]
 
 
 @dataclass(frozen=True)
@@ -112,15 +112,39 @@ class LintOptions:
     ignore_missing_schemas: bool = False
 
 
+class ManifestError(Exception):
+    """A file that cannot be linted: not UTF-8, or not YAML (with the line and column)."""
+
+    def __init__(self, file: str, message: str, line: int | None = None, column: int | None = None):
+        self.file, self.message, self.line, self.column = file, message, line, column
+        where = f"{file}:{line}:{column}" if line is not None else file
+        super().__init__(f"{where}: {message}")
+
+
 def load_documents(paths: list[Path]) -> Iterator[tuple[str, dict[str, Any]]]:
-    """(file, document) for every YAML document in the given files and folders."""
+    """(file, document) for every YAML document in the given files and folders.
+
+    Raises ManifestError for a file that is not UTF-8 YAML.
+    """
     for path in paths:
         files = sorted(path.rglob("*.y*ml")) if path.is_dir() else [path]
         for file in files:
             if file.name in INDEX_FILE_NAMES:
                 continue
             shown = str(file.relative_to(path)) if path.is_dir() else str(file)
-            for doc in yaml.safe_load_all(file.read_text()):
+            try:
+                documents = list(yaml.safe_load_all(file.read_text(encoding="utf-8")))
+            except UnicodeDecodeError as exc:
+                raise ManifestError(shown, f"not UTF-8 text: {exc.reason}") from None
+            except yaml.MarkedYAMLError as exc:
+                mark = exc.problem_mark or exc.context_mark
+                message = " ".join(p for p in (exc.context, exc.problem) if p)
+                raise ManifestError(shown, f"invalid YAML: {message}",
+                                    mark.line + 1 if mark else None,
+                                    mark.column + 1 if mark else None) from None
+            except yaml.YAMLError as exc:
+                raise ManifestError(shown, f"invalid YAML: {exc}") from None
+            for doc in documents:
                 if isinstance(doc, dict):
                     yield shown, doc
 
