@@ -151,7 +151,8 @@ def _load(config_path: str | None, example: bool = False, folder_hint: str = "")
     shown = DEFAULT_CONFIG_NAME if path is None else ("<stdin>" if path == "-" else path)
     _note(f"config: {shown} ({how})")
     if path not in (None, "-") and Path(path).is_dir():
-        _fail(f"{path} is a folder; the config is one YAML file{folder_hint}", EXIT_USAGE)
+        _fail(f"{path} is a folder; the config is one YAML file{folder_hint.format(path=path)}",
+              EXIT_USAGE)
     try:
         if path == "-":
             return parse_config(sys.stdin.read(), "<stdin>")
@@ -188,8 +189,11 @@ _json_option = click.option("--json", "as_json", is_flag=True,
                             help="Machine-readable output on stdout, failures included.")
 
 EXIT_CODES_HELP = (
-    "\b\nExit codes: 0 success, 1 findings (lint findings, differences), 2 usage or config "
-    f"error, {EXIT_INTERNAL} internal error (a bug)."
+    "\b\nExit codes:\n"
+    "  0   success\n"
+    "  1   findings: lint findings, differences (render --check, verify)\n"
+    "  2   usage or config error\n"
+    f"  {EXIT_INTERNAL}  internal error (a bug; {DEBUG_ENV}=1 shows the traceback)"
 )
 
 
@@ -290,9 +294,17 @@ def _stream(bundle: Any) -> None:
     """Every resource, in apply order, as one YAML stream (`# Source:` names its bundle file)."""
     from argo_delivery.bundle import resource_path
 
-    for resource in bundle.resources:
-        path = resource_path(resource)
-        click.echo(f"---\n# Source: {path}\n{bundle.files[path].decode()}", nl=False)
+    try:
+        for resource in bundle.resources:
+            path = resource_path(resource)
+            click.echo(f"---\n# Source: {path}\n{bundle.files[path].decode()}", nl=False)
+        sys.stdout.flush()
+    except BrokenPipeError:  # `render --stdout | head`: the reader has all it wants
+        try:
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        except (OSError, ValueError):
+            pass
+        sys.exit(EXIT_OK)
 
 
 # --- init and schema ------------------------------------------------------------------------
@@ -409,7 +421,7 @@ def lint(bundle_dir: str | None, config_path: str | None, example: bool, no_upst
         if bundle_dir is None:
             bundle = _build(_load(config_path, example, folder_hint=(
                 "; to lint a folder of manifests, pass it as BUNDLE_DIR: "
-                f"`argo-delivery lint {config_path}`")))
+                "`argo-delivery lint {path}`")))
             root = Path(write_bundle(bundle, scratch).path)
         else:
             root = Path(bundle_dir)
@@ -535,6 +547,8 @@ def _hash_of_heads(project_name: str, config_path: str | None, example: bool, as
         heads = step.resolve_component_heads(components, attempts=2, timeout=30)
     except step.StepError as exc:
         _fail(f"cannot resolve the heads of project {project_name}: {exc}", EXIT_USAGE)
+    except OSError as exc:  # no git on PATH
+        _fail(f"cannot run git ls-remote: {exc.strerror or exc}", EXIT_USAGE)
     digest = step.version_hash(project_name, heads)
     name = step.version_name(project_name, digest)
     if as_json:
@@ -593,7 +607,7 @@ def version(ctx: click.Context, as_json: bool) -> None:
 
 
 @version.command("hash", help="Deprecated alias of `argo-delivery hash`.", epilog=_HASH_EPILOG,
-                 deprecated="use `argo-delivery hash`")
+                 deprecated="Use `argo-delivery hash`.")
 @_hash_options
 def version_hash_alias(project: str, components: tuple[str, ...], config_path: str | None,
                        example: bool, as_json: bool) -> None:

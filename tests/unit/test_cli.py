@@ -449,3 +449,16 @@ def test_hash_of_a_missing_branch_is_a_clear_error(tmp_path, monkeypatch):
     assert result.exit_code == 2
     assert "cannot resolve the heads of project northwind" in result.stderr
     assert "Traceback" not in result.output
+
+
+def test_render_stdout_into_a_closed_pipe_is_quiet(tmp_path):
+    import subprocess
+    import sys
+
+    process = subprocess.Popen([sys.executable, "-m", "argo_delivery.cli", "render", "--example",
+                                "--stdout"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=tmp_path)
+    assert process.stdout.readline() == b"---\n"
+    process.stdout.close()  # as `| head -1` does
+    stderr = process.stderr.read().decode()
+    assert process.wait(timeout=60) == 0, stderr
+    assert "Traceback" not in stderr and "BrokenPipe" not in stderr
