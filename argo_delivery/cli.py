@@ -541,7 +541,10 @@ def _hash_of_heads(project_name: str, config_path: str | None, example: bool, as
         _fail(f"no project {project_name!r} in the config; projects: "
               f"{', '.join(p.name for p in config.projects)}", EXIT_USAGE)
     step = step_module("generate_version")
-    step.log = lambda event, **fields: _note(json.dumps({"event": event, **fields}, sort_keys=True))
+    # The step logs JSON lines on stdout; here retries are notes on stderr, and errors are
+    # reported once, from the StepError that follows them.
+    step.log = lambda event, **fields: event == "error" or _note(
+        json.dumps({"event": event, **fields}, sort_keys=True))
     components = [{"name": c.name, "repo": c.repo, "branch": c.branch} for c in project.components]
     try:
         heads = step.resolve_component_heads(components, attempts=2, timeout=30)

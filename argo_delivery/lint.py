@@ -720,6 +720,9 @@ def lint_paths(paths: list[Path], upstream: bool = True,
     documents = list(load_documents(paths))
     findings = lint_documents(documents, options)
     notes: list[str] = []
+    # Argo's validators name a resource by kind and name: match their findings to annotations so.
+    skipped = {(file, doc.get("kind"), (doc.get("metadata") or {}).get("name")):
+               _disabled_by_annotation(doc) for file, doc in documents}
     if upstream:
         from argo_delivery import upstream as up
 
@@ -731,8 +734,10 @@ def lint_paths(paths: list[Path], upstream: bool = True,
             if rule in options.disabled:
                 continue
             for problem in up.run_validator(tool, paths):
-                findings.append(Finding(rule, _relative(problem.file, paths),
-                                        f"{problem.kind} {problem.name}", "", problem.message,
+                file = _relative(problem.file, paths)
+                if rule in skipped.get((file, problem.kind, problem.name), ()):
+                    continue
+                findings.append(Finding(rule, file, f"{problem.kind} {problem.name}", "", problem.message,
                                         RULES[rule][1]))
     return LintResult(findings, notes, files=len({file for file, _ in documents}),
                       resources=len(documents))

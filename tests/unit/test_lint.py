@@ -331,3 +331,22 @@ def test_unknown_kinds_can_be_skipped():
     doc = {"apiVersion": "example.com/v1", "kind": "Widget", "metadata": {"name": "w"}}
     assert [f.rule for f in lint_documents([("w.yaml", doc)])] == ["K8S001"]
     assert lint_documents([("w.yaml", doc)], LintOptions(ignore_missing_schemas=True)) == []
+
+
+def test_upstream_findings_honour_the_flag_and_the_annotation(tmp_path, monkeypatch, default_bundle):
+    from pathlib import Path
+
+    from argo_delivery import upstream
+
+    doc = find(default_bundle, "WorkflowTemplate")
+    (tmp_path / "wt.yaml").write_text(yaml.safe_dump(doc))
+    monkeypatch.setattr(upstream, "tool_path", lambda tool: Path("/bin/true"))
+    monkeypatch.setattr(upstream, "run_validator", lambda tool, paths: [upstream.UpstreamProblem(
+        tool, str(tmp_path / "wt.yaml"), "WorkflowTemplate", "generate-version", "bad entrypoint")]
+        if tool == "argo-workflows-lint" else [])
+    assert [f.rule for f in lint_paths([tmp_path]).findings] == ["UP001"]
+    assert lint_paths([tmp_path], options=LintOptions(disabled=frozenset({"UP001"}))).findings == []
+    doc["metadata"]["annotations"] = {DISABLE_ANNOTATION: "UP001"}
+    (tmp_path / "wt.yaml").write_text(yaml.safe_dump(doc))
+    result = lint_paths([tmp_path])
+    assert result.findings == [] and (result.files, result.resources) == (1, 1)
