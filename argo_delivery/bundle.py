@@ -292,11 +292,13 @@ def verify_bundle(root: str | Path) -> list[Difference]:
     problems += [Difference("unlisted", p, "not in SHA256SUMS")
                  for p in sorted(set(files) - set(listed) - {"SHA256SUMS"})]
     try:
-        recorded = json.loads(files["bundle.json"])["digest"]
-    except KeyError:
+        recorded = json.loads(files["bundle.json"])["digest"] if "bundle.json" in files else None
+    except (ValueError, TypeError, KeyError) as exc:
+        recorded = f"(unreadable: {type(exc).__name__} {exc})"
+    if recorded is None:
         problems.append(Difference("missing", "bundle.json", "it records the digest"))
-    except (ValueError, TypeError) as exc:
-        problems.append(Difference("unreadable", "bundle.json", f"no digest: {exc}"))
+    elif not str(recorded).startswith("sha256:"):
+        problems.append(Difference("unreadable", "bundle.json", f"no digest: {recorded}"))
     else:
         actual = content_digest({p: d for p, d in files.items() if p != "SHA256SUMS"})
         if recorded != actual:

@@ -477,8 +477,10 @@ def verify(bundle_dir: str, as_json: bool) -> None:
     try:
         differences = verify_bundle(root)
         files = sum(1 for p in root.rglob("*") if p.is_file())
-        recorded = json.loads((root / "bundle.json").read_text()).get("digest") \
-            if (root / "bundle.json").is_file() and not differences else None
+        recorded = None
+        if not any(d.path == "bundle.json" and d.change in ("missing", "unreadable")
+                   for d in differences):
+            recorded = json.loads((root / "bundle.json").read_text())["digest"]
     except BundleError as exc:
         _fail(str(exc), EXIT_USAGE)
     except OSError as exc:

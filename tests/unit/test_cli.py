@@ -26,6 +26,7 @@ def test_help_on_every_command(path):
     result = CliRunner().invoke(main, [*path, "--help"])
     assert result.exit_code == 0
     assert "Usage:" in result.output
+    assert "Examples:" in result.output and "argo-delivery " in result.output
 
 
 def test_version():
@@ -462,3 +463,16 @@ def test_render_stdout_into_a_closed_pipe_is_quiet(tmp_path):
     stderr = process.stderr.read().decode()
     assert process.wait(timeout=60) == 0, stderr
     assert "Traceback" not in stderr and "BrokenPipe" not in stderr
+
+
+@pytest.mark.parametrize("content, change", [(None, "missing"), ("[]", "unreadable"),
+                                             ('{"name": "x"}', "unreadable"), ("{", "unreadable")])
+def test_verify_a_bundle_json_without_a_digest(bundle_copy, content, change):
+    if content is None:
+        (bundle_copy / "bundle.json").unlink()
+    else:
+        (bundle_copy / "bundle.json").write_text(content)
+    result = CliRunner().invoke(main, ["verify", str(bundle_copy), "--json"])
+    assert result.exit_code == 1, result.output
+    assert (change, "bundle.json") in {(d["change"], d["path"])
+                                       for d in json.loads(result.stdout)["differences"]}
