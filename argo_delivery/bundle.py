@@ -22,7 +22,7 @@ from typing import Any
 
 import jinja2
 
-from argo_delivery import __version__
+from argo_delivery import prerequisites
 from argo_delivery.capabilities import CAPABILITIES
 from argo_delivery.capability import Capability, Registry
 from argo_delivery.config import PlatformConfig
@@ -202,6 +202,7 @@ def build_bundle(config: PlatformConfig, use_c_yaml: bool = True, extra: Iterabl
     files["README.md"] = _bundle_readme(bundle, config).encode()
     files["bundle.json"] = (json.dumps({
         "name": bundle.name, "version": bundle.version, "digest": digest,
+        "orchestratorNamespace": config.orchestrator_namespace,
         "resources": index, "images": images,
     }, indent=2, sort_keys=True) + "\n").encode()
     files["SHA256SUMS"] = _sums(files)
@@ -213,11 +214,15 @@ def _bundle_readme(bundle: Bundle, config: PlatformConfig) -> str:
         "data/bundle-README.md.j2").read_text()
     template = jinja2.Environment(undefined=jinja2.StrictUndefined, keep_trailing_newline=True,
                                   autoescape=False).from_string(template_text)
+    settings = prerequisites.controller_settings(config)
     return template.render(
-        name=bundle.name, version=bundle.version, digest=bundle.digest, tool_version=__version__,
-        resources=bundle.resources, kinds=bundle.kinds(), namespace=config.orchestrator_namespace,
-        webhook_secret=config.git_provider.webhook_secret.name,
-        credentials_secret=config.git_provider.credentials_secret,
+        name=bundle.name, version=bundle.version, digest=bundle.digest,
+        resources=bundle.resources, kinds=bundle.kinds(),
+        secrets=prerequisites.referenced_secrets(config),
+        webhook=prerequisites.webhook_route(config),
+        executor=settings["workflow-controller-configmap: executor"],
+        eventbus=settings["argo-events-controller-config: controller-config.yaml"],
+        jetstream_version=prerequisites.JETSTREAM_VERSION,
     )
 
 

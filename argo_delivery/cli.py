@@ -1,4 +1,5 @@
-"""The `argo-delivery` command line: render, lint, verify, init, schema, hash, version, completion.
+"""The `argo-delivery` command line: render, lint, verify, init, schema, hash, version,
+completion, apply, diff.
 
 Heavy modules (hera, jsonschema, the renderers) are imported inside the commands that need
 them, so `--help` and `completion` answer at once. User text (config values, patterns,
@@ -633,6 +634,120 @@ def completion(shell: str) -> None:
     completer = get_completion_class(shell)
     assert completer is not None  # the Choice admits only shells click supports
     click.echo(completer(main, {}, "argo-delivery", "_ARGO_DELIVERY_COMPLETE").source())
+
+
+# --- apply and diff ---------------------------------------------------------------------
+
+_KUBE_OPTIONS = [
+    click.option("--kubeconfig", type=click.Path(dir_okay=False),
+                 help="Kubeconfig file. Default: $KUBECONFIG, then ~/.kube/config."),
+    click.option("--context", help="Kubeconfig context. Default: the current one."),
+]
+
+
+def _kube_options(command):
+    for option in reversed(_KUBE_OPTIONS):
+        command = option(command)
+    return command
+
+
+def _bundle_dir(path: str):
+    from argo_delivery.apply import ApplyError, read_bundle
+
+    try:
+        return read_bundle(path)
+    except ApplyError as exc:
+        _fail(str(exc), EXIT_USAGE)
+
+
+def _print_diffs(differences, as_json: bool) -> None:
+    if as_json:
+        click.echo(json.dumps([d.to_dict() for d in differences], indent=2))
+        return
+    for difference in differences:
+        _stdout.print(f"{difference.change}: {difference.resource}", markup=False)
+        click.echo(difference.diff, nl=False)
+    _stdout.print(f"{len(differences)} difference(s)" if differences else "no differences")
+
+
+@main.command(epilog="\b\nExamples:\n"
+                     "  argo-delivery apply dist/0.1.0 --dry-run\n"
+                     "  argo-delivery apply dist/0.1.0 --context prod-orchestrator\n"
+                     "  argo-delivery apply dist/0.2.0 --json > report.json")
+@click.argument("bundle_dir", type=click.Path(exists=True, file_okay=False))
+@click.option("--dry-run", is_flag=True, help="Server-side dry run; delete nothing.")
+@click.option("--no-prune", is_flag=True, help="Apply only; leave what the bundle no longer has.")
+@click.option("--prune-namespaces", is_flag=True,
+              help="Also delete Namespaces the bundle no longer has, with everything in them.")
+@click.option("--prune-crds", is_flag=True,
+              help="Also delete CRDs the bundle no longer has, with every resource of their kind.")
+@click.option("--force-conflicts", is_flag=True,
+              help="Take over fields another field manager owns (server-side apply --force-conflicts).")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable report.")
+@_kube_options
+def apply(bundle_dir: str, dry_run: bool, no_prune: bool, prune_namespaces: bool, prune_crds: bool,
+          force_conflicts: bool, as_json: bool, kubeconfig: str | None, context: str | None) -> None:
+    """Install BUNDLE_DIR on the cluster: CRDs (and wait), Namespaces, the rest, then prune.
+
+    Server-side apply with field manager `argo-delivery`; the bundle is an ApplySet (parent
+    Secret `<bundle>-applyset` in the orchestrator namespace), so what a previous version had
+    and this one lacks is deleted. Namespaces and CRDs are kept unless asked.
+    Exit 0 when applied, 1 when the cluster refused something (the object is named), 2 on a
+    usage error.
+    """
+    from argo_delivery.apply import ApplyError, Cluster, apply_bundle
+
+    _set_json(as_json)
+    bundle = _bundle_dir(bundle_dir)
+    try:
+        cluster = Cluster.from_kubeconfig(kubeconfig, context)
+        report = apply_bundle(bundle, cluster, dry_run=dry_run, prune=not no_prune,
+                              prune_namespaces=prune_namespaces, prune_crds=prune_crds,
+                              force_conflicts=force_conflicts,
+                              progress=lambda line: _stderr.print(line, markup=False))
+    except ApplyError as exc:
+        _fail(str(exc), EXIT_FINDINGS)
+    if as_json:
+        click.echo(json.dumps(report.to_dict(), indent=2))
+        return
+    for line in report.pruned:
+        _stdout.print(f"pruned: {line}", markup=False)
+    for line in report.kept:
+        _stdout.print(f"kept: {line}", markup=False)
+    verb = "would apply" if dry_run else "applied"
+    _stdout.print(f"{bundle.name} {bundle.version}: {verb} {len(report.applied)} resource(s), "
+                  f"{len(report.changed)} changed, {len(report.pruned)} pruned, "
+                  f"{len(report.kept)} kept", markup=False)
+
+
+@main.command(epilog="\b\nExamples:\n"
+                     "  argo-delivery diff dist/0.2.0                # against the cluster\n"
+                     "  argo-delivery diff dist/0.1.0 dist/0.2.0     # between two bundles\n"
+                     "  argo-delivery diff dist/0.2.0 --json | jq '.[].resource'")
+@click.argument("bundle_dir", type=click.Path(exists=True, file_okay=False))
+@click.argument("other_dir", required=False, type=click.Path(exists=True, file_okay=False))
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@_kube_options
+def diff(bundle_dir: str, other_dir: str | None, as_json: bool, kubeconfig: str | None,
+         context: str | None) -> None:
+    """What applying BUNDLE_DIR would change on the cluster, or (with OTHER_DIR) what changes
+    from BUNDLE_DIR to OTHER_DIR. The version label is not a change.
+
+    Exit 0 when nothing differs, 1 when something does, 2 on a usage error.
+    """
+    from argo_delivery.apply import ApplyError, Cluster, diff_bundles, diff_cluster
+
+    _set_json(as_json)
+    bundle = _bundle_dir(bundle_dir)
+    try:
+        if other_dir:
+            differences = diff_bundles(bundle, _bundle_dir(other_dir))
+        else:
+            differences = diff_cluster(bundle, Cluster.from_kubeconfig(kubeconfig, context))
+    except ApplyError as exc:
+        _fail(str(exc), EXIT_USAGE)
+    _print_diffs(differences, as_json)
+    sys.exit(EXIT_FINDINGS if differences else 0)
 
 
 if __name__ == "__main__":

@@ -24,6 +24,7 @@ __all__ = [
     "container_security_context",
     "container_step",
     "events_pod_template",
+    "executor_security_context",
     "pod_security_context",
     "resource_requirements",
     "script_step",
@@ -69,6 +70,13 @@ def pod_security_context() -> dict[str, Any]:
 def container_security_context() -> dict[str, Any]:
     """A container's `securityContext` as a manifest dict."""
     return copy.deepcopy(_CONTAINER_SECURITY)
+
+
+def executor_security_context() -> dict[str, Any]:
+    """What the workflow controller's `executor.securityContext` must set so that Argo's init
+    and wait containers meet Pod Security `restricted` (the controller's config, not ours)."""
+    return {key: copy.deepcopy(_CONTAINER_SECURITY[key])
+            for key in ("runAsNonRoot", "allowPrivilegeEscalation", "capabilities", "seccompProfile")}
 
 
 def resource_requirements(cpu: str, memory: str, cpu_limit: str, memory_limit: str) -> dict[str, Any]:

@@ -164,3 +164,46 @@ def test_duplicate_resource_is_an_error(default_config):
 
     with pytest.raises(bundle_module.BundleError, match="two resources are both CustomResourceDefinition"):
         build_bundle(default_config, extra=[crd_manifests()[0]])
+
+
+def _secret_names(value) -> set[str]:
+    """Every Secret a resource refers to: secret volumes and {name, key} selectors."""
+    found = set()
+    if isinstance(value, dict):
+        if isinstance(value.get("secret"), dict) and "secretName" in value["secret"]:
+            found.add(value["secret"]["secretName"])
+        if set(value) == {"name", "key"}:
+            found.add(value["name"])
+        for item in value.values():
+            found |= _secret_names(item)
+    elif isinstance(value, list):
+        for item in value:
+            found |= _secret_names(item)
+    return found
+
+
+@pytest.mark.parametrize("provider", ["github", "gitlab"])
+def test_bundle_readme_is_the_operators_checklist(provider):
+    from tests.providers import provider_config
+
+    bundle = build_bundle(provider_config(provider))
+    readme = bundle.files["README.md"].decode()
+    referenced = set().union(*(_secret_names(r.get("spec", {})) for r in bundle.resources
+                               if r["kind"] != "Secret"))
+    assert referenced, "the scan found no Secret references"
+    for name in referenced:
+        assert f"`{name}`" in readme, f"Secret {name} is referenced but not in the checklist"
+    assert "Service `git-push-eventsource-svc`" in readme and "port 12000, path `/push`" in readme
+    assert "allowPrivilegeEscalation: false" in readme
+    for image in ("nats:2.10.29", "nats-server-config-reloader:0.14.0"):
+        assert image in readme
+
+
+def test_a_new_tool_version_renders_the_same_bundle(monkeypatch, default_config, default_bundle):
+    """An upgrade of argo-delivery must not make `render --check` fail on identical manifests."""
+    patched = [name for name, module in list(sys.modules.items())
+               if name.startswith("argo_delivery") and hasattr(module, "__version__")]
+    assert "argo_delivery" in patched
+    for name in patched:
+        monkeypatch.setattr(sys.modules[name], "__version__", "99.0.0")
+    assert build_bundle(default_config).files == default_bundle.files
