@@ -383,6 +383,9 @@ def test_schema_command_and_init_point_the_editor_at_it(tmp_path):
     assert json.loads((target.parent / "platform.schema.json").read_text()) == platform_schema()
     stdout = CliRunner().invoke(main, ["init", "-"]).stdout
     assert stdout == default_config_text()
+    out = tmp_path / "schema.json"
+    assert CliRunner().invoke(main, ["schema", "--out", str(out)]).exit_code == 0
+    assert json.loads(out.read_text()) == platform_schema()
 
 
 def test_render_stdout_is_one_stream_and_writes_nothing(empty_cwd, default_bundle):
@@ -476,3 +479,11 @@ def test_verify_a_bundle_json_without_a_digest(bundle_copy, content, change):
     assert result.exit_code == 1, result.output
     assert (change, "bundle.json") in {(d["change"], d["path"])
                                        for d in json.loads(result.stdout)["differences"]}
+
+
+def test_hash_takes_commits_or_a_config_not_both():
+    commit = "0123456789abcdef0123456789abcdef01234567"
+    result = CliRunner().invoke(main, ["hash", "--project", "p", "--example",
+                                       "--component", f"api=https://x/api@{commit}", "--json"])
+    assert result.exit_code == 2
+    assert "not both" in json.loads(result.stdout)["error"]
