@@ -20,8 +20,11 @@ $(STAMPS)/venv: pyproject.toml
 
 install: $(STAMPS)/venv
 
+# The embedded example platform, explicitly; `make render RENDER_ARGS="--config site.yaml"`
+# renders another config.
+RENDER_ARGS ?= --example
 render: install
-	$(PY) render.py
+	$(PY) render.py $(RENDER_ARGS)
 
 # Debian packages the test suite needs: etcd for the API server, git (with `git daemon`) for
 # the flow tests.
@@ -52,10 +55,10 @@ bench: install
 	$(PY) bench/run.py
 	$(PY) bench/heads.py
 
-# The code (ruff) and the default bundle (argo-delivery lint, Argo's validators included).
+# The code (ruff) and the example bundle (argo-delivery lint, Argo's validators included).
 lint: install tools
 	$(VENV)/bin/ruff check .
-	$(PY) -m argo_delivery.cli lint
+	$(PY) -m argo_delivery.cli lint --example
 
 clean:
 	rm -rf dist .cache

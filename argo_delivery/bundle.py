@@ -38,12 +38,15 @@ __all__ = [
     "Bundle",
     "BundleError",
     "BundleExistsError",
+    "Difference",
     "WriteResult",
     "build_bundle",
+    "bundle_differences",
     "check_bundle",
     "render_resources",
     "resource_path",
     "to_manifest",
+    "verify_bundle",
     "write_bundle",
 ]
 
@@ -73,6 +76,8 @@ CLUSTER_SCOPED = frozenset({"CustomResourceDefinition", "Namespace", "ClusterRol
                             "ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding"})
 INDEX_FILES = ("kustomization.yaml", "crds/kustomization.yaml", "images.txt", "README.md",
                "bundle.json", "SHA256SUMS")
+# Files the content digest does not cover: they describe the content (and the tool's version).
+NOT_DIGESTED = frozenset({"README.md", "bundle.json", "SHA256SUMS"})
 
 
 class BundleError(Exception):
@@ -169,6 +174,11 @@ def _sums(files: dict[str, bytes]) -> bytes:
     return "".join(f"{_sha256(files[path])}  {path}\n" for path in sorted(files)).encode()
 
 
+def content_digest(files: dict[str, bytes]) -> str:
+    """`sha256:` over the SHA256SUMS-format listing of every file but README, bundle.json, SHA256SUMS."""
+    return "sha256:" + _sha256(_sums({p: d for p, d in files.items() if p not in NOT_DIGESTED}))
+
+
 def build_bundle(config: PlatformConfig, use_c_yaml: bool = True, extra: Iterable[Any] = ()) -> Bundle:
     """Render `config` (plus `extra`, see `render_resources`) into the bytes of every file."""
     resources = render_resources(config, extra)
@@ -192,7 +202,7 @@ def build_bundle(config: PlatformConfig, use_c_yaml: bool = True, extra: Iterabl
     images = sorted(set(collect_images(resources))
                     | set(eventbus_images(resources, config)))
     files["images.txt"] = "".join(f"{image}\n" for image in images).encode()
-    digest = "sha256:" + _sha256(_sums(files))
+    digest = content_digest(files)
     bundle = Bundle(config.bundle_name, config.bundle_version, digest, resources, images, files)
     files["README.md"] = _bundle_readme(bundle, config).encode()
     files["bundle.json"] = (json.dumps({
@@ -226,17 +236,85 @@ def _read_tree(root: Path) -> dict[str, bytes]:
             for p in sorted(root.rglob("*")) if p.is_file()}
 
 
-def check_bundle(bundle: Bundle, out_dir: str | Path) -> list[str]:
+@dataclass(frozen=True)
+class Difference:
+    """One way a folder differs from what it should hold: `change` is what happened to `path`.
+
+    Changes: `absent` (the whole folder), `missing`, `unexpected`, `differs` (from a fresh
+    render); `verify_bundle` adds `unlisted`, `unreadable`, `malformed` and `digest`.
+    """
+
+    change: str
+    path: str
+    detail: str = ""
+
+    def __str__(self) -> str:
+        if self.change == "absent":
+            return f"{self.path} does not exist"
+        return f"{self.change}: {self.path}" + (f" ({self.detail})" if self.detail else "")
+
+    def to_dict(self) -> dict[str, str]:
+        return {"change": self.change, "path": self.path, "detail": self.detail}
+
+
+def bundle_differences(bundle: Bundle, out_dir: str | Path) -> list[Difference]:
     """How `<out_dir>/<version>/` differs from `bundle` (empty when it is identical)."""
     target = Path(out_dir) / bundle.version
     if not target.is_dir():
-        return [f"{target} does not exist"]
+        return [Difference("absent", str(target))]
     on_disk = _read_tree(target)
-    differences = [f"missing: {p}" for p in sorted(set(bundle.files) - set(on_disk))]
-    differences += [f"unexpected: {p}" for p in sorted(set(on_disk) - set(bundle.files))]
-    differences += [f"differs: {p}" for p in sorted(set(on_disk) & set(bundle.files))
+    differences = [Difference("missing", p) for p in sorted(set(bundle.files) - set(on_disk))]
+    differences += [Difference("unexpected", p) for p in sorted(set(on_disk) - set(bundle.files))]
+    differences += [Difference("differs", p) for p in sorted(set(on_disk) & set(bundle.files))
                     if on_disk[p] != bundle.files[p]]
     return differences
+
+
+def check_bundle(bundle: Bundle, out_dir: str | Path) -> list[str]:
+    """How `<out_dir>/<version>/` differs from `bundle`, one line each (empty when identical)."""
+    return [str(d) for d in bundle_differences(bundle, out_dir)]
+
+
+def verify_bundle(root: str | Path) -> list[Difference]:
+    """Check a bundle folder on its own: SHA256SUMS against every file, and bundle.json's digest.
+
+    Raises BundleError when `root` is not a bundle folder at all (no SHA256SUMS).
+    """
+    root = Path(root)
+    if not root.is_dir():
+        raise BundleError(f"{root} is not a folder")
+    if not (root / "SHA256SUMS").is_file():
+        raise BundleError(f"{root} holds no SHA256SUMS: not an argo-delivery bundle")
+    files = _read_tree(root)
+    listed: dict[str, str] = {}
+    problems: list[Difference] = []
+    for number, line in enumerate(files["SHA256SUMS"].decode(errors="replace").splitlines(), 1):
+        digest, sep, path = line.partition("  ")
+        if not sep or len(digest) != 64 or not path:
+            problems.append(Difference("malformed", "SHA256SUMS", f"line {number}: {line!r}"))
+            continue
+        listed[path] = digest.lower()
+    for path, expected in sorted(listed.items()):
+        if path not in files:
+            problems.append(Difference("missing", path, "listed in SHA256SUMS"))
+        elif _sha256(files[path]) != expected:
+            problems.append(Difference("differs", path, "its sha256 is not the one in SHA256SUMS"))
+    problems += [Difference("unlisted", p, "not in SHA256SUMS")
+                 for p in sorted(set(files) - set(listed) - {"SHA256SUMS"})]
+    try:
+        recorded = json.loads(files["bundle.json"])["digest"] if "bundle.json" in files else None
+    except (ValueError, TypeError, KeyError) as exc:
+        recorded = f"(unreadable: {type(exc).__name__} {exc})"
+    if recorded is None:
+        problems.append(Difference("missing", "bundle.json", "it records the digest"))
+    elif not str(recorded).startswith("sha256:"):
+        problems.append(Difference("unreadable", "bundle.json", f"no digest: {recorded}"))
+    else:
+        actual = content_digest({p: d for p, d in files.items() if p != "SHA256SUMS"})
+        if recorded != actual:
+            problems.append(Difference("digest", "bundle.json",
+                                       f"records {recorded}, the files give {actual}"))
+    return problems
 
 
 @dataclass(frozen=True)

@@ -1,174 +1,519 @@
-"""The `argo-delivery` command line: render, init, lint, version hash."""
+"""The `argo-delivery` command line: render, lint, verify, init, schema, hash, version,
+completion, apply, diff.
+
+Heavy modules (hera, jsonschema, the renderers) are imported inside the commands that need
+them, so `--help` and `completion` answer at once. User text (config values, patterns,
+paths, lint messages) is printed with rich's markup off: a branch called `dev[/x]` is text.
+"""
 
 from __future__ import annotations
 
 import json
+import os
 import sys
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import click
 from rich.console import Console
-from rich.table import Table
+from rich.text import Text
 
 from argo_delivery import __version__
-from argo_delivery.bundle import BundleError, build_bundle, check_bundle, write_bundle
-from argo_delivery.config import ConfigError, default_config_text, load_config
-from argo_delivery.images import ImageError
 
-__all__ = ["main"]
+__all__ = ["CONFIG_ENV", "EXIT_FINDINGS", "EXIT_INTERNAL", "EXIT_OK", "EXIT_USAGE", "main"]
 
-EXIT_FINDINGS = 1
-EXIT_USAGE = 2
+# Exit codes, the same for every command (README "Command line").
+EXIT_OK = 0
+EXIT_FINDINGS = 1  # lint findings, `render --check` or `verify` differences, an existing version differs
+EXIT_USAGE = 2  # bad arguments, no or a bad config, a path that cannot be read or written
+EXIT_INTERNAL = 70  # a bug in argo-delivery (EX_SOFTWARE); ARGO_DELIVERY_DEBUG=1 shows the traceback
 
-_stdout = Console(highlight=False, soft_wrap=True)
-_stderr = Console(stderr=True, highlight=False, soft_wrap=True)
+CONFIG_ENV = "ARGO_DELIVERY_CONFIG"
+DEFAULT_CONFIG_FILE = "platform.yaml"
+SCHEMA_FILE = "platform.schema.json"
+DEBUG_ENV = "ARGO_DELIVERY_DEBUG"
+
+_stdout = Console(highlight=False, soft_wrap=True, markup=False, emoji=False)
+_stderr = Console(stderr=True, highlight=False, soft_wrap=True, markup=False, emoji=False)
 
 
-def _fail(message: str, code: int) -> None:
-    _stderr.print(f"[bold red]error:[/] {message}", markup=True)
+# --- output ------------------------------------------------------------------------------
+
+def _json_mode() -> bool:
+    ctx = click.get_current_context(silent=True)
+    return bool(ctx and ctx.meta.get("argo_delivery.json"))
+
+
+def _set_json(as_json: bool) -> None:
+    click.get_current_context().meta["argo_delivery.json"] = as_json
+
+
+def _emit_json(document: dict[str, Any]) -> None:
+    click.echo(json.dumps(document, indent=2))
+
+
+def _problem(message: str, source: str = "", line: int | None = None, column: int | None = None,
+             path: str = "") -> dict[str, Any]:
+    """One failure as data: where (source file, line, column, field path) and what."""
+    return {"source": source, "line": line, "column": column, "path": path, "message": message}
+
+
+def _error(text: str) -> None:
+    """`error: <text>` on stderr; `text` is printed literally, never as markup."""
+    _stderr.print(Text.assemble(("error:", "bold red"), " ", text))
+
+
+def _note(text: str) -> None:
+    _stderr.print(Text(text, style="dim"))
+
+
+def _fail(message: str, code: int, problems: list[dict[str, Any]] | None = None) -> NoReturn:
+    """Report a failure (as a JSON object on stdout with --json) and exit with `code`."""
+    problems = problems if problems is not None else [_problem(message)]
+    if _json_mode():
+        _emit_json({"ok": False, "exitCode": code, "error": message, "problems": problems})
+    else:
+        if len(problems) > 1 or problems[0]["message"] != message:
+            for problem in problems:
+                _error(_problem_text(problem))
+            _stderr.print(message)
+        else:
+            _error(message)
     sys.exit(code)
 
 
-def _load(config_path: str | None):
+def _problem_text(problem: dict[str, Any]) -> str:
+    where = problem["source"]
+    if problem["line"] is not None:
+        where += f":{problem['line']}:{problem['column']}"
+    field = f" {problem['path']}:" if problem["path"] else ""
+    return f"{where}:{field} {problem['message']}" if where else f"{field} {problem['message']}".strip()
+
+
+class _Main(click.Group):
+    """The top-level group: --json usage errors as JSON, and no traceback for a bug."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        ctx.meta["argo_delivery.argv"] = list(args)
+        return super().parse_args(ctx, args)
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except click.exceptions.Exit:
+            raise
+        except click.ClickException as exc:
+            if "--json" not in ctx.meta.get("argo_delivery.argv", ()):
+                raise
+            _emit_json({"ok": False, "exitCode": exc.exit_code, "error": exc.format_message(),
+                        "problems": [_problem(exc.format_message())]})
+            sys.exit(exc.exit_code)
+        except (click.Abort, KeyboardInterrupt):
+            raise
+        except Exception as exc:  # a bug: say so, without a traceback unless asked
+            if os.environ.get(DEBUG_ENV):
+                raise
+            message = (f"internal error: {type(exc).__name__}: {exc}. This is a bug in "
+                       f"argo-delivery {__version__}; please report it ({DEBUG_ENV}=1 shows "
+                       "the traceback)")
+            ctx.meta.setdefault("argo_delivery.json",
+                                "--json" in ctx.meta.get("argo_delivery.argv", ()))
+            with ctx:
+                _fail(message, EXIT_INTERNAL)
+
+
+# --- the config: one place that finds and loads it -------------------------------------------
+
+def _config_source(config_path: str | None, example: bool) -> tuple[str | None, str]:
+    """(path, how it was chosen); path None is the embedded example, "-" is stdin."""
+    if config_path and example:
+        _fail("--config and --example exclude each other", EXIT_USAGE)
+    if config_path:
+        return config_path, "--config"
+    if example:
+        return None, "--example"
+    if Path(DEFAULT_CONFIG_FILE).is_file():
+        return DEFAULT_CONFIG_FILE, "found in the current folder"
+    if os.environ.get(CONFIG_ENV):
+        return os.environ[CONFIG_ENV], f"from ${CONFIG_ENV}"
+    _fail(f"no platform config: pass --config FILE, or run where ./{DEFAULT_CONFIG_FILE} is "
+          f"(`argo-delivery init` writes one), or set {CONFIG_ENV}=FILE; --example renders the "
+          "embedded example platform", EXIT_USAGE)
+
+
+def _load(config_path: str | None, example: bool = False, folder_hint: str = ""):
+    """Find the config (--config, --example, ./platform.yaml, $ARGO_DELIVERY_CONFIG), say which
+    one is used (stderr), load and validate it; every problem is reported and exits 2."""
+    from argo_delivery.config import DEFAULT_CONFIG_NAME, ConfigError, load_config, parse_config
+
+    path, how = _config_source(config_path, example)
+    shown = DEFAULT_CONFIG_NAME if path is None else ("<stdin>" if path == "-" else path)
+    _note(f"config: {shown} ({how})")
+    if path not in (None, "-") and Path(path).is_dir():
+        _fail(f"{path} is a folder; the config is one YAML file{folder_hint.format(path=path)}",
+              EXIT_USAGE)
     try:
-        return load_config(config_path)
+        if path == "-":
+            return parse_config(sys.stdin.read(), "<stdin>")
+        return load_config(path)
     except ConfigError as exc:
-        for problem in exc.problems:
-            _stderr.print(f"[bold red]error:[/] {problem}", markup=True, highlight=False)
-        noun = "problem" if len(exc.problems) == 1 else "problems"
-        _stderr.print(f"{len(exc.problems)} {noun}; nothing was written.")
-        sys.exit(EXIT_USAGE)
+        count = len(exc.problems)
+        _fail(f"{count} {'problem' if count == 1 else 'problems'}; nothing was written.", EXIT_USAGE,
+              [_problem(p.message, p.source, p.line, p.column, p.path) for p in exc.problems])
 
 
 def _build(config: Any):
+    from argo_delivery.bundle import BundleError, build_bundle
+    from argo_delivery.images import ImageError
+
     try:
         return build_bundle(config)
     except (BundleError, ImageError) as exc:
         _fail(str(exc), EXIT_USAGE)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def _config_options(what: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    def decorate(function: Callable[..., Any]) -> Callable[..., Any]:
+        function = click.option(
+            "--example", is_flag=True,
+            help=f"{what} the embedded example platform (ACME) instead of a config file.")(function)
+        return click.option(
+            "--config", "config_path", metavar="FILE", type=click.Path(allow_dash=True),
+            help=f"Platform config (YAML; `-` reads stdin). Default: ./{DEFAULT_CONFIG_FILE}, "
+                 f"then ${CONFIG_ENV}.")(function)
+    return decorate
+
+
+_json_option = click.option("--json", "as_json", is_flag=True,
+                            help="Machine-readable output on stdout, failures included.")
+
+EXIT_CODES_HELP = (
+    "\b\nExit codes:\n"
+    "  0   success\n"
+    "  1   findings: lint findings, differences (render --check, verify)\n"
+    "  2   usage or config error\n"
+    f"  {EXIT_INTERNAL}  internal error (a bug; {DEBUG_ENV}=1 shows the traceback)"
+)
+
+
+@click.group(cls=_Main, context_settings={"help_option_names": ["-h", "--help"]},
+             epilog="\b\nExamples:\n"
+                    "  argo-delivery init                      # writes platform.yaml\n"
+                    "  argo-delivery render                    # ./platform.yaml -> dist/<version>/\n"
+                    "  argo-delivery lint dist/0.1.0\n"
+                    "  argo-delivery verify dist/0.1.0\n"
+                    "  argo-delivery render --example --stdout | kubectl apply --dry-run=client -f -\n\n"
+                    + EXIT_CODES_HELP)
 @click.version_option(__version__, "--version", prog_name="argo-delivery")
 def main() -> None:
     """Render the argo-delivery pipeline into versioned, air-gap-ready bundles."""
 
 
-@main.command()
-@click.option("--config", "config_path", type=click.Path(dir_okay=False),
-              help="Platform config (YAML). Default: the embedded default platform.")
+# --- render ---------------------------------------------------------------------------------
+
+@main.command(epilog="\b\nExamples:\n"
+                     "  argo-delivery render                          # ./platform.yaml\n"
+                     "  argo-delivery render --config site.yaml --out bundles\n"
+                     "  argo-delivery render --check                  # CI: is dist/ up to date?\n"
+                     "  argo-delivery render --stdout | less          # one YAML stream, writes nothing\n"
+                     "  argo-delivery render --example                # the embedded example\n\n"
+                     "Exit codes: 0 written (or up to date), 1 --check found differences or the\n"
+                     "version exists with other content, 2 usage or config error.")
+@_config_options("Render")
 @click.option("--out", "out_dir", default="dist", show_default=True, type=click.Path(file_okay=False),
               help="Folder that holds one sub-folder per bundle version.")
 @click.option("--check", is_flag=True,
               help="Write nothing; exit 1 when <out>/<version> differs from a fresh render.")
-@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
-def render(config_path: str | None, out_dir: str, check: bool, as_json: bool) -> None:
+@click.option("--stdout", "to_stdout", is_flag=True,
+              help="Write nothing; print every resource as one multi-document YAML stream.")
+@_json_option
+def render(config_path: str | None, example: bool, out_dir: str, check: bool, to_stdout: bool,
+           as_json: bool) -> None:
     """Render the platform into OUT/<bundle-version>/ (immutable once written)."""
-    config = _load(config_path)
-    bundle = _build(config)
+    from argo_delivery.bundle import BundleError, BundleExistsError, bundle_differences, write_bundle
+
+    _set_json(as_json)
+    if to_stdout and (check or as_json):
+        _fail("--stdout excludes --check and --json", EXIT_USAGE)
+    bundle = _build(_load(config_path, example))
+    if to_stdout:
+        _stream(bundle)
+        return
     target = Path(out_dir) / bundle.version
-    summary: dict[str, Any] = {"name": bundle.name, "version": bundle.version,
-                               "digest": bundle.digest, "path": str(target),
-                               "resources": len(bundle.resources), "kinds": dict(bundle.kinds()),
-                               "images": bundle.images}
+    summary: dict[str, Any] = {"ok": True, "exitCode": EXIT_OK, "name": bundle.name,
+                               "version": bundle.version, "digest": bundle.digest,
+                               "path": str(target), "resources": len(bundle.resources),
+                               "kinds": dict(bundle.kinds()), "images": bundle.images}
     if check:
-        differences = check_bundle(bundle, out_dir)
-        summary["upToDate"] = not differences
-        summary["differences"] = differences
+        try:
+            differences = bundle_differences(bundle, out_dir)
+        except OSError as exc:
+            _fail(f"cannot read {target}: {exc.strerror or exc}", EXIT_USAGE)
+        code = EXIT_FINDINGS if differences else EXIT_OK
+        summary.update(ok=not differences, exitCode=code, upToDate=not differences,
+                       differences=[d.to_dict() for d in differences])
         if as_json:
-            click.echo(json.dumps(summary, indent=2))
+            _emit_json(summary)
         elif differences:
-            for line in differences:
-                _stderr.print(f"  {line}")
+            for difference in differences:
+                _stderr.print(f"  {difference}")
             _stderr.print(f"{target} is not what the config renders; run `argo-delivery render` "
                           "(and bump bundle.version if that version was already released).")
         else:
             _stdout.print(f"{target} is up to date ({bundle.digest}).")
-        sys.exit(EXIT_FINDINGS if differences else 0)
+        sys.exit(code)
     try:
         result = write_bundle(bundle, out_dir)
-    except BundleError as exc:
+    except BundleExistsError as exc:
         _fail(str(exc), EXIT_FINDINGS)
+    except BundleError as exc:
+        _fail(str(exc), EXIT_USAGE)
+    except OSError as exc:
+        where = f" {exc.filename}" if exc.filename else ""
+        _fail(f"cannot write the bundle under --out {out_dir}:{where}: {exc.strerror or exc}",
+              EXIT_USAGE, [_problem(f"{exc.strerror or exc}", str(exc.filename or out_dir))])
     summary["created"] = result.created
     if as_json:
-        click.echo(json.dumps(summary, indent=2))
+        _emit_json(summary)
         return
-    table = Table(title=f"{bundle.name} {bundle.version}", show_edge=False)
+    from rich.table import Table
+
+    table = Table(title=Text(f"{bundle.name} {bundle.version}"), show_edge=False)
     table.add_column("kind")
     table.add_column("count", justify="right")
     for kind, count in bundle.kinds():
-        table.add_row(kind, str(count))
+        table.add_row(Text(kind), str(count))
     _stdout.print(table)
     state = "written to" if result.created else "unchanged at"
     _stdout.print(f"{len(bundle.resources)} resources, {len(bundle.images)} images, "
                   f"{state} {target}\n{bundle.digest}")
 
 
-@main.command()
-@click.argument("path", default="platform.yaml", type=click.Path(dir_okay=False))
+def _stream(bundle: Any) -> None:
+    """Every resource, in apply order, as one YAML stream (`# Source:` names its bundle file)."""
+    from argo_delivery.bundle import resource_path
+
+    try:
+        for resource in bundle.resources:
+            path = resource_path(resource)
+            click.echo(f"---\n# Source: {path}\n{bundle.files[path].decode()}", nl=False)
+        sys.stdout.flush()
+    except BrokenPipeError:  # `render --stdout | head`: the reader has all it wants
+        try:
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        except (OSError, ValueError):
+            pass
+        sys.exit(EXIT_OK)
+
+
+# --- init and schema ------------------------------------------------------------------------
+
+@main.command(epilog="\b\nExamples:\n"
+                     "  argo-delivery init                   # ./platform.yaml + ./platform.schema.json\n"
+                     "  argo-delivery init sites/a.yaml\n"
+                     "  argo-delivery init - > example.yaml  # the config alone, on stdout\n\n"
+                     "Exit codes: 0 written, 2 the file exists (without --force) or cannot be "
+                     "written.")
+@click.argument("path", default=DEFAULT_CONFIG_FILE, type=click.Path(dir_okay=False, allow_dash=True))
 @click.option("--force", is_flag=True, help="Overwrite PATH if it exists.")
 def init(path: str, force: bool) -> None:
-    """Write the embedded default platform config to PATH for you to edit."""
+    """Write the example platform config to PATH for you to edit.
+
+    The config's first line points editors that use yaml-language-server (VS Code's YAML
+    extension, Neovim, ...) at platform.schema.json, written next to it, for completion
+    and checks while you type.
+    """
+    from argo_delivery.config import default_config_text
+
+    if path == "-":
+        click.echo(default_config_text(), nl=False)
+        return
     target = Path(path)
+    schema_target = target.parent / SCHEMA_FILE
     if target.exists() and not force:
         _fail(f"{target} exists; pass --force to overwrite it", EXIT_USAGE)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_text(default_config_text())
-    _stdout.print(f"wrote {target}; edit it, then `argo-delivery render --config {target}`")
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(f"# yaml-language-server: $schema={SCHEMA_FILE}\n" + default_config_text())
+        schema_target.write_text(_schema_text())
+    except OSError as exc:
+        _fail(f"cannot write {exc.filename or target}: {exc.strerror or exc}", EXIT_USAGE)
+    _stdout.print(f"wrote {target} and {schema_target} (its JSON Schema, for your editor); edit "
+                  f"it, then `argo-delivery render --config {target}`")
 
 
-@main.command()
-@click.argument("bundle_dir", required=False, type=click.Path(exists=True, file_okay=True))
-@click.option("--config", "config_path", type=click.Path(dir_okay=False),
-              help="Without BUNDLE_DIR: render this config (default: the embedded one) and lint it.")
-@click.option("--no-upstream", is_flag=True, help="Skip Argo's own validators even when built.")
-@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
-def lint(bundle_dir: str | None, config_path: str | None, no_upstream: bool, as_json: bool) -> None:
-    """Check a bundle (or any folder of manifests): schemas, Argo's validators, policy rules.
+def _schema_text() -> str:
+    from argo_delivery.config import platform_schema
 
-    Exit 0 when clean, 1 with findings, 2 on a usage error.
+    return json.dumps(platform_schema(), indent=2) + "\n"
+
+
+@main.command(epilog="\b\nExamples:\n"
+                     "  argo-delivery schema > platform.schema.json\n"
+                     "  argo-delivery schema --out platform.schema.json")
+@click.option("--out", "out_file", default="-", type=click.Path(dir_okay=False, allow_dash=True),
+              help="Write the schema to this file instead of stdout.")
+def schema(out_file: str) -> None:
+    """Print the platform config's JSON Schema (Draft 2020-12).
+
+    Point your editor at it: a first line `# yaml-language-server: $schema=platform.schema.json`
+    in the config (what `argo-delivery init` writes) makes yaml-language-server use it.
     """
-    from argo_delivery.lint import lint_paths
+    text = _schema_text()
+    if out_file == "-":
+        click.echo(text, nl=False)
+        return
+    try:
+        Path(out_file).write_text(text)
+    except OSError as exc:
+        _fail(f"cannot write {out_file}: {exc.strerror or exc}", EXIT_USAGE)
+    _note(f"wrote {out_file}")
+
+
+# --- lint and verify ------------------------------------------------------------------------
+
+def _rule_ids(values: tuple[str, ...]) -> frozenset[str]:
+    from argo_delivery.lint import RULES
+
+    rules = frozenset(rule.strip().upper() for value in values for rule in value.split(",")
+                      if rule.strip())
+    unknown = sorted(rules - set(RULES))
+    if unknown:
+        _fail(f"--disable: unknown rule {', '.join(unknown)}; known rules: {', '.join(RULES)}",
+              EXIT_USAGE)
+    return rules
+
+
+@main.command(epilog="\b\nExamples:\n"
+                     "  argo-delivery lint dist/0.1.0                   # a bundle\n"
+                     "  argo-delivery lint                              # render ./platform.yaml, lint it\n"
+                     "  argo-delivery lint k8s/ --ignore-missing-schemas --disable AD005,AD006\n"
+                     "  argo-delivery lint dist/0.1.0 --json | jq '.findings[].rule'\n\n"
+                     "A resource can turn rules off for itself with the annotation\n"
+                     "argo-delivery.io/lint-disable: AD005,AD006\n\n"
+                     "Exit codes: 0 clean, 1 findings, 2 usage error (no manifests, a file that\n"
+                     "is not YAML, a bad config), 70 internal error.")
+@click.argument("bundle_dir", required=False, type=click.Path())
+@_config_options("Lint")
+@click.option("--no-upstream", is_flag=True, help="Skip Argo's own validators even when built.")
+@click.option("--ignore-missing-schemas", is_flag=True,
+              help="Skip resources of kinds no schema is known for, instead of reporting them.")
+@click.option("--disable", "disabled", multiple=True, metavar="RULES",
+              help="Rule IDs not to report, comma-separated (repeatable): --disable AD005,AD006.")
+@_json_option
+def lint(bundle_dir: str | None, config_path: str | None, example: bool, no_upstream: bool,
+         ignore_missing_schemas: bool, disabled: tuple[str, ...], as_json: bool) -> None:
+    """Check a bundle (or any folder or file of manifests): schemas, Argo's validators, policy rules.
+
+    Without BUNDLE_DIR it renders the config (as `render` finds it) and lints that.
+    """
+    from argo_delivery.bundle import write_bundle
+    from argo_delivery.lint import LintOptions, ManifestError, lint_paths
     from argo_delivery.upstream import UpstreamToolError
 
+    _set_json(as_json)
+    options = LintOptions(disabled=_rule_ids(disabled), ignore_missing_schemas=ignore_missing_schemas)
+    if bundle_dir is not None and (config_path or example):
+        _fail("pass either BUNDLE_DIR (manifests to lint) or --config/--example (a config to "
+              "render and lint), not both", EXIT_USAGE)
     with tempfile.TemporaryDirectory(prefix="argo-delivery-lint-") as scratch:
         if bundle_dir is None:
-            bundle = _build(_load(config_path))
+            bundle = _build(_load(config_path, example, folder_hint=(
+                "; to lint a folder of manifests, pass it as BUNDLE_DIR: "
+                "`argo-delivery lint {path}`")))
             root = Path(write_bundle(bundle, scratch).path)
         else:
             root = Path(bundle_dir)
+            if not root.exists():
+                _fail(f"{root} does not exist", EXIT_USAGE)
+            if root.is_dir() and next(root.rglob("*.y*ml"), None) is None:
+                _fail(f"{root} holds no YAML files (*.yaml, *.yml): nothing to lint", EXIT_USAGE)
         try:
-            findings, notes = lint_paths([root], upstream=not no_upstream)
+            result = lint_paths([root], upstream=not no_upstream, options=options)
+        except ManifestError as exc:
+            _fail(f"cannot lint {root}: {exc}", EXIT_USAGE,
+                  [_problem(exc.message, exc.file, exc.line, exc.column)])
         except UpstreamToolError as exc:
             _fail(str(exc), EXIT_USAGE)
-        except Exception as exc:  # a file that is not YAML, say
-            _fail(f"cannot lint {root}: {exc}", EXIT_USAGE)
+        except OSError as exc:
+            _fail(f"cannot read {exc.filename or root}: {exc.strerror or exc}", EXIT_USAGE)
+    if result.resources == 0:
+        _fail(f"found no Kubernetes resources in {root} ({result.files} files)", EXIT_USAGE)
+    findings = result.findings
+    code = EXIT_FINDINGS if findings else EXIT_OK
     if as_json:
-        click.echo(json.dumps({"findings": [f.to_dict() for f in findings], "notes": notes},
-                              indent=2))
+        _emit_json({"ok": not findings, "exitCode": code, "files": result.files,
+                    "resources": result.resources, "findings": [f.to_dict() for f in findings],
+                    "notes": result.notes})
     else:
-        for note in notes:
-            _stderr.print(f"note: {note}")
+        for note in result.notes:
+            _note(f"note: {note}")
         for finding in findings:
             _stdout.print(str(finding))
-        _stdout.print(f"{len(findings)} finding(s)" if findings else "clean: no findings")
-    sys.exit(EXIT_FINDINGS if findings else 0)
+        checked = f"checked {result.files} files, {result.resources} resources"
+        _stdout.print(f"{checked}: {len(findings)} finding(s)" if findings
+                      else f"{checked}: clean, no findings")
+    sys.exit(code)
 
 
-@main.group()
-def version() -> None:
-    """Platform Versions."""
+@main.command(epilog="\b\nExamples:\n"
+                     "  argo-delivery verify dist/0.1.0\n"
+                     "  argo-delivery verify /media/usb/acme-platform/0.1.0 --json\n\n"
+                     "Exit codes: 0 intact, 1 a file or the digest does not match, 2 not a bundle\n"
+                     "folder.")
+@click.argument("bundle_dir", type=click.Path())
+@_json_option
+def verify(bundle_dir: str, as_json: bool) -> None:
+    """Check a bundle folder: every file against SHA256SUMS, and the digest in bundle.json.
+
+    The digest is sha256 over the SHA256SUMS-format listing of every file but README.md,
+    bundle.json and SHA256SUMS, as `render` computes it.
+    """
+    from argo_delivery.bundle import BundleError, verify_bundle
+
+    _set_json(as_json)
+    root = Path(bundle_dir)
+    try:
+        differences = verify_bundle(root)
+        files = sum(1 for p in root.rglob("*") if p.is_file())
+        recorded = None
+        if not any(d.path == "bundle.json" and d.change in ("missing", "unreadable")
+                   for d in differences):
+            recorded = json.loads((root / "bundle.json").read_text())["digest"]
+    except BundleError as exc:
+        _fail(str(exc), EXIT_USAGE)
+    except OSError as exc:
+        _fail(f"cannot read {exc.filename or root}: {exc.strerror or exc}", EXIT_USAGE)
+    code = EXIT_FINDINGS if differences else EXIT_OK
+    if as_json:
+        _emit_json({"ok": not differences, "exitCode": code, "path": str(root), "files": files,
+                    "digest": recorded, "differences": [d.to_dict() for d in differences]})
+    elif differences:
+        for difference in differences:
+            _stdout.print(f"  {difference}")
+        _error(f"{root} does not match its SHA256SUMS and digest: {len(differences)} difference(s)")
+    else:
+        _stdout.print(f"{root}: {files} files match SHA256SUMS; digest {recorded}")
+    sys.exit(code)
 
 
-@version.command("hash")
-@click.option("--project", required=True, help="Project name.")
-@click.option("--component", "components", multiple=True, required=True, metavar="NAME=REPO@COMMIT",
-              help="A component's exact commit; repeat for each component.")
-@click.option("--json", "as_json", is_flag=True,
-              help="Print the hash, the Version name and the canonical JSON.")
-def version_hash_command(project: str, components: tuple[str, ...], as_json: bool) -> None:
-    """Compute a Version's hash exactly as the generate-version step does."""
+# --- the version hash ---------------------------------------------------------------------
+
+def _hash(project: str, components: tuple[str, ...], config_path: str | None, example: bool,
+          as_json: bool) -> None:
+    _set_json(as_json)
+    if components and (config_path or example):
+        _fail("pass either --component (exact commits) or --config/--example (resolve heads), "
+              "not both", EXIT_USAGE)
+    if components:
+        _hash_of_components(project, components, as_json)
+    else:
+        _hash_of_heads(project, config_path, example, as_json)
+
+
+def _hash_of_components(project: str, components: tuple[str, ...], as_json: bool) -> None:
     from argo_delivery.versionhash import VersionHashError, canonical_json, version_hash, version_name
 
     parsed = []
@@ -184,11 +529,114 @@ def version_hash_command(project: str, components: tuple[str, ...], as_json: boo
     except VersionHashError as exc:
         _fail(str(exc), EXIT_USAGE)
     if as_json:
-        click.echo(json.dumps({"hash": digest, "name": version_name(project, digest),
-                               "canonical": canonical}, indent=2))
+        _emit_json({"hash": digest, "name": version_name(project, digest), "canonical": canonical})
     else:
         click.echo(digest)
 
+
+def _hash_of_heads(project_name: str, config_path: str | None, example: bool, as_json: bool) -> None:
+    """Resolve every component's head with the generate-version step's own code."""
+    from argo_delivery.templates._steps import step_module
+
+    config = _load(config_path, example)
+    project = next((p for p in config.projects if p.name == project_name), None)
+    if project is None:
+        _fail(f"no project {project_name!r} in the config; projects: "
+              f"{', '.join(p.name for p in config.projects)}", EXIT_USAGE)
+    step = step_module("generate_version")
+    # The step logs JSON lines on stdout; here retries are notes on stderr, and errors are
+    # reported once, from the StepError that follows them.
+    step.log = lambda event, **fields: event == "error" or _note(
+        json.dumps({"event": event, **fields}, sort_keys=True))
+    components = [{"name": c.name, "repo": c.repo, "branch": c.branch} for c in project.components]
+    try:
+        heads = step.resolve_component_heads(components, attempts=2, timeout=30)
+    except step.StepError as exc:
+        _fail(f"cannot resolve the heads of project {project_name}: {exc}", EXIT_USAGE)
+    except OSError as exc:  # no git on PATH
+        _fail(f"cannot run git ls-remote: {exc.strerror or exc}", EXIT_USAGE)
+    digest = step.version_hash(project_name, heads)
+    name = step.version_name(project_name, digest)
+    if as_json:
+        _emit_json({"project": project_name, "hash": digest, "name": name,
+                    "canonical": step.canonical_json(project_name, heads).decode(),
+                    "components": [{"name": h["name"], "repo": step.normalise_repo(h["repo"]),
+                                    "ref": h["ref"], "commit": h["commit"]} for h in heads]})
+        return
+    for head in heads:
+        _stdout.print(f"{head['name']}  {head['ref']}  {head['commit']}")
+    _stdout.print(f"Version {name}\n{digest}")
+
+
+_HASH_HELP = """Compute a Version's hash exactly as the generate-version step does.
+
+With --component, from exact commits. Without it, resolve the head of every component of
+PROJECT in the config with `git ls-remote` (the step's own code, your git credentials) and
+predict the Version a push would create now.
+"""
+_HASH_EPILOG = ("\b\nExamples:\n"
+                "  argo-delivery hash --project core-team                 # heads, ./platform.yaml\n"
+                "  argo-delivery hash --project core-team --config site.yaml --json\n"
+                "  argo-delivery hash --project core-team \\\n"
+                "      --component api=https://github.com/acme-platform/api.git@0123...4567\n\n"
+                "Exit codes: 0 printed, 2 usage or config error, or a head cannot be resolved.")
+
+
+def _hash_options(function: Callable[..., Any]) -> Callable[..., Any]:
+    for decorator in reversed((
+        click.option("--project", required=True, help="Project name."),
+        click.option("--component", "components", multiple=True, metavar="NAME=REPO@COMMIT",
+                     help="A component's exact commit; repeat for each component."),
+        _config_options("Resolve heads of"),
+        click.option("--json", "as_json", is_flag=True,
+                     help="Print the hash, the Version name and the canonical JSON."),
+    )):
+        function = decorator(function)
+    return function
+
+
+@main.command("hash", help=_HASH_HELP, epilog=_HASH_EPILOG)
+@_hash_options
+def hash_command(project: str, components: tuple[str, ...], config_path: str | None, example: bool,
+                 as_json: bool) -> None:
+    _hash(project, components, config_path, example, as_json)
+
+
+@main.group(invoke_without_command=True,
+            epilog="\b\nExamples:\n  argo-delivery version\n  argo-delivery version --json")
+@click.option("--json", "as_json", is_flag=True, help="{\"version\": ...} on stdout.")
+@click.pass_context
+def version(ctx: click.Context, as_json: bool) -> None:
+    """Print argo-delivery's version (`version hash` is a deprecated alias of `hash`)."""
+    if ctx.invoked_subcommand is None:
+        click.echo(json.dumps({"version": __version__}) if as_json else f"argo-delivery {__version__}")
+
+
+@version.command("hash", help="Deprecated alias of `argo-delivery hash`.", epilog=_HASH_EPILOG,
+                 deprecated="Use `argo-delivery hash`.")
+@_hash_options
+def version_hash_alias(project: str, components: tuple[str, ...], config_path: str | None,
+                       example: bool, as_json: bool) -> None:
+    _hash(project, components, config_path, example, as_json)
+
+
+# --- shell completion -----------------------------------------------------------------------
+
+@main.command(epilog="\b\nExamples:\n"
+                     "  eval \"$(argo-delivery completion bash)\"     # in ~/.bashrc\n"
+                     "  eval \"$(argo-delivery completion zsh)\"      # in ~/.zshrc\n"
+                     "  argo-delivery completion fish > ~/.config/fish/completions/argo-delivery.fish")
+@click.argument("shell", type=click.Choice(["bash", "zsh", "fish"]))
+def completion(shell: str) -> None:
+    """Print the shell completion script for SHELL (click's shell completion)."""
+    from click.shell_completion import get_completion_class
+
+    completer = get_completion_class(shell)
+    assert completer is not None  # the Choice admits only shells click supports
+    click.echo(completer(main, {}, "argo-delivery", "_ARGO_DELIVERY_COMPLETE").source())
+
+
+# --- apply and diff ---------------------------------------------------------------------
 
 _KUBE_OPTIONS = [
     click.option("--kubeconfig", type=click.Path(dir_okay=False),
@@ -222,7 +670,10 @@ def _print_diffs(differences, as_json: bool) -> None:
     _stdout.print(f"{len(differences)} difference(s)" if differences else "no differences")
 
 
-@main.command()
+@main.command(epilog="\b\nExamples:\n"
+                     "  argo-delivery apply dist/0.1.0 --dry-run\n"
+                     "  argo-delivery apply dist/0.1.0 --context prod-orchestrator\n"
+                     "  argo-delivery apply dist/0.2.0 --json > report.json")
 @click.argument("bundle_dir", type=click.Path(exists=True, file_okay=False))
 @click.option("--dry-run", is_flag=True, help="Server-side dry run; delete nothing.")
 @click.option("--no-prune", is_flag=True, help="Apply only; leave what the bundle no longer has.")
@@ -246,6 +697,7 @@ def apply(bundle_dir: str, dry_run: bool, no_prune: bool, prune_namespaces: bool
     """
     from argo_delivery.apply import ApplyError, Cluster, apply_bundle
 
+    _set_json(as_json)
     bundle = _bundle_dir(bundle_dir)
     try:
         cluster = Cluster.from_kubeconfig(kubeconfig, context)
@@ -268,7 +720,10 @@ def apply(bundle_dir: str, dry_run: bool, no_prune: bool, prune_namespaces: bool
                   f"{len(report.kept)} kept", markup=False)
 
 
-@main.command()
+@main.command(epilog="\b\nExamples:\n"
+                     "  argo-delivery diff dist/0.2.0                # against the cluster\n"
+                     "  argo-delivery diff dist/0.1.0 dist/0.2.0     # between two bundles\n"
+                     "  argo-delivery diff dist/0.2.0 --json | jq '.[].resource'")
 @click.argument("bundle_dir", type=click.Path(exists=True, file_okay=False))
 @click.argument("other_dir", required=False, type=click.Path(exists=True, file_okay=False))
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
@@ -282,6 +737,7 @@ def diff(bundle_dir: str, other_dir: str | None, as_json: bool, kubeconfig: str 
     """
     from argo_delivery.apply import ApplyError, Cluster, diff_bundles, diff_cluster
 
+    _set_json(as_json)
     bundle = _bundle_dir(bundle_dir)
     try:
         if other_dir:

@@ -5,7 +5,10 @@ Layers, each reported as findings with a rule ID:
 - ARGO001: argoproj.io resources round-tripped through hera's models (unknown or misspelt
   fields, wrong types);
 - CRD001: our custom resources validated against our own CRD schemas;
-- AD001..AD013: the policy rules (non-root, no privilege escalation, ...);
+- AD001..AD018: the policy rules (non-root, no privilege escalation, no credentials in
+  URLs or env values, no member group reading Secrets, ...), the container rules on every
+  pod-bearing kind (Argo's and Deployment, StatefulSet, DaemonSet, ReplicaSet, Job,
+  CronJob, Pod);
 - UP001/UP002: Argo's own validators (`make tools`), when they are built.
 """
 
@@ -15,8 +18,9 @@ import copy
 import re
 import types
 import typing
+import urllib.parse
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -28,7 +32,8 @@ import yaml
 from argo_delivery.crds import CRD_KINDS, crd_schema
 from argo_delivery.naming import GROUP
 
-__all__ = ["Finding", "RULES", "lint_documents", "lint_paths", "load_documents"]
+__all__ = ["DISABLE_ANNOTATION", "Finding", "LintOptions", "LintResult", "ManifestError", "RULES",
+           "lint_documents", "lint_paths", "load_documents"]
 
 
 @dataclass(frozen=True)
@@ -84,22 +89,62 @@ RULES: dict[str, tuple[str, str]] = {
               "mount a projected serviceAccountToken volume at "
               "/var/run/secrets/kubernetes.io/serviceaccount in the Sensor's template "
               "(security.events_pod_template(account, api_access=True))"),
+    "AD017": ("no-credentials-in-values",
+              "keep credentials in a Secret and reference it (gitProvider.credentialsSecret for "
+              "git, env valueFrom.secretKeyRef for a step); never in a URL or a literal value"),
+    "AD018": ("no-member-secret-access",
+              "bind member groups only to Roles without access to secrets; Secrets in a project "
+              "namespace are for its ServiceAccounts"),
     "UP001": ("argo-workflows-lint", "see Argo Workflows' message"),
     "UP002": ("argo-events-lint", "see Argo Events' message"),
 }
 
 INDEX_FILE_NAMES = frozenset({"kustomization.yaml"})
+# On any resource: rule IDs (comma-separated) not to report for that resource.
+DISABLE_ANNOTATION = f"{GROUP}/lint-disable"
+
+
+@dataclass(frozen=True)
+class LintOptions:
+    """What the caller turned off: rules by ID, and K8S001 for kinds that have no schema."""
+
+    disabled: frozenset[str] = field(default_factory=frozenset)
+    ignore_missing_schemas: bool = False
+
+
+class ManifestError(Exception):
+    """A file that cannot be linted: not UTF-8, or not YAML (with the line and column)."""
+
+    def __init__(self, file: str, message: str, line: int | None = None, column: int | None = None):
+        self.file, self.message, self.line, self.column = file, message, line, column
+        where = f"{file}:{line}:{column}" if line is not None else file
+        super().__init__(f"{where}: {message}")
 
 
 def load_documents(paths: list[Path]) -> Iterator[tuple[str, dict[str, Any]]]:
-    """(file, document) for every YAML document in the given files and folders."""
+    """(file, document) for every YAML document in the given files and folders.
+
+    Raises ManifestError for a file that is not UTF-8 YAML.
+    """
     for path in paths:
         files = sorted(path.rglob("*.y*ml")) if path.is_dir() else [path]
         for file in files:
             if file.name in INDEX_FILE_NAMES:
                 continue
             shown = str(file.relative_to(path)) if path.is_dir() else str(file)
-            for doc in yaml.safe_load_all(file.read_text()):
+            try:
+                documents = list(yaml.safe_load_all(file.read_text(encoding="utf-8")))
+            except UnicodeDecodeError as exc:
+                raise ManifestError(shown, f"not UTF-8 text: {exc.reason}") from None
+            except yaml.MarkedYAMLError as exc:
+                mark = exc.problem_mark or exc.context_mark
+                message = " ".join(p for p in (exc.context, exc.problem) if p)
+                raise ManifestError(shown, f"invalid YAML: {message}",
+                                    mark.line + 1 if mark else None,
+                                    mark.column + 1 if mark else None) from None
+            except yaml.YAMLError as exc:
+                raise ManifestError(shown, f"invalid YAML: {exc}") from None
+            for doc in documents:
                 if isinstance(doc, dict):
                     yield shown, doc
 
@@ -145,9 +190,11 @@ def _core_definitions(folder: str) -> dict[str, Any]:
     return kv.schema_contents(f"{folder}/_definitions.json", kv.latest_version())
 
 
-def _check_core(file: str, doc: dict[str, Any]) -> list[Finding]:
+def _check_core(file: str, doc: dict[str, Any], options: LintOptions) -> list[Finding]:
     validator = _core_validator(str(doc.get("apiVersion", "")), str(doc.get("kind", "")))
     if validator is None:
+        if options.ignore_missing_schemas:
+            return []
         return [_finding("K8S001", file, doc, "apiVersion",
                          f"no Kubernetes schema for {doc.get('apiVersion')} {doc.get('kind')}")]
     error = next(validator.iter_errors(doc), None)
@@ -219,7 +266,7 @@ def _embedded_resources(doc: dict[str, Any]) -> Iterator[tuple[str, dict[str, An
                 yield f"spec.triggers[{index}].template.{kind}.source.resource", source["resource"]
 
 
-def _check_argo(file: str, doc: dict[str, Any]) -> list[Finding]:
+def _check_argo(file: str, doc: dict[str, Any], options: LintOptions) -> list[Finding]:
     model = _argo_models().get(doc.get("kind", ""))
     if model is None:  # EventBus: hera has no model; argo-events-lint decodes it strictly
         return []
@@ -227,7 +274,7 @@ def _check_argo(file: str, doc: dict[str, Any]) -> list[Finding]:
     if doc.get("kind") in ("Sensor", "EventSource"):
         # A trigger's embedded resource is a manifest of its own: lint it as one.
         for at, embedded in _embedded_resources(doc):
-            for finding in lint_documents([(file, embedded)]):
+            for finding in _lint_one(file, embedded, options):
                 findings.append(Finding(finding.rule, file, _ident(doc),
                                         f"{at}.{finding.field}".rstrip("."), finding.message,
                                         finding.fix))
@@ -376,6 +423,39 @@ def _check_events_policy(file: str, doc: dict[str, Any]) -> list[Finding]:
     return found
 
 
+# Kubernetes' own pod-bearing kinds: (apiVersion group, kind) -> path of the pod spec.
+POD_SPEC_PATHS: dict[tuple[str, str], tuple[str, ...]] = {
+    ("", "Pod"): ("spec",),
+    ("apps", "Deployment"): ("spec", "template", "spec"),
+    ("apps", "StatefulSet"): ("spec", "template", "spec"),
+    ("apps", "DaemonSet"): ("spec", "template", "spec"),
+    ("apps", "ReplicaSet"): ("spec", "template", "spec"),
+    ("", "ReplicationController"): ("spec", "template", "spec"),
+    ("batch", "Job"): ("spec", "template", "spec"),
+    ("batch", "CronJob"): ("spec", "jobTemplate", "spec", "template", "spec"),
+}
+
+
+def _check_pod_policy(file: str, doc: dict[str, Any], path: tuple[str, ...]) -> list[Finding]:
+    """The container rules (AD001-AD006) and AD007 on a Deployment, Job, Pod, ... pod spec."""
+    spec: Any = doc
+    for key in path:
+        spec = spec.get(key) if isinstance(spec, dict) else None
+    if not isinstance(spec, dict):
+        return []
+    at = ".".join(path)
+    found = []
+    if spec.get("serviceAccountName") in (None, "", "default"):
+        found.append(_finding("AD007", file, doc, f"{at}.serviceAccountName",
+                              "the pod runs as the namespace's default ServiceAccount"))
+    pod_ctx = spec.get("securityContext") or {}
+    for key in ("initContainers", "containers"):
+        for index, container in enumerate(spec.get(key) or []):
+            if isinstance(container, dict):
+                found += _container_rules(file, doc, f"{at}.{key}[{index}]", container, [pod_ctx])
+    return found
+
+
 def _check_rbac(file: str, doc: dict[str, Any]) -> list[Finding]:
     found = []
     for index, rule in enumerate(doc.get("rules") or []):
@@ -383,6 +463,88 @@ def _check_rbac(file: str, doc: dict[str, Any]) -> list[Finding]:
             if any("*" in str(value) for value in rule.get(key) or []):
                 found.append(_finding("AD008", file, doc, f"rules[{index}].{key}",
                                       f"wildcard in {key}: {rule[key]}"))
+    return found
+
+
+# --- credentials in plain sight ---------------------------------------------------------
+
+_URL = re.compile(r"\b[A-Za-z][A-Za-z0-9+.-]*://[^\s'\"<>`]+")
+# Well-known token shapes (GitLab, GitHub, Slack, AWS, Google) and private keys.
+_TOKEN_SHAPES = re.compile(
+    r"\b(?:glpat|gldt|glrt|glptt|glcbt|glimt|glsoat|glffct|glagent)-[0-9A-Za-z_-]{20,}"
+    r"|\bgh[pousr]_[0-9A-Za-z]{36,}"
+    r"|\bgithub_pat_[0-9A-Za-z_]{22,}"
+    r"|\bxox[abposr]-[0-9A-Za-z-]{10,}"
+    r"|\b(?:AKIA|ASIA)[0-9A-Z]{16}\b"
+    r"|\bAIza[0-9A-Za-z_-]{35}"
+    r"|-----BEGIN [A-Z ]*PRIVATE KEY-----")
+_SECRET_QUERY_KEYS = frozenset({
+    "private_token", "access_token", "token", "auth_token", "api_key", "apikey", "api-key",
+    "password", "passwd", "secret", "client_secret", "x-amz-security-token"})
+_LONG_RANDOM = re.compile(r"^[A-Za-z0-9_-]{32,}$")
+
+
+def _strings(value: Any, at: str) -> Iterator[tuple[str, str]]:
+    """(field path, text) of every string value inside `value`."""
+    if isinstance(value, str):
+        yield at, value
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield from _strings(item, f"{at}.{key}" if at else str(key))
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            yield from _strings(item, f"{at}[{index}]")
+
+
+def _url_credentials(url: str) -> str | None:
+    """What kind of credential `url` carries, or None."""
+    try:
+        parts = urllib.parse.urlsplit(url)
+        netloc = parts.netloc
+    except ValueError:
+        return None
+    userinfo, at, _ = netloc.rpartition("@")
+    if at and userinfo:
+        user, colon, password = userinfo.partition(":")
+        if colon and password:
+            return "a password in its user info"
+        if _TOKEN_SHAPES.search(user) or _LONG_RANDOM.match(user):
+            return "a token as its user name"
+    for key, value in urllib.parse.parse_qsl(parts.query, keep_blank_values=False):
+        if key.lower() in _SECRET_QUERY_KEYS and value:
+            return f"a token in its query string ({key}=)"
+    return None
+
+
+def _redact_url(url: str) -> str:
+    """`url` with its user info and query values masked: the finding must not leak them."""
+    try:
+        parts = urllib.parse.urlsplit(url)
+        netloc = parts.netloc
+    except ValueError:
+        return "(unparsable URL)"
+    if "@" in netloc:
+        netloc = "***@" + netloc.rpartition("@")[2]
+    query = "&".join(f"{key}=***" for key, _ in urllib.parse.parse_qsl(parts.query))
+    return urllib.parse.urlunsplit((parts.scheme, netloc, parts.path, query, ""))
+
+
+def _check_credentials(file: str, doc: dict[str, Any]) -> list[Finding]:
+    """AD017: credentials in any URL or value of a resource (a Secret's data is their place)."""
+    if doc.get("kind") == "Secret" and doc.get("apiVersion") == "v1":
+        return []
+    found = []
+    for at, text in _strings(doc, ""):
+        for url in _URL.findall(text):
+            what = _url_credentials(url)
+            if what:
+                found.append(_finding("AD017", file, doc, at,
+                                      f"URL {_redact_url(url)} carries {what}"))
+        shape = _TOKEN_SHAPES.search(text)
+        if shape and not any(_url_credentials(u) for u in _URL.findall(text)):
+            found.append(_finding("AD017", file, doc, at,
+                                  f"the value holds what looks like a credential "
+                                  f"({shape.group(0)[:6]}...)"))
     return found
 
 
@@ -439,31 +601,95 @@ def _check_runtime_wiring(documents: list[tuple[str, dict[str, Any]]]) -> list[F
     return found
 
 
+_SECRET_RESOURCES = frozenset({"secrets", "*"})
+
+
+def _secret_verbs(role: dict[str, Any]) -> list[str]:
+    """The verbs `role` grants on Secrets (core group), empty when it grants none."""
+    verbs: list[str] = []
+    for rule in role.get("rules") or []:
+        groups = rule.get("apiGroups") or []
+        resources = {str(r).split("/")[0] for r in rule.get("resources") or []}
+        if ("" in groups or "*" in groups) and resources & _SECRET_RESOURCES:
+            verbs += [str(v) for v in rule.get("verbs") or [] if str(v) not in verbs]
+    return verbs
+
+
+def _check_member_secret_access(documents: list[tuple[str, dict[str, Any]]]) -> list[Finding]:
+    """AD018: a (Cluster)RoleBinding gives a Group a Role that grants access to Secrets."""
+    roles = {("Role", (d.get("metadata") or {}).get("namespace", ""),
+              (d.get("metadata") or {}).get("name", "")): d
+             for _, d in documents if d.get("kind") == "Role"}
+    roles.update({("ClusterRole", "", (d.get("metadata") or {}).get("name", "")): d
+                  for _, d in documents if d.get("kind") == "ClusterRole"})
+    found = []
+    for file, doc in documents:
+        if doc.get("kind") not in ("RoleBinding", "ClusterRoleBinding"):
+            continue
+        groups = [str(s.get("name")) for s in doc.get("subjects") or []
+                  if isinstance(s, dict) and s.get("kind") == "Group"]
+        ref = doc.get("roleRef") or {}
+        namespace = (doc.get("metadata") or {}).get("namespace", "") if ref.get("kind") == "Role" else ""
+        role = roles.get((ref.get("kind"), namespace, ref.get("name")))
+        verbs = _secret_verbs(role) if groups and role else []
+        if verbs:
+            found.append(_finding(
+                "AD018", file, doc, "roleRef",
+                f"binds group {', '.join(groups)} to {ref.get('kind')} {ref.get('name')}, which "
+                f"grants {', '.join(verbs)} on secrets: members could read the credentials "
+                "stored there"))
+    return found
+
+
 # --- entry points -----------------------------------------------------------------------------
 
 ARGO_KINDS = frozenset({"Workflow", "WorkflowTemplate", "ClusterWorkflowTemplate", "CronWorkflow"})
 EVENTS_KINDS = frozenset({"Sensor", "EventSource", "EventBus"})
 
 
-def lint_documents(documents: list[tuple[str, dict[str, Any]]]) -> list[Finding]:
-    """Every finding for (file, document) pairs, schema layers first."""
+def _lint_one(file: str, doc: dict[str, Any], options: LintOptions) -> list[Finding]:
+    """Schema layers, then the policy rules of one resource (without AD017)."""
+    findings: list[Finding] = []
+    api_version, kind = str(doc.get("apiVersion", "")), doc.get("kind", "")
+    group = api_version.split("/")[0] if "/" in api_version else ""
+    if group == "argoproj.io":
+        findings += _check_argo(file, doc, options)
+        if kind in ARGO_KINDS:
+            findings += _check_workflow_policy(file, doc)
+        elif kind in EVENTS_KINDS:
+            findings += _check_events_policy(file, doc)
+    elif group == GROUP and kind in CRD_KINDS:
+        findings += _check_crd(file, doc)
+    else:
+        findings += _check_core(file, doc, options)
+    if (group, kind) in POD_SPEC_PATHS:
+        findings += _check_pod_policy(file, doc, POD_SPEC_PATHS[(group, kind)])
+    if kind in ("Role", "ClusterRole"):
+        findings += _check_rbac(file, doc)
+    return findings
+
+
+def _disabled_by_annotation(doc: dict[str, Any]) -> set[str]:
+    annotations = (doc.get("metadata") or {}).get("annotations") or {}
+    text = annotations.get(DISABLE_ANNOTATION, "") if isinstance(annotations, dict) else ""
+    return {rule.strip() for rule in str(text).split(",") if rule.strip()}
+
+
+def lint_documents(documents: list[tuple[str, dict[str, Any]]],
+                   options: LintOptions | None = None) -> list[Finding]:
+    """Every finding for (file, document) pairs, schema layers first.
+
+    Rules in `options.disabled`, and those a resource names in its `DISABLE_ANNOTATION`,
+    are not reported.
+    """
+    options = options or LintOptions()
     findings: list[Finding] = []
     for file, doc in documents:
-        api_version, kind = doc.get("apiVersion", ""), doc.get("kind", "")
-        group = api_version.split("/")[0] if "/" in api_version else ""
-        if group == "argoproj.io":
-            findings += _check_argo(file, doc)
-            if kind in ARGO_KINDS:
-                findings += _check_workflow_policy(file, doc)
-            elif kind in EVENTS_KINDS:
-                findings += _check_events_policy(file, doc)
-        elif group == GROUP and kind in CRD_KINDS:
-            findings += _check_crd(file, doc)
-        else:
-            findings += _check_core(file, doc)
-        if kind in ("Role", "ClusterRole"):
-            findings += _check_rbac(file, doc)
-    return findings + _check_runtime_wiring(documents)
+        findings += _lint_one(file, doc, options) + _check_credentials(file, doc)
+    findings += _check_runtime_wiring(documents) + _check_member_secret_access(documents)
+    skipped = {(file, _ident(doc)): _disabled_by_annotation(doc) for file, doc in documents}
+    return [f for f in findings if f.rule not in options.disabled
+            and f.rule not in skipped.get((f.file, f.resource), ())]
 
 
 def _relative(file: str, roots: list[Path]) -> str:
@@ -474,10 +700,29 @@ def _relative(file: str, roots: list[Path]) -> str:
     return file
 
 
-def lint_paths(paths: list[Path], upstream: bool = True) -> tuple[list[Finding], list[str]]:
-    """Lint files and folders; returns the findings and notes (e.g. validators not built)."""
-    findings = lint_documents(list(load_documents(paths)))
+@dataclass
+class LintResult:
+    """What `lint_paths` found, and how much it looked at."""
+
+    findings: list[Finding]
+    notes: list[str]
+    files: int
+    resources: int
+
+    def __iter__(self) -> Iterator[Any]:  # `findings, notes = lint_paths(...)` keeps working
+        return iter((self.findings, self.notes))
+
+
+def lint_paths(paths: list[Path], upstream: bool = True,
+               options: LintOptions | None = None) -> LintResult:
+    """Lint files and folders: the findings, notes (e.g. validators not built) and counts."""
+    options = options or LintOptions()
+    documents = list(load_documents(paths))
+    findings = lint_documents(documents, options)
     notes: list[str] = []
+    # Argo's validators name a resource by kind and name: match their findings to annotations so.
+    skipped = {(file, doc.get("kind"), (doc.get("metadata") or {}).get("name")):
+               _disabled_by_annotation(doc) for file, doc in documents}
     if upstream:
         from argo_delivery import upstream as up
 
@@ -486,8 +731,13 @@ def lint_paths(paths: list[Path], upstream: bool = True) -> tuple[list[Finding],
                 notes.append(f"{tool} is not built, so Argo's own validation was skipped; "
                              "run `make tools`")
                 continue
+            if rule in options.disabled:
+                continue
             for problem in up.run_validator(tool, paths):
-                findings.append(Finding(rule, _relative(problem.file, paths),
-                                        f"{problem.kind} {problem.name}", "", problem.message,
+                file = _relative(problem.file, paths)
+                if rule in skipped.get((file, problem.kind, problem.name), ()):
+                    continue
+                findings.append(Finding(rule, file, f"{problem.kind} {problem.name}", "", problem.message,
                                         RULES[rule][1]))
-    return findings, notes
+    return LintResult(findings, notes, files=len({file for file, _ in documents}),
+                      resources=len(documents))

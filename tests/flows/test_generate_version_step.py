@@ -51,7 +51,7 @@ def test_hash_equals_the_cli(step, repos):
     _, made = repos
     comps = components({n: r.url for n, r in made.items()}, {"api": "release", "web": "main"})
     heads = step.resolve_component_heads(comps)
-    args = ["version", "hash", "--project", "p"]
+    args = ["hash", "--project", "p"]
     for head in heads:
         args += ["--component", f"{head['name']}={head['repo']}@{head['commit']}"]
     assert CliRunner().invoke(main, args).output.strip() == step.version_hash("p", heads)

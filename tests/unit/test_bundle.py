@@ -48,7 +48,8 @@ def test_render_is_identical_across_hash_seeds_and_yaml_emitters(tmp_path):
     for seed in ("0", "1", "4242"):  # at once: each is mostly the import of hera
         out = tmp_path / f"seed-{seed}"
         env = {**os.environ, "PYTHONHASHSEED": seed}
-        renders[out] = subprocess.Popen([sys.executable, str(REPO_ROOT / "render.py"), "--out", str(out)],
+        renders[out] = subprocess.Popen([sys.executable, str(REPO_ROOT / "render.py"), "--example",
+                                         "--out", str(out)],
                                         env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                         cwd=tmp_path)
     for process in renders.values():
@@ -125,23 +126,28 @@ def test_failed_write_leaves_nothing(tmp_path, monkeypatch):
 def test_check_reports_drift(tmp_path):
     runner = CliRunner()
     out = tmp_path / "dist"
-    assert runner.invoke(main, ["render", "--out", str(out), "--check"]).exit_code == 1
-    assert runner.invoke(main, ["render", "--out", str(out)]).exit_code == 0
-    assert runner.invoke(main, ["render", "--out", str(out), "--check"]).exit_code == 0
+    assert runner.invoke(main, ["render", "--example", "--out", str(out), "--check"]).exit_code == 1
+    assert runner.invoke(main, ["render", "--example", "--out", str(out)]).exit_code == 0
+    assert runner.invoke(main, ["render", "--example", "--out", str(out), "--check"]).exit_code == 0
     victim = out / "0.1.0" / "images.txt"
     victim.write_text(victim.read_text() + "evil.example/extra:1\n")
-    result = runner.invoke(main, ["render", "--out", str(out), "--check", "--json"])
+    (out / "0.1.0" / "crds" / "projects.argo-delivery.io.yaml").unlink()
+    result = runner.invoke(main, ["render", "--example", "--out", str(out), "--check", "--json"])
     assert result.exit_code == 1
-    assert json.loads(result.output)["differences"] == ["differs: images.txt"]
+    summary = json.loads(result.stdout)
+    assert summary["ok"] is False and summary["exitCode"] == 1 and summary["upToDate"] is False
+    assert summary["differences"] == [
+        {"change": "missing", "path": "crds/projects.argo-delivery.io.yaml", "detail": ""},
+        {"change": "differs", "path": "images.txt", "detail": ""}]
     (out / "0.1.0" / "stray.yaml").write_text("{}")
     bundle = build_bundle(parse_config(changed_config().replace("branch: main", "branch: main", 1)))
     assert "unexpected: stray.yaml" in check_bundle(bundle, out)
 
 
 def test_render_json_summary(tmp_path):
-    result = CliRunner().invoke(main, ["render", "--out", str(tmp_path), "--json"])
+    result = CliRunner().invoke(main, ["render", "--example", "--out", str(tmp_path), "--json"])
     assert result.exit_code == 0
-    summary = json.loads(result.output)
+    summary = json.loads(result.stdout)
     assert summary["created"] is True
     assert summary["kinds"]["CustomResourceDefinition"] == 3
     assert summary["path"] == str(tmp_path / "0.1.0")

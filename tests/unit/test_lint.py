@@ -12,7 +12,7 @@ import yaml
 from click.testing import CliRunner
 
 from argo_delivery.cli import main
-from argo_delivery.lint import RULES, lint_documents, lint_paths
+from argo_delivery.lint import DISABLE_ANNOTATION, RULES, LintOptions, lint_documents, lint_paths
 
 
 def docs_of(bundle) -> list[tuple[str, dict[str, Any]]]:
@@ -74,6 +74,9 @@ BREAKERS: dict[str, tuple[str, Callable[[dict[str, Any]], None], str]] = {
               "spec.automountServiceAccountToken"),
     "AD014": ("WorkflowTemplate", lambda d: _template(d).update(automountServiceAccountToken=True),
               "spec.templates[0].automountServiceAccountToken"),
+    "AD017": ("Project", lambda d: d["spec"]["components"][0].update(
+        repo="https://oauth2:glpat-abcdefghij0123456789@gitlab.example.com/acme/api.git"),
+        "spec.components[0].repo"),
     "ARGO001": ("WorkflowTemplate", lambda d: _script(d).update(imagePullPolicyy="Always"),
                 "spec.templates[0].script.imagePullPolicyy"),
     "K8S001": ("RoleBinding", lambda d: d["roleRef"].update(nmae="x"), ""),
@@ -174,3 +177,176 @@ def test_lint_cli_exit_codes_and_json(tmp_path, default_bundle):
     assert runner.invoke(main, ["lint", str(tmp_path / "missing")]).exit_code == 2
     (tmp_path / "bad.yaml").write_text("a: [")
     assert runner.invoke(main, ["lint", str(tmp_path), "--no-upstream"]).exit_code == 2
+
+
+TOKEN = "glpat-abcdefghij0123456789"
+
+
+@pytest.mark.parametrize("value, what", [
+    ("https://oauth2:" + TOKEN + "@gitlab.example.com/acme/api.git", "password in its user info"),
+    ("https://user:hunter2@git.example.com/api.git", "password in its user info"),
+    ("https://" + TOKEN + "@gitlab.example.com/acme/api.git", "token as its user name"),
+    ("https://gitlab.example.com/api/v4/projects?private_token=s3cr3t", "private_token="),
+    ("https://api.example.com/hook?x=1&access_token=abc", "access_token="),
+    ("see https://example.com/feed?token=abc for details", "token="),
+    ("ghp_" + "a" * 36, "looks like a credential"),
+    ("github_pat_" + "A1b2" * 10, "looks like a credential"),
+    (TOKEN, "looks like a credential"),
+])
+def test_ad017_credentials_in_urls_and_env_values(default_bundle, value, what):
+    doc = find(default_bundle, "WorkflowTemplate")
+    _script(doc)["env"].append({"name": "LEAK", "value": value})
+    findings = [f for f in lint_documents([("wt.yaml", doc)]) if f.rule == "AD017"]
+    assert len(findings) == 1, findings
+    index = len(_script(doc)["env"]) - 1
+    assert findings[0].field == f"spec.templates[0].script.env[{index}].value"
+    assert what in findings[0].message
+    # the finding never repeats the secret it found
+    for secret in (TOKEN, "hunter2", "s3cr3t", "a" * 36):
+        assert secret not in str(findings[0])
+
+
+@pytest.mark.parametrize("value", [
+    "https://github.com/acme/api.git", "ssh://git@git.example.com/acme/api.git",
+    "git@github.com:acme/api.git", "https://example.com/search?q=token", "https://[{host}]:{port}",
+    "glpat-short", "/etc/argo-delivery/git-credentials",
+])
+def test_ad017_leaves_ordinary_values_alone(default_bundle, value):
+    doc = find(default_bundle, "WorkflowTemplate")
+    _script(doc)["env"].append({"name": "FINE", "value": value})
+    assert not [f for f in lint_documents([("wt.yaml", doc)]) if f.rule == "AD017"]
+
+
+def test_ad017_a_secret_is_where_credentials_belong():
+    secret = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "git", "namespace": "ns"},
+              "stringData": {".git-credentials": "https://oauth2:" + TOKEN + "@gitlab.example.com"}}
+    assert not [f for f in lint_documents([("s.yaml", secret)]) if f.rule == "AD017"]
+    config_map = {**secret, "kind": "ConfigMap", "data": secret["stringData"]}
+    del config_map["stringData"]
+    assert [f.field for f in lint_documents([("c.yaml", config_map)]) if f.rule == "AD017"] == [
+        "data..git-credentials"]
+
+
+def _member_secret_documents(default_bundle, rule):
+    documents = copy.deepcopy(docs_of(default_bundle))
+    for _, doc in documents:
+        if doc["kind"] == "Role" and doc["metadata"]["name"] == "argo-delivery-developer" \
+                and doc["metadata"]["namespace"] == "partner-northwind":
+            doc["rules"].append(rule)
+    return documents
+
+
+@pytest.mark.parametrize("rule", [
+    {"apiGroups": [""], "resources": ["secrets"], "verbs": ["get", "list"]},
+    {"apiGroups": ["*"], "resources": ["*"], "verbs": ["get"]},
+])
+def test_ad018_member_group_bound_to_a_role_that_reads_secrets(default_bundle, rule):
+    assert not [f for f in lint_documents(docs_of(default_bundle)) if f.rule == "AD018"]
+    findings = [f for f in lint_documents(_member_secret_documents(default_bundle, rule))
+                if f.rule == "AD018"]
+    assert [(f.resource, f.field) for f in findings] == [
+        ("RoleBinding partner-northwind/argo-delivery-developer", "roleRef")]
+    assert "northwind:engineers" in findings[0].message and "secrets" in findings[0].message
+    assert findings[0].fix == RULES["AD018"][1]
+
+
+def test_ad018_service_accounts_may_read_secrets_and_clusterroles_count(default_bundle):
+    documents = copy.deepcopy(docs_of(default_bundle))
+    secret_rule = {"apiGroups": [""], "resources": ["secrets"], "verbs": ["get"]}
+    for _, doc in documents:
+        if doc["kind"] == "Role" and doc["metadata"]["name"] == "argo-delivery-executor":
+            doc["rules"].append(secret_rule)  # bound to a ServiceAccount only
+    assert not [f for f in lint_documents(documents) if f.rule == "AD018"]
+    cluster_role = {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
+                    "metadata": {"name": "reader"}, "rules": [secret_rule]}
+    binding = {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
+               "metadata": {"name": "readers", "namespace": "ns"},
+               "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole",
+                           "name": "reader"},
+               "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "Group", "name": "g"}]}
+    findings = [f for f in lint_documents([("r.yaml", cluster_role), ("b.yaml", binding)])
+                if f.rule == "AD018"]
+    assert [f.resource for f in findings] == ["RoleBinding ns/readers"]
+
+
+CONTAINER = {"name": "app", "image": "nginx"}
+
+
+@pytest.mark.parametrize("api_version, kind, spec, at", [
+    ("v1", "Pod", {"containers": [CONTAINER]}, "spec"),
+    ("apps/v1", "Deployment", {"selector": {}, "template": {"spec": {"containers": [CONTAINER]}}},
+     "spec.template.spec"),
+    ("apps/v1", "StatefulSet", {"selector": {}, "serviceName": "s",
+                                "template": {"spec": {"containers": [CONTAINER]}}}, "spec.template.spec"),
+    ("apps/v1", "DaemonSet", {"selector": {}, "template": {"spec": {"containers": [CONTAINER]}}},
+     "spec.template.spec"),
+    ("apps/v1", "ReplicaSet", {"selector": {}, "template": {"spec": {"containers": [CONTAINER]}}},
+     "spec.template.spec"),
+    ("batch/v1", "Job", {"template": {"spec": {"containers": [CONTAINER]}}}, "spec.template.spec"),
+    ("batch/v1", "CronJob", {"schedule": "* * * * *", "jobTemplate": {
+        "spec": {"template": {"spec": {"containers": [CONTAINER]}}}}},
+     "spec.jobTemplate.spec.template.spec"),
+])
+def test_container_rules_apply_to_every_pod_bearing_kind(api_version, kind, spec, at):
+    doc = {"apiVersion": api_version, "kind": kind, "metadata": {"name": "x", "namespace": "ns"},
+           "spec": copy.deepcopy(spec)}
+    findings = [f for f in lint_documents([("x.yaml", doc)]) if f.rule.startswith("AD")]
+    assert {f.rule for f in findings} == {"AD001", "AD002", "AD003", "AD004", "AD005", "AD006", "AD007"}
+    assert f"{at}.containers[0].securityContext.runAsNonRoot" in {f.field for f in findings}
+
+
+def test_a_hardened_deployment_is_clean():
+    context = {"allowPrivilegeEscalation": False, "readOnlyRootFilesystem": True,
+               "capabilities": {"drop": ["ALL"]}}
+    resources = {"requests": {"cpu": "10m", "memory": "16Mi"}, "limits": {"cpu": "1", "memory": "64Mi"}}
+    doc = {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "x", "namespace": "ns"},
+           "spec": {"selector": {"matchLabels": {"a": "b"}}, "template": {
+               "metadata": {"labels": {"a": "b"}},
+               "spec": {"serviceAccountName": "x",
+                        "securityContext": {"runAsNonRoot": True,
+                                            "seccompProfile": {"type": "RuntimeDefault"}},
+                        "containers": [{"name": "app", "image": "nginx", "securityContext": context,
+                                        "resources": resources}]}}}}
+    assert lint_documents([("x.yaml", doc)]) == []
+
+
+def test_rules_disabled_by_option_and_by_annotation(default_bundle):
+    doc = find(default_bundle, "WorkflowTemplate")
+    _script(doc)["securityContext"]["readOnlyRootFilesystem"] = False
+    _script(doc)["resources"].pop("limits")
+    assert {f.rule for f in lint_documents([("wt.yaml", doc)])} == {"AD005", "AD006"}
+    assert {f.rule for f in lint_documents([("wt.yaml", doc)],
+                                           LintOptions(disabled=frozenset({"AD005"})))} == {"AD006"}
+    doc["metadata"].setdefault("annotations", {})[DISABLE_ANNOTATION] = "AD005, AD006"
+    assert lint_documents([("wt.yaml", doc)]) == []
+    other = find(default_bundle, "WorkflowTemplate")
+    other["metadata"]["namespace"] = "elsewhere"
+    _script(other)["resources"].pop("limits")
+    # the annotation covers only the resource that carries it
+    assert [f.resource for f in lint_documents([("wt.yaml", doc), ("other.yaml", other)])] == [
+        "WorkflowTemplate elsewhere/generate-version"]
+
+
+def test_unknown_kinds_can_be_skipped():
+    doc = {"apiVersion": "example.com/v1", "kind": "Widget", "metadata": {"name": "w"}}
+    assert [f.rule for f in lint_documents([("w.yaml", doc)])] == ["K8S001"]
+    assert lint_documents([("w.yaml", doc)], LintOptions(ignore_missing_schemas=True)) == []
+
+
+def test_upstream_findings_honour_the_flag_and_the_annotation(tmp_path, monkeypatch, default_bundle):
+    from pathlib import Path
+
+    from argo_delivery import upstream
+
+    doc = find(default_bundle, "WorkflowTemplate")
+    (tmp_path / "wt.yaml").write_text(yaml.safe_dump(doc))
+    monkeypatch.setattr(upstream, "tool_path", lambda tool: Path("/bin/true"))
+    monkeypatch.setattr(upstream, "run_validator", lambda tool, paths: [upstream.UpstreamProblem(
+        tool, str(tmp_path / "wt.yaml"), "WorkflowTemplate", "generate-version", "bad entrypoint")]
+        if tool == "argo-workflows-lint" else [])
+    assert [f.rule for f in lint_paths([tmp_path]).findings] == ["UP001"]
+    assert lint_paths([tmp_path], options=LintOptions(disabled=frozenset({"UP001"}))).findings == []
+    doc["metadata"]["annotations"] = {DISABLE_ANNOTATION: "UP001"}
+    (tmp_path / "wt.yaml").write_text(yaml.safe_dump(doc))
+    result = lint_paths([tmp_path])
+    assert result.findings == [] and (result.files, result.resources) == (1, 1)

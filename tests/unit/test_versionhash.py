@@ -77,7 +77,7 @@ def test_version_name_is_a_readable_prefix_plus_hex():
 
 def test_cli_hash_matches_library():
     runner = CliRunner()
-    args = ["version", "hash", "--project", "core-team",
+    args = ["hash", "--project", "core-team",
             "--component", f"api=https://github.com/acme/api.git@{A}",
             "--component", f"web=git@github.com:acme/web.git@{B}"]
     plain = runner.invoke(main, args)
@@ -93,7 +93,7 @@ def test_cli_hash_matches_library():
 
 
 def test_cli_rejects_malformed_component():
-    result = CliRunner().invoke(main, ["version", "hash", "--project", "p", "--component", "api"])
+    result = CliRunner().invoke(main, ["hash", "--project", "p", "--component", "api"])
     assert result.exit_code == 2
     assert "expected NAME=REPO@COMMIT" in result.stderr
 
@@ -109,7 +109,7 @@ def test_a_name_used_twice_has_no_hash():
     (["api=https://x/api@abc123"], "expected a full commit SHA"),
 ])
 def test_cli_reports_components_without_a_hash(components, message):
-    args = ["version", "hash", "--project", "p"]
+    args = ["hash", "--project", "p"]
     for component in components:
         args += ["--component", component]
     result = CliRunner().invoke(main, args)
