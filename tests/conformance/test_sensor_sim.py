@@ -230,6 +230,16 @@ def test_partner_only_component_fires_only_partner(sensor_sim, rendered, tmp_pat
     check_workflow(run.workflows[0], provider, payload, "main", "northwind")
 
 
+def test_repository_path_in_another_case_is_the_same_repository(sensor_sim, rendered, tmp_path):
+    """Providers send a repository's canonical case (`Acme-Platform/API`), which the config
+    need not use: the filter matches it in any case, and nothing that merely contains it."""
+    provider = rendered.provider
+    run = simulate(sensor_sim, rendered, provider.push("Acme-Platform/API", "main"), tmp_path)
+    assert sorted(by_namespace(run)) == ["core-team", "partner-northwind"]
+    run = simulate(sensor_sim, rendered, provider.push("x/Acme-Platform/API", "main"), tmp_path)
+    assert run.returncode == NO_TRIGGER
+
+
 @pytest.mark.parametrize("case", ["untracked-branch", "unknown-repo", "branch-deletion", "tag",
                                   "lookalike-repo"])
 def test_push_that_starts_nothing(sensor_sim, rendered, tmp_path, case):
