@@ -131,6 +131,7 @@ def rendered(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFa
     if provider.type == "gitlab":  # GitLab's EventSource registers its hook with a token
         block += ("  apiToken: {name: git-api-token, key: token}\n"
                   "  webhookURL: https://events.example.com/push\n")
+        text = text.replace("repo: https://github.com/", "repo: https://gitlab.com/")  # on gitlab.com
     config = parse_config(text.replace("\n  type: github\n", block))
     assert config.git_provider.type == provider.type
     bundle = build_bundle(config)
