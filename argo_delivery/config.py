@@ -1,10 +1,11 @@
 """The platform configuration: load one YAML file, validate it, return typed objects.
 
-Validation happens in three layers, and every problem of every layer is reported at once:
-YAML syntax (with line and column), the JSON Schema shipped in the package (with the field
-path, what was expected and what was found), then the cross-field rules a schema cannot
-express (names that must exist, names that must be unique, images the registry policy
-refuses). The typed config holds every image resolved under that policy, as the cluster
+Validation happens in three layers, and every problem of a layer is reported at once:
+YAML syntax (with line and column), then the JSON Schema shipped in the package (with the
+field path, what was expected and what was found) together with what any document is
+checked for (duplicate keys, credentials in a URL), then the cross-field rules a schema
+cannot express (names that must exist, names that must be unique, images the registry
+policy refuses). The typed config holds every image resolved under that policy, as the cluster
 pulls it: renderers use it as is.
 """
 
@@ -248,16 +249,48 @@ def parse_config(text: str, source: str = "<string>") -> PlatformConfig:
 
     if data is None:
         raise ConfigError([ConfigProblem(source, "the file is empty; expected a platform mapping")])
-    problems = [_schema_problem(error, node, source) for error in _schema_errors(data)]
+
+    def located(rules: tuple[Callable[[Data], Iterator[Problem]], ...]) -> list[ConfigProblem]:
+        return [ConfigProblem(source, message, _format_path(items), *_position(node, items))
+                for rule in rules for items, message in rule(data)]
+
+    refused = located(DOCUMENT_RULES)
+    problems = list(_duplicate_keys(node, source)) + refused
+    # a value a document rule refused (a credential, say) is not also shown by the schema
+    problems += [problem for problem in (_schema_problem(error, node, source)
+                                         for error in _schema_errors(data))
+                 if problem.path not in {refusal.path for refusal in refused}]
     if problems:
         raise ConfigError(problems)
-    problems = [
-        ConfigProblem(source, message, _format_path(items), *_position(node, items))
-        for rule in CROSS_FIELD_RULES for items, message in rule(data)
-    ]
+    problems = located(CROSS_FIELD_RULES)
     if problems:
         raise ConfigError(problems)
     return _build(data)
+
+
+def _duplicate_keys(root: yaml.Node | None, source: str) -> Iterator[ConfigProblem]:
+    """Keys written twice in one mapping: PyYAML silently keeps the last one."""
+    def walk(node: yaml.Node | None, path: list[Any]) -> Iterator[ConfigProblem]:
+        if isinstance(node, yaml.MappingNode):
+            seen: dict[tuple[str, str], yaml.Node] = {}
+            for key_node, value_node in node.value:
+                if not isinstance(key_node, yaml.ScalarNode):
+                    continue
+                identity = (key_node.tag, key_node.value)
+                first = seen.get(identity)
+                if first is not None and key_node.value != "<<":
+                    yield ConfigProblem(
+                        source, f"duplicate key {key_node.value!r}: first at line "
+                        f"{first.start_mark.line + 1}, again at line {key_node.start_mark.line + 1}; "
+                        "YAML would silently keep the last one, so write it once",
+                        _format_path(path + [key_node.value]),
+                        key_node.start_mark.line + 1, key_node.start_mark.column + 1)
+                seen.setdefault(identity, key_node)
+                yield from walk(value_node, path + [key_node.value])
+        elif isinstance(node, yaml.SequenceNode):
+            for index, item in enumerate(node.value):
+                yield from walk(item, path + [index])
+    yield from walk(root, [])
 
 
 def _schema_errors(data: Any) -> list[jsonschema.ValidationError]:
@@ -280,7 +313,7 @@ def _describe(value: Any) -> str:
     if isinstance(value, (dict, list)):
         return f"a {kind}"
     if isinstance(value, str):
-        shown = json.dumps(value)
+        shown = json.dumps(_redact(value))
     else:
         shown = str(value).lower() if isinstance(value, bool) else str(value)
     return f"{kind} {shown}"
@@ -336,7 +369,8 @@ def _position(root: yaml.Node | None, path_items: list[Any],
     node = root
     for depth, item in enumerate(path_items):
         if isinstance(node, yaml.MappingNode):
-            for key_node, value_node in node.value:
+            # the last of duplicate keys: the one PyYAML keeps
+            for key_node, value_node in reversed(node.value):
                 if key_node.value == item:
                     last = depth == len(path_items) - 1
                     node = key_node if (key and last) else value_node
@@ -588,6 +622,66 @@ CROSS_FIELD_RULES: tuple[Callable[[Data], Iterator[Problem]], ...] = (
     images_follow_the_registry_policy,
     eventbus_digests_name_eventbus_images,
     eventbus_images_pinned,
+)
+
+
+# --- rules that read any document: they run with the schema, on whatever was parsed ---------
+
+_URL_USERINFO = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*)://(?P<userinfo>[^/\s?#@]*)@")
+
+
+def _redact(text: str) -> str:
+    """`text` with the user and password of every URL in it replaced by ***."""
+    return _URL_USERINFO.sub(lambda m: f"{m.group('scheme')}://***@", text)
+
+
+def _has_credentials(text: str) -> bool:
+    for match in _URL_USERINFO.finditer(text):
+        user, _, password = match.group("userinfo").partition(":")
+        # ssh://git@host names an account, not a secret; a user over http(s) is a token
+        if password or (user and match.group("scheme").lower() in ("http", "https")):
+            return True
+    return False
+
+
+def _strings(value: Any, path: list[Any]) -> Iterator[tuple[list[Any], str]]:
+    if isinstance(value, str):
+        yield path, value
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield from _strings(item, path + [key])
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            yield from _strings(item, path + [index])
+
+
+def no_credentials_in_urls(data: Data) -> Iterator[Problem]:
+    """A credential in any URL of the config would be copied into the rendered resources,
+    readable by whoever can read those (every project's members can read their Project)."""
+    for items, text in _strings(data, []):
+        if items == ["registry", "mirror"] and "@" in text:
+            yield items, ("registry credentials do not belong in registry.mirror (found "
+                          f"{json.dumps(_redact(text.split('@')[-1]))} after a user part): give them "
+                          "to the cluster as image pull secrets or in the container runtime's config")
+        elif _has_credentials(text):
+            if items[:1] == ["gitProvider"]:
+                where = ("the provider's API token belongs in gitProvider.apiToken, the webhook "
+                         "secret in gitProvider.webhookSecret, git credentials in the Secret "
+                         "named by gitProvider.credentialsSecret")
+            elif items[:1] == ["components"] or items[-1:] == ["terraformModule"]:
+                where = "git credentials belong in the Secret named by gitProvider.credentialsSecret"
+            else:
+                where = ("a secret belongs in a Kubernetes Secret, never in the config (git "
+                         "credentials: the Secret named by gitProvider.credentialsSecret)")
+            yield items, (f"credentials in a URL ({_redact(text)}) would be copied into the "
+                          "rendered resources and readable by everyone who can read them; "
+                          f"remove them: {where}")
+
+
+# Run on any parsed document, together with the schema (a credential is refused even when
+# the rest of the file is still broken).
+DOCUMENT_RULES: tuple[Callable[[Data], Iterator[Problem]], ...] = (
+    no_credentials_in_urls,
 )
 
 

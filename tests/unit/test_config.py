@@ -12,6 +12,7 @@ from argo_delivery.bundle import build_bundle
 from argo_delivery.cli import main
 from argo_delivery.config import (
     CROSS_FIELD_RULES,
+    DOCUMENT_RULES,
     PROJECT_RULES,
     ConfigError,
     SecretKeyRef,
@@ -82,13 +83,28 @@ def test_every_cross_field_rule_is_proven_by_a_bad_config():
             data = yaml.safe_load(path.read_text())
         except yaml.YAMLError:
             continue
+        proven |= {rule for rule in DOCUMENT_RULES if any(rule(data))}  # on any document
         if not isinstance(data, dict) or _schema_errors(data):
-            continue  # the rules run only on schema-valid data
+            continue  # the other rules run only on schema-valid data
         proven |= {rule for rule in CROSS_FIELD_RULES if any(rule(data))}
         proven |= {rule for rule in PROJECT_RULES for index, project in enumerate(data["projects"])
                    if any(rule(data, ["projects", index], project))}
-    unproven = set(CROSS_FIELD_RULES + PROJECT_RULES) - proven
+    unproven = set(CROSS_FIELD_RULES + PROJECT_RULES + DOCUMENT_RULES) - proven
     assert not unproven, [rule.__name__ for rule in unproven]
+
+
+def test_a_credential_in_a_url_is_never_echoed():
+    path = HERE / "bad_configs" / "credentials_in_urls.yaml"
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+    assert "SECRET" not in str(caught.value)
+    # and a schema message that shows a refused value hides the credential too
+    text = MINIMAL.replace("https://github.com/acme/api.git", "'https://u:SECRET@github.com/a b'")
+    text = text.replace("type: github", "type: github\n  webhookURL: ftp://x:SECRET@events")
+    with pytest.raises(ConfigError) as caught:
+        parse_config(text)
+    assert "SECRET" not in str(caught.value)
+    assert {p.path for p in caught.value.problems} == {"components[0].repo", "gitProvider.webhookURL"}
 
 
 def test_missing_file():
