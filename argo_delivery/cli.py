@@ -33,13 +33,16 @@ def _fail(message: str, code: int) -> None:
 
 def _load(config_path: str | None):
     try:
-        return load_config(config_path)
+        config = load_config(config_path)
     except ConfigError as exc:
         for problem in exc.problems:
             _stderr.print(f"[bold red]error:[/] {problem}", markup=True, highlight=False)
         noun = "problem" if len(exc.problems) == 1 else "problems"
         _stderr.print(f"{len(exc.problems)} {noun}; nothing was written.")
         sys.exit(EXIT_USAGE)
+    for warning in config.warnings:  # likely mistakes and notes, located; they stop nothing
+        _stderr.print(f"{warning.severity}: {warning}", markup=False, highlight=False)
+    return config
 
 
 def _build(config: Any):

@@ -5,17 +5,22 @@ YAML syntax (with line and column), then the JSON Schema shipped in the package 
 field path, what was expected and what was found) together with what any document is
 checked for (duplicate keys, credentials in a URL), then the cross-field rules a schema
 cannot express (names that must exist, names that must be unique, images the registry
-policy refuses). The typed config holds every image resolved under that policy, as the cluster
-pulls it: renderers use it as is.
+policy refuses). A valid config may still carry warnings (`PlatformConfig.warnings`:
+likely mistakes, each located, and notes such as when a schedule next fires). The typed
+config holds every image resolved under that policy, as the cluster pulls it: renderers
+use it as is.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import json
 import re
+import unicodedata
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from functools import cache, partial
 from importlib import resources
 from pathlib import Path
@@ -24,11 +29,12 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import jsonschema
 import yaml
+from croniter import CroniterBadCronError, CroniterBadDateError, CroniterError, croniter
 
-from argo_delivery.durations import parse_duration
+from argo_delivery.durations import format_duration, parse_duration
 from argo_delivery.images import ImageError, rewrite_image
 from argo_delivery.jetstream import JETSTREAM_IMAGES
-from argo_delivery.providers import PROVIDERS, GitProviderKind
+from argo_delivery.providers import PROVIDERS, GitProviderKind, provider_root, split_repo
 from argo_delivery.versionhash import normalise_repo
 
 __all__ = [
@@ -57,13 +63,18 @@ DEFAULT_CONFIG_NAME = "<embedded default platform>"
 
 @dataclass(frozen=True)
 class ConfigProblem:
-    """One thing wrong with a config file, located as precisely as we can."""
+    """One thing wrong with a config file, located as precisely as we can.
+
+    `severity` is "error" (the config cannot be used), "warning" (a likely mistake) or
+    "note" (worth knowing, e.g. when a schedule next fires).
+    """
 
     source: str
     message: str
     path: str = ""
     line: int | None = None
     column: int | None = None
+    severity: str = "error"
 
     def __str__(self) -> str:
         where = self.source
@@ -186,6 +197,8 @@ class PlatformConfig:
     git_provider: GitProvider
     # What the Argo Events controller runs for the EventBus, resolved like `images`.
     eventbus_images: tuple[str, ...]
+    # Warnings and notes about a valid config, located (never part of equality).
+    warnings: tuple[ConfigProblem, ...] = field(default=(), compare=False)
 
     def component(self, name: str) -> Component:
         """The component called `name` (KeyError with the known names otherwise)."""
@@ -250,8 +263,9 @@ def parse_config(text: str, source: str = "<string>") -> PlatformConfig:
     if data is None:
         raise ConfigError([ConfigProblem(source, "the file is empty; expected a platform mapping")])
 
-    def located(rules: tuple[Callable[[Data], Iterator[Problem]], ...]) -> list[ConfigProblem]:
-        return [ConfigProblem(source, message, _format_path(items), *_position(node, items))
+    def located(rules: tuple[Callable[[Data], Iterator[Problem]], ...],
+                severity: str = "error") -> list[ConfigProblem]:
+        return [ConfigProblem(source, message, _format_path(items), *_position(node, items), severity)
                 for rule in rules for items, message in rule(data)]
 
     refused = located(DOCUMENT_RULES)
@@ -265,7 +279,8 @@ def parse_config(text: str, source: str = "<string>") -> PlatformConfig:
     problems = located(CROSS_FIELD_RULES)
     if problems:
         raise ConfigError(problems)
-    return _build(data)
+    warnings = located(WARNING_RULES, "warning") + located(NOTE_RULES, "note")
+    return dataclasses.replace(_build(data), warnings=tuple(warnings))
 
 
 def _duplicate_keys(root: yaml.Node | None, source: str) -> Iterator[ConfigProblem]:
@@ -342,15 +357,34 @@ def _schema_problem(error: jsonschema.ValidationError, root: yaml.Node | None, s
     elif validator == "required":
         missing = re.match(r"'(.+)' is a required property", error.message)
         message = f"missing required key {missing.group(1)!r}" if missing else error.message
+    elif validator == "type" and schema.get("title") == "duration" and \
+            isinstance(instance, (int, float)) and not isinstance(instance, bool):
+        message = (f"expected a duration such as 30m, 8h or 1d, found {_describe(instance)}: "
+                   f"add a unit (e.g. {_raw(root, path_items, instance)}m)")
     elif validator == "type":
         expected = error.validator_value
         expected = " or ".join(expected) if isinstance(expected, list) else expected
         message = f"expected {expected}, found {_describe(instance)}"
+        if "string" in expected and isinstance(instance, (int, float, bool)):
+            raw = _raw(root, path_items, instance)
+            message += (f": quote it (\"{raw}\") so that YAML reads it as text"
+                        if raw is not None else ": quote it so that YAML reads it as text")
     elif validator == "enum":
-        message = f"expected one of {', '.join(map(str, error.validator_value))}, found {_describe(instance)}"
+        choices = [str(choice) for choice in error.validator_value]
+        message = f"expected one of {', '.join(choices)}, found {_describe(instance)}"
+        if isinstance(instance, str):
+            lowered = {choice.lower(): choice for choice in choices}
+            close = difflib.get_close_matches(instance.strip().lower(), list(lowered), n=1)
+            if close:
+                message += f" (did you mean {lowered[close[0]]!r}?)"
     elif validator == "pattern":
         expected = schema.get("x-expected") or f"a value matching {error.validator_value}"
         message = f"expected {expected}, found {_describe(instance)}"
+        if isinstance(instance, str) and instance.strip() != instance and \
+                re.search(error.validator_value, instance.strip()):
+            message += ": remove the whitespace around it"
+        elif schema.get("title") == "duration" and re.fullmatch(r"[0-9]+(\.[0-9]+)?", instance.strip()):
+            message += f": add a unit (e.g. {instance.strip()}m)"
     elif validator in ("minItems", "minLength"):
         unit = "item(s)" if validator == "minItems" else "character(s)"
         message = f"expected at least {error.validator_value} {unit}, found {len(instance)}"
@@ -363,9 +397,25 @@ def _schema_problem(error: jsonschema.ValidationError, root: yaml.Node | None, s
     return ConfigProblem(source, message, _format_path(path_items), line, column)
 
 
+def _raw(root: yaml.Node | None, path_items: list[Any], value: Any) -> str | None:
+    """The text of the scalar at `path_items` as written in the file (YAML reads `1.10` as 1.1)."""
+    node = _node(root, path_items)
+    if isinstance(node, yaml.ScalarNode) and node.value:
+        return node.value
+    return None if value is None else str(value).lower() if isinstance(value, bool) else str(value)
+
+
 def _position(root: yaml.Node | None, path_items: list[Any],
               key: bool = False) -> tuple[int | None, int | None]:
     """Line and column (1-based) of the node at `path_items`, or of its nearest parent."""
+    node = _node(root, path_items, key)
+    if node is None:
+        return None, None
+    return node.start_mark.line + 1, node.start_mark.column + 1
+
+
+def _node(root: yaml.Node | None, path_items: list[Any], key: bool = False) -> yaml.Node | None:
+    """The node at `path_items` (its key node with `key`), or its nearest parent."""
     node = root
     for depth, item in enumerate(path_items):
         if isinstance(node, yaml.MappingNode):
@@ -381,9 +431,7 @@ def _position(root: yaml.Node | None, path_items: list[Any],
             node = node.value[item]
         else:
             break
-    if node is None:
-        return None, None
-    return node.start_mark.line + 1, node.start_mark.column + 1
+    return node
 
 
 Data = dict[str, Any]  # a part of the config as parsed from YAML
@@ -430,6 +478,62 @@ def one_component_per_branch(data: Data) -> Iterator[Problem]:
 
 def unique_project_names(data: Data) -> Iterator[Problem]:
     yield from _duplicates(["projects"], [p["name"] for p in data["projects"]], "project name")
+
+
+def _transport(repo: str) -> str:
+    """The scheme of a git URL as the schema admits it; scp-like `git@host:path` is ssh."""
+    return repo.split("://", 1)[0].lower() if "://" in repo else "ssh"
+
+
+def repos_use_a_secure_transport(data: Data) -> Iterator[Problem]:
+    for index, component in enumerate(data["components"]):
+        transport = _transport(component["repo"])
+        if transport == "http":
+            yield ["components", index, "repo"], (
+                "http:// sends the git credentials and the code in clear text and lets anyone on "
+                "the way change what is built; use https:// or ssh://")
+        elif transport == "file":
+            yield ["components", index, "repo"], (
+                "a file:// repository is a path on the machine that reads it, which the "
+                "cluster's pods do not have; serve it over https:// or ssh://")
+
+
+def _repo_host_and_path(repo: str) -> tuple[str, str] | None:
+    """Lower-case host and path (no `.git`) of a git URL; None for a URL that does not parse."""
+    try:
+        return split_repo(normalise_repo(repo))[1:]
+    except ValueError:
+        return None
+
+
+def repos_on_the_provider(data: Data) -> Iterator[Problem]:
+    """An https:// repo elsewhere than the provider's host (and path prefix) never gets a push."""
+    provider = data["gitProvider"]
+    root = provider_root(provider["type"], provider.get("baseURL"))
+    if root is None:
+        return
+    host, prefix = root
+    where = f"{host}/{prefix}" if prefix else host
+    origin = "gitProvider.baseURL" if provider.get("baseURL") else f"gitProvider.type {provider['type']}"
+    for index, component in enumerate(data["components"]):
+        located = _repo_host_and_path(component["repo"])
+        if _transport(component["repo"]) not in ("https", "http") or located is None:
+            continue  # SSH hosts may be aliases: a warning (ssh_repos_on_the_provider)
+        repo_host, path = located
+        if repo_host != host or (prefix and not path.startswith(prefix + "/")):
+            yield ["components", index, "repo"], (
+                f"the repository is not on {where} ({origin}), so no push webhook from the "
+                f"provider can be about it; point repo at {where}/... or fix gitProvider")
+
+
+def ssh_repos_have_credentials(data: Data) -> Iterator[Problem]:
+    if data["gitProvider"].get("credentialsSecret"):
+        return
+    for index, component in enumerate(data["components"]):
+        if _transport(component["repo"]) == "ssh":
+            yield ["components", index, "repo"], (
+                "an SSH repository needs a key: name the Secret that holds it in "
+                "gitProvider.credentialsSecret (or use an https:// URL)")
 
 
 def project_namespaces_are_their_own(data: Data) -> Iterator[Problem]:
@@ -482,6 +586,52 @@ def default_ttl_within_max(data: Data, base: list[Any], project: Data) -> Iterat
                                                       f"longer than maxTTL {environments['maxTTL']}")
 
 
+TTL_MIN = timedelta(minutes=1)
+TTL_MAX = timedelta(days=90)
+
+
+def sensible_ttls(data: Data, base: list[Any], project: Data) -> Iterator[Problem]:
+    environments = project.get("environments")
+    for key in ("defaultTTL", "maxTTL") if environments else ():
+        text = environments[key]
+        ttl = parse_duration(text)
+        if ttl < TTL_MIN:
+            number = re.match(r"[0-9.]+", text)
+            hint = f" (did you mean {number.group()}h?)" if number and float(number.group()) else ""
+            yield base + ["environments", key], (
+                f"{key} {text} is shorter than {format_duration(TTL_MIN)}: an environment would "
+                f"be reaped before it is up{hint}")
+        elif ttl > TTL_MAX:
+            yield base + ["environments", key], (
+                f"{key} {text} is longer than {format_duration(TTL_MAX)}: an environment that "
+                "lives that long is a demo environment (demoEnvironments, exempt from TTL)")
+
+
+def _invisible(text: str) -> str | None:
+    """What makes `text` read as another string: an invisible or unusual space character."""
+    for index, char in enumerate(text):
+        category = unicodedata.category(char)
+        if category in ("Cc", "Cf", "Co", "Cn", "Zl", "Zp") or (category == "Zs" and char != " "):
+            name = unicodedata.name(char, "unnamed character")
+            return f"U+{ord(char):04X} {name} at position {index + 1}"
+    if text != text.strip():
+        return "whitespace at its start or end"
+    return None
+
+
+def visible_group_names(data: Data, base: list[Any], project: Data) -> Iterator[Problem]:
+    names = [(["members", role, index], group)
+             for role in ("developers", "productOwners")
+             for index, group in enumerate(project.get("members", {}).get(role, []))]
+    names += [(["demoEnvironments", index, "owner"], demo["owner"])
+              for index, demo in enumerate(project.get("demoEnvironments", []))]
+    for items, name in names:
+        invisible = _invisible(name)
+        if invisible:
+            yield base + items, (f"group {json.dumps(name)} contains {invisible}; it would match "
+                                 "no group the identity provider sends: retype it")
+
+
 def demos_need_environments(data: Data, base: list[Any], project: Data) -> Iterator[Problem]:
     if project.get("demoEnvironments") and not project.get("environments"):
         yield base + ["demoEnvironments"], ("demo environments need the project's `environments` "
@@ -494,7 +644,9 @@ PROJECT_RULES: tuple[Callable[[Data, list[Any], Data], Iterator[Problem]], ...] 
     unique_suite_names,
     unique_demo_names,
     default_ttl_within_max,
+    sensible_ttls,
     demos_need_environments,
+    visible_group_names,
 )
 
 
@@ -514,12 +666,61 @@ def known_time_zone(data: Data) -> Iterator[Problem]:
                                           f"found {time_zone!r}")
 
 
-def five_field_crons(data: Data) -> Iterator[Problem]:
+# As Argo's CronWorkflow reads a schedule (robfig/cron's ParseStandard): five fields, these
+# descriptors, or `@every <duration>`. croniter checks the fields' ranges and finds the next run.
+_CRON_FIELDS = (("minute", "0-59"), ("hour", "0-23"), ("day-of-month", "1-31"),
+                ("month", "1-12 or jan-dec"), ("day-of-week", "0-6 or sun-sat"))
+_CRON_DESCRIPTORS = ("@yearly", "@annually", "@monthly", "@weekly", "@daily", "@midnight", "@hourly")
+_CRON_NAMES = re.compile(r"jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec|sun|mon|tue|wed|thu|fri|sat",
+                         re.IGNORECASE)
+
+
+def _cron_problem(cron: str) -> str | None:
+    text = cron.strip()
+    if text.startswith("@every"):
+        every = text.removeprefix("@every").strip()
+        try:
+            if "d" not in every and parse_duration(every) > timedelta(0):
+                return None
+        except ValueError:
+            pass
+        return f"expected @every <duration> such as @every 1h30m (units ms, s, m, h), found {cron!r}"
+    if text.startswith("@"):
+        if text in _CRON_DESCRIPTORS:
+            return None
+        close = difflib.get_close_matches(text, _CRON_DESCRIPTORS, n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        return (f"unknown schedule {cron!r}{hint}; expected 5 cron fields, "
+                f"{', '.join(_CRON_DESCRIPTORS)} or @every <duration>")
+    fields = text.split()
+    if len(fields) != 5:
+        return f"expected a cron expression with 5 fields, found {len(fields)} in {cron!r}"
+    for index, (name, bounds) in enumerate(_CRON_FIELDS):
+        value = fields[index]
+        probe = ["*"] * 5
+        probe[index] = value
+        unsupported = re.search(r"[A-Za-z#]", _CRON_NAMES.sub("", value)) if index >= 3 else \
+            re.search(r"[A-Za-z#]", value)
+        out_of_range = index == 4 and any(int(n) > 6 for n in re.findall(r"(?<![/0-9])[0-9]+", value))
+        if unsupported:
+            return (f"{name} field {value!r} of {cron!r} uses syntax Argo's cron parser does not "
+                    f"read (L, W, #); expected {bounds}")
+        if out_of_range or not croniter.is_valid(" ".join(probe)):
+            return f"{name} field {value!r} of {cron!r} is out of range or not understood; expected {bounds}"
+    try:
+        croniter(text, datetime(2000, 1, 1)).get_next(datetime)
+    except CroniterBadDateError:
+        return f"{cron!r} never fires: no date matches it"
+    except (CroniterBadCronError, CroniterError) as exc:
+        return f"{cron!r} is not a valid cron expression ({exc})"
+    return None
+
+
+def valid_crons(data: Data) -> Iterator[Problem]:
     for key in ("nightly", "reaper"):
-        cron = data["schedules"][key]
-        if len(cron.split()) != 5 and not cron.startswith("@"):
-            yield ["schedules", key], (f"expected a cron expression with 5 fields, found "
-                                       f"{len(cron.split())} in {cron!r}")
+        problem = _cron_problem(data["schedules"][key])
+        if problem:
+            yield ["schedules", key], problem
 
 
 def _providers_where(predicate: Callable[[GitProviderKind], bool]) -> str:
@@ -610,12 +811,15 @@ def eventbus_images_pinned(data: Data) -> Iterator[Problem]:
 CROSS_FIELD_RULES: tuple[Callable[[Data], Iterator[Problem]], ...] = (
     unique_component_names,
     repository_urls_parse,
+    repos_use_a_secure_transport,
+    repos_on_the_provider,
+    ssh_repos_have_credentials,
     one_component_per_branch,
     unique_project_names,
     project_namespaces_are_their_own,
     each_project,
     known_time_zone,
-    five_field_crons,
+    valid_crons,
     base_url_applies,
     api_token_required,
     api_token_usable,
@@ -682,6 +886,57 @@ def no_credentials_in_urls(data: Data) -> Iterator[Problem]:
 # the rest of the file is still broken).
 DOCUMENT_RULES: tuple[Callable[[Data], Iterator[Problem]], ...] = (
     no_credentials_in_urls,
+)
+
+
+# --- warnings and notes: a valid config may still be a mistake -------------------------------
+
+def every_component_is_used(data: Data) -> Iterator[Problem]:
+    used = {name for project in data["projects"] for name in project["components"]}
+    for index, component in enumerate(data["components"]):
+        if component["name"] not in used:
+            yield ["components", index, "name"], (
+                f"component {component['name']!r} is used by no project, so a push to it starts "
+                "nothing; add it to a project's components or remove it")
+
+
+def ssh_repos_on_the_provider(data: Data) -> Iterator[Problem]:
+    provider = data["gitProvider"]
+    root = provider_root(provider["type"], provider.get("baseURL"))
+    if root is None:
+        return
+    for index, component in enumerate(data["components"]):
+        located = _repo_host_and_path(component["repo"])
+        if _transport(component["repo"]) in ("https", "http") or located is None:
+            continue
+        if located[0] != root[0]:
+            yield ["components", index, "repo"], (
+                f"the repository's host {located[0]} is not the provider's ({root[0]}); unless "
+                "it is another name of the same server, no push webhook will be about it")
+
+
+WARNING_RULES: tuple[Callable[[Data], Iterator[Problem]], ...] = (
+    every_component_is_used,
+    ssh_repos_on_the_provider,
+)
+
+
+def next_runs(data: Data) -> Iterator[Problem]:
+    schedules = data["schedules"]
+    zone = ZoneInfo(schedules["timeZone"])
+    now = datetime.now(zone)
+    for key in ("nightly", "reaper"):
+        cron = schedules[key].strip()
+        if cron.startswith("@every"):
+            continue
+        upcoming = croniter(cron, now).get_next(datetime)
+        wait = timedelta(minutes=round((upcoming - now).total_seconds() / 60))
+        yield ["schedules", key], (f"{cron!r} next fires at {upcoming:%Y-%m-%d %H:%M} "
+                                   f"{schedules['timeZone']} (in {format_duration(wait)})")
+
+
+NOTE_RULES: tuple[Callable[[Data], Iterator[Problem]], ...] = (
+    next_runs,
 )
 
 

@@ -132,7 +132,7 @@ def test_check_reports_drift(tmp_path):
     victim.write_text(victim.read_text() + "evil.example/extra:1\n")
     result = runner.invoke(main, ["render", "--out", str(out), "--check", "--json"])
     assert result.exit_code == 1
-    assert json.loads(result.output)["differences"] == ["differs: images.txt"]
+    assert json.loads(result.stdout)["differences"] == ["differs: images.txt"]
     (out / "0.1.0" / "stray.yaml").write_text("{}")
     bundle = build_bundle(parse_config(changed_config().replace("branch: main", "branch: main", 1)))
     assert "unexpected: stray.yaml" in check_bundle(bundle, out)
@@ -141,7 +141,7 @@ def test_check_reports_drift(tmp_path):
 def test_render_json_summary(tmp_path):
     result = CliRunner().invoke(main, ["render", "--out", str(tmp_path), "--json"])
     assert result.exit_code == 0
-    summary = json.loads(result.output)
+    summary = json.loads(result.stdout)
     assert summary["created"] is True
     assert summary["kinds"]["CustomResourceDefinition"] == 3
     assert summary["path"] == str(tmp_path / "0.1.0")
@@ -158,3 +158,4 @@ def test_duplicate_resource_is_an_error(default_config):
 
     with pytest.raises(bundle_module.BundleError, match="two resources are both CustomResourceDefinition"):
         build_bundle(default_config, extra=[crd_manifests()[0]])
+

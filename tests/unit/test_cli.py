@@ -62,7 +62,7 @@ def test_registry_mirror_rewrites_every_image(tmp_path):
     result = CliRunner().invoke(main, ["render", "--config", str(config), "--out", str(tmp_path),
                                        "--json"])
     assert result.exit_code == 0, result.output
-    images = json.loads(result.output)["images"]
+    images = json.loads(result.stdout)["images"]
     assert len(images) == 5
     assert all(i.startswith("registry.site:5000/docker.io/") for i in images)
     manifests = "".join(p.read_text() for p in (tmp_path / "0.1.0").rglob("*.yaml"))
