@@ -208,6 +208,8 @@ def _bundle_readme(bundle: Bundle, config: PlatformConfig) -> str:
         resources=bundle.resources, kinds=bundle.kinds(), namespace=config.orchestrator_namespace,
         webhook_secret=config.git_provider.webhook_secret.name,
         credentials_secret=config.git_provider.credentials_secret,
+        unmanaged_namespaces=[] if config.namespaces.manage else
+        [config.orchestrator_namespace, *(project.namespace for project in config.projects)],
     )
 
 

@@ -34,6 +34,13 @@ from croniter import CroniterBadCronError, CroniterBadDateError, CroniterError, 
 from argo_delivery.durations import format_duration, parse_duration
 from argo_delivery.images import ImageError, rewrite_image
 from argo_delivery.jetstream import JETSTREAM_IMAGES
+from argo_delivery.naming import (
+    LABEL_BUNDLE,
+    LABEL_PART_OF,
+    LABEL_PROJECT,
+    LABEL_VERSION,
+    POD_SECURITY_LABELS,
+)
 from argo_delivery.providers import PROVIDERS, GitProviderKind, provider_root, split_repo
 from argo_delivery.versionhash import normalise_repo
 
@@ -45,6 +52,7 @@ __all__ = [
     "EnvironmentDefaults",
     "GitProvider",
     "Images",
+    "Namespaces",
     "PlatformConfig",
     "Project",
     "Registry",
@@ -56,6 +64,7 @@ __all__ = [
     "load_default",
     "parse_config",
     "platform_schema",
+    "reserved_namespace",
 ]
 
 DEFAULT_CONFIG_NAME = "<embedded default platform>"
@@ -183,6 +192,15 @@ class GitProvider:
 
 
 @dataclass(frozen=True)
+class Namespaces:
+    """How the bundle treats the Namespaces it uses (the orchestrator's and the projects')."""
+
+    manage: bool = True  # render the Namespace objects; False: the site creates them
+    labels: dict[str, str] = field(default_factory=dict)       # extra, on every Namespace
+    annotations: dict[str, str] = field(default_factory=dict)  # extra, on every Namespace
+
+
+@dataclass(frozen=True)
 class PlatformConfig:
     """A validated platform: what every renderer takes."""
 
@@ -197,6 +215,7 @@ class PlatformConfig:
     git_provider: GitProvider
     # What the Argo Events controller runs for the EventBus, resolved like `images`.
     eventbus_images: tuple[str, ...]
+    namespaces: Namespaces = field(default_factory=Namespaces)
     # Warnings and notes about a valid config, located (never part of equality).
     warnings: tuple[ConfigProblem, ...] = field(default=(), compare=False)
 
@@ -536,6 +555,11 @@ def ssh_repos_have_credentials(data: Data) -> Iterator[Problem]:
                 "gitProvider.credentialsSecret (or use an https:// URL)")
 
 
+def reserved_namespace(name: str) -> bool:
+    """Kubernetes' own namespaces: `default` and the `kube-` prefix (kube-system, kube-public...)."""
+    return name == "default" or name.startswith("kube-")
+
+
 def project_namespaces_are_their_own(data: Data) -> Iterator[Problem]:
     projects = data["projects"]
     namespaces = [p.get("namespace", p["name"]) for p in projects]
@@ -548,8 +572,39 @@ def project_namespaces_are_their_own(data: Data) -> Iterator[Problem]:
         if namespace == data["orchestrator"]["namespace"]:
             yield where, (f"namespace {namespace!r} is the orchestrator's namespace; "
                           "a project needs a namespace of its own")
-        if namespace.startswith("kube-") or namespace == "default":
+        if reserved_namespace(namespace):
             yield where, f"namespace {namespace!r} is reserved; choose another"
+
+
+def orchestrator_namespace_not_reserved(data: Data) -> Iterator[Problem]:
+    namespace = data["orchestrator"]["namespace"]
+    if reserved_namespace(namespace):
+        yield ["orchestrator", "namespace"], (
+            f"namespace {namespace!r} is reserved for Kubernetes itself (default and kube-*); "
+            "choose another")
+
+
+# Namespace labels the bundle sets itself, and why: a site's labels cannot override them.
+_OUR_NAMESPACE_LABELS = {
+    **{key: f"the Pod Security level the bundle needs: {POD_SECURITY_LABELS[key]}"
+       for key in POD_SECURITY_LABELS},
+    **{key: "it identifies the bundle" for key in (LABEL_PART_OF, LABEL_VERSION, LABEL_BUNDLE)},
+    LABEL_PROJECT: "it names the project",
+    "kubernetes.io/metadata.name": "the API server sets it to the namespace's name",
+}
+
+
+def namespace_labels_are_not_ours(data: Data) -> Iterator[Problem]:
+    settings = data.get("namespaces", {})
+    for kind in ("labels", "annotations"):
+        for key in settings.get(kind, {}):
+            reason = _OUR_NAMESPACE_LABELS.get(key) if kind == "labels" else None
+            if reason is None and key.startswith("argo-delivery.io/"):
+                reason = "argo-delivery.io/ is argo-delivery's own prefix"
+            if reason:
+                yield ["namespaces", kind, key], (
+                    f"{kind[:-1]} {key!r} is set by argo-delivery on every Namespace it renders "
+                    f"({reason}); remove it here")
 
 
 # Rules of one project: (data, path of the project, project) -> problems.
@@ -817,6 +872,8 @@ CROSS_FIELD_RULES: tuple[Callable[[Data], Iterator[Problem]], ...] = (
     one_component_per_branch,
     unique_project_names,
     project_namespaces_are_their_own,
+    orchestrator_namespace_not_reserved,
+    namespace_labels_are_not_ours,
     each_project,
     known_time_zone,
     valid_crons,
@@ -915,9 +972,19 @@ def ssh_repos_on_the_provider(data: Data) -> Iterator[Problem]:
                 "it is another name of the same server, no push webhook will be about it")
 
 
+def namespace_settings_need_namespaces(data: Data) -> Iterator[Problem]:
+    settings = data.get("namespaces", {})
+    if settings.get("manage", True) is False:
+        for kind in ("labels", "annotations"):
+            if settings.get(kind):
+                yield ["namespaces", kind], (f"namespaces.{kind} change nothing with "
+                                             "namespaces.manage: false (no Namespace is rendered)")
+
+
 WARNING_RULES: tuple[Callable[[Data], Iterator[Problem]], ...] = (
     every_component_is_used,
     ssh_repos_on_the_provider,
+    namespace_settings_need_namespaces,
 )
 
 
@@ -973,6 +1040,7 @@ def _build(data: Data) -> PlatformConfig:
         ))
     registry = data.get("registry", {})
     provider = data["gitProvider"]
+    namespaces = data.get("namespaces", {})
     return PlatformConfig(
         bundle_name=data["bundle"]["name"],
         bundle_version=data["bundle"]["version"],
@@ -990,4 +1058,6 @@ def _build(data: Data) -> PlatformConfig:
                                  SecretKeyRef(**provider["apiToken"]) if "apiToken" in provider
                                  else None),
         eventbus_images=tuple(resolve(image) for image in _eventbus_references(data)),
+        namespaces=Namespaces(namespaces.get("manage", True), dict(namespaces.get("labels", {})),
+                              dict(namespaces.get("annotations", {}))),
     )
