@@ -228,6 +228,8 @@ def _bundle_readme(bundle: Bundle, config: PlatformConfig) -> str:
         executor=settings["workflow-controller-configmap: executor"],
         eventbus=settings["argo-events-controller-config: controller-config.yaml"],
         jetstream_version=prerequisites.JETSTREAM_VERSION,
+        unmanaged_namespaces=[] if config.namespaces.manage else
+        [config.orchestrator_namespace, *(project.namespace for project in config.projects)],
     )
 
 

@@ -155,13 +155,14 @@ def _load(config_path: str | None, example: bool = False, folder_hint: str = "")
         _fail(f"{path} is a folder; the config is one YAML file{folder_hint.format(path=path)}",
               EXIT_USAGE)
     try:
-        if path == "-":
-            return parse_config(sys.stdin.read(), "<stdin>")
-        return load_config(path)
+        config = parse_config(sys.stdin.read(), "<stdin>") if path == "-" else load_config(path)
     except ConfigError as exc:
         count = len(exc.problems)
         _fail(f"{count} {'problem' if count == 1 else 'problems'}; nothing was written.", EXIT_USAGE,
               [_problem(p.message, p.source, p.line, p.column, p.path) for p in exc.problems])
+    for warning in config.warnings:  # likely mistakes and notes, located; they stop nothing
+        _stderr.print(f"{warning.severity}: {warning}", markup=False, highlight=False)
+    return config
 
 
 def _build(config: Any):

@@ -1,20 +1,26 @@
 """The platform configuration: load one YAML file, validate it, return typed objects.
 
-Validation happens in three layers, and every problem of every layer is reported at once:
-YAML syntax (with line and column), the JSON Schema shipped in the package (with the field
-path, what was expected and what was found), then the cross-field rules a schema cannot
-express (names that must exist, names that must be unique, images the registry policy
-refuses). The typed config holds every image resolved under that policy, as the cluster
-pulls it: renderers use it as is.
+Validation happens in three layers, and every problem of a layer is reported at once:
+YAML syntax (with line and column), then the JSON Schema shipped in the package (with the
+field path, what was expected and what was found) together with what any document is
+checked for (duplicate keys, credentials in a URL), then the cross-field rules a schema
+cannot express (names that must exist, names that must be unique, images the registry
+policy refuses). A valid config may still carry warnings (`PlatformConfig.warnings`:
+likely mistakes, each located, and notes such as when a schedule next fires). The typed
+config holds every image resolved under that policy, as the cluster pulls it: renderers
+use it as is.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import json
 import re
+import unicodedata
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from functools import cache, partial
 from importlib import resources
 from pathlib import Path
@@ -23,11 +29,19 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import jsonschema
 import yaml
+from croniter import CroniterBadCronError, CroniterBadDateError, CroniterError, croniter
 
-from argo_delivery.durations import parse_duration
+from argo_delivery.durations import format_duration, parse_duration
 from argo_delivery.images import ImageError, rewrite_image
 from argo_delivery.jetstream import JETSTREAM_IMAGES
-from argo_delivery.providers import PROVIDERS, GitProviderKind
+from argo_delivery.naming import (
+    LABEL_BUNDLE,
+    LABEL_PART_OF,
+    LABEL_PROJECT,
+    LABEL_VERSION,
+    POD_SECURITY_LABELS,
+)
+from argo_delivery.providers import PROVIDERS, GitProviderKind, provider_root, split_repo
 from argo_delivery.versionhash import normalise_repo
 
 __all__ = [
@@ -38,6 +52,7 @@ __all__ = [
     "EnvironmentDefaults",
     "GitProvider",
     "Images",
+    "Namespaces",
     "PlatformConfig",
     "Project",
     "Registry",
@@ -49,6 +64,7 @@ __all__ = [
     "load_default",
     "parse_config",
     "platform_schema",
+    "reserved_namespace",
 ]
 
 DEFAULT_CONFIG_NAME = "<embedded default platform>"
@@ -56,13 +72,18 @@ DEFAULT_CONFIG_NAME = "<embedded default platform>"
 
 @dataclass(frozen=True)
 class ConfigProblem:
-    """One thing wrong with a config file, located as precisely as we can."""
+    """One thing wrong with a config file, located as precisely as we can.
+
+    `severity` is "error" (the config cannot be used), "warning" (a likely mistake) or
+    "note" (worth knowing, e.g. when a schedule next fires).
+    """
 
     source: str
     message: str
     path: str = ""
     line: int | None = None
     column: int | None = None
+    severity: str = "error"
 
     def __str__(self) -> str:
         where = self.source
@@ -171,6 +192,15 @@ class GitProvider:
 
 
 @dataclass(frozen=True)
+class Namespaces:
+    """How the bundle treats the Namespaces it uses (the orchestrator's and the projects')."""
+
+    manage: bool = True  # render the Namespace objects; False: the site creates them
+    labels: dict[str, str] = field(default_factory=dict)       # extra, on every Namespace
+    annotations: dict[str, str] = field(default_factory=dict)  # extra, on every Namespace
+
+
+@dataclass(frozen=True)
 class PlatformConfig:
     """A validated platform: what every renderer takes."""
 
@@ -185,6 +215,9 @@ class PlatformConfig:
     git_provider: GitProvider
     # What the Argo Events controller runs for the EventBus, resolved like `images`.
     eventbus_images: tuple[str, ...]
+    namespaces: Namespaces = field(default_factory=Namespaces)
+    # Warnings and notes about a valid config, located (never part of equality).
+    warnings: tuple[ConfigProblem, ...] = field(default=(), compare=False)
 
     def component(self, name: str) -> Component:
         """The component called `name` (KeyError with the known names otherwise)."""
@@ -248,16 +281,50 @@ def parse_config(text: str, source: str = "<string>") -> PlatformConfig:
 
     if data is None:
         raise ConfigError([ConfigProblem(source, "the file is empty; expected a platform mapping")])
-    problems = [_schema_problem(error, node, source) for error in _schema_errors(data)]
+
+    def located(rules: tuple[Callable[[Data], Iterator[Problem]], ...],
+                severity: str = "error") -> list[ConfigProblem]:
+        return [ConfigProblem(source, message, _format_path(items), *_position(node, items), severity)
+                for rule in rules for items, message in rule(data)]
+
+    refused = located(DOCUMENT_RULES)
+    problems = list(_duplicate_keys(node, source)) + refused
+    # a value a document rule refused (a credential, say) is not also shown by the schema
+    problems += [problem for problem in (_schema_problem(error, node, source)
+                                         for error in _schema_errors(data))
+                 if problem.path not in {refusal.path for refusal in refused}]
     if problems:
         raise ConfigError(problems)
-    problems = [
-        ConfigProblem(source, message, _format_path(items), *_position(node, items))
-        for rule in CROSS_FIELD_RULES for items, message in rule(data)
-    ]
+    problems = located(CROSS_FIELD_RULES)
     if problems:
         raise ConfigError(problems)
-    return _build(data)
+    warnings = located(WARNING_RULES, "warning") + located(NOTE_RULES, "note")
+    return dataclasses.replace(_build(data), warnings=tuple(warnings))
+
+
+def _duplicate_keys(root: yaml.Node | None, source: str) -> Iterator[ConfigProblem]:
+    """Keys written twice in one mapping: PyYAML silently keeps the last one."""
+    def walk(node: yaml.Node | None, path: list[Any]) -> Iterator[ConfigProblem]:
+        if isinstance(node, yaml.MappingNode):
+            seen: dict[tuple[str, str], yaml.Node] = {}
+            for key_node, value_node in node.value:
+                if not isinstance(key_node, yaml.ScalarNode):
+                    continue
+                identity = (key_node.tag, key_node.value)
+                first = seen.get(identity)
+                if first is not None and key_node.value != "<<":
+                    yield ConfigProblem(
+                        source, f"duplicate key {key_node.value!r}: first at line "
+                        f"{first.start_mark.line + 1}, again at line {key_node.start_mark.line + 1}; "
+                        "YAML would silently keep the last one, so write it once",
+                        _format_path(path + [key_node.value]),
+                        key_node.start_mark.line + 1, key_node.start_mark.column + 1)
+                seen.setdefault(identity, key_node)
+                yield from walk(value_node, path + [key_node.value])
+        elif isinstance(node, yaml.SequenceNode):
+            for index, item in enumerate(node.value):
+                yield from walk(item, path + [index])
+    yield from walk(root, [])
 
 
 def _schema_errors(data: Any) -> list[jsonschema.ValidationError]:
@@ -280,7 +347,7 @@ def _describe(value: Any) -> str:
     if isinstance(value, (dict, list)):
         return f"a {kind}"
     if isinstance(value, str):
-        shown = json.dumps(value)
+        shown = json.dumps(_redact(value))
     else:
         shown = str(value).lower() if isinstance(value, bool) else str(value)
     return f"{kind} {shown}"
@@ -309,15 +376,34 @@ def _schema_problem(error: jsonschema.ValidationError, root: yaml.Node | None, s
     elif validator == "required":
         missing = re.match(r"'(.+)' is a required property", error.message)
         message = f"missing required key {missing.group(1)!r}" if missing else error.message
+    elif validator == "type" and schema.get("title") == "duration" and \
+            isinstance(instance, (int, float)) and not isinstance(instance, bool):
+        message = (f"expected a duration such as 30m, 8h or 1d, found {_describe(instance)}: "
+                   f"add a unit (e.g. {_raw(root, path_items, instance)}m)")
     elif validator == "type":
         expected = error.validator_value
         expected = " or ".join(expected) if isinstance(expected, list) else expected
         message = f"expected {expected}, found {_describe(instance)}"
+        if "string" in expected and isinstance(instance, (int, float, bool)):
+            raw = _raw(root, path_items, instance)
+            message += (f": quote it (\"{raw}\") so that YAML reads it as text"
+                        if raw is not None else ": quote it so that YAML reads it as text")
     elif validator == "enum":
-        message = f"expected one of {', '.join(map(str, error.validator_value))}, found {_describe(instance)}"
+        choices = [str(choice) for choice in error.validator_value]
+        message = f"expected one of {', '.join(choices)}, found {_describe(instance)}"
+        if isinstance(instance, str):
+            lowered = {choice.lower(): choice for choice in choices}
+            close = difflib.get_close_matches(instance.strip().lower(), list(lowered), n=1)
+            if close:
+                message += f" (did you mean {lowered[close[0]]!r}?)"
     elif validator == "pattern":
         expected = schema.get("x-expected") or f"a value matching {error.validator_value}"
         message = f"expected {expected}, found {_describe(instance)}"
+        if isinstance(instance, str) and instance.strip() != instance and \
+                re.search(error.validator_value, instance.strip()):
+            message += ": remove the whitespace around it"
+        elif schema.get("title") == "duration" and re.fullmatch(r"[0-9]+(\.[0-9]+)?", instance.strip()):
+            message += f": add a unit (e.g. {instance.strip()}m)"
     elif validator in ("minItems", "minLength"):
         unit = "item(s)" if validator == "minItems" else "character(s)"
         message = f"expected at least {error.validator_value} {unit}, found {len(instance)}"
@@ -330,13 +416,30 @@ def _schema_problem(error: jsonschema.ValidationError, root: yaml.Node | None, s
     return ConfigProblem(source, message, _format_path(path_items), line, column)
 
 
+def _raw(root: yaml.Node | None, path_items: list[Any], value: Any) -> str | None:
+    """The text of the scalar at `path_items` as written in the file (YAML reads `1.10` as 1.1)."""
+    node = _node(root, path_items)
+    if isinstance(node, yaml.ScalarNode) and node.value:
+        return node.value
+    return None if value is None else str(value).lower() if isinstance(value, bool) else str(value)
+
+
 def _position(root: yaml.Node | None, path_items: list[Any],
               key: bool = False) -> tuple[int | None, int | None]:
     """Line and column (1-based) of the node at `path_items`, or of its nearest parent."""
+    node = _node(root, path_items, key)
+    if node is None:
+        return None, None
+    return node.start_mark.line + 1, node.start_mark.column + 1
+
+
+def _node(root: yaml.Node | None, path_items: list[Any], key: bool = False) -> yaml.Node | None:
+    """The node at `path_items` (its key node with `key`), or its nearest parent."""
     node = root
     for depth, item in enumerate(path_items):
         if isinstance(node, yaml.MappingNode):
-            for key_node, value_node in node.value:
+            # the last of duplicate keys: the one PyYAML keeps
+            for key_node, value_node in reversed(node.value):
                 if key_node.value == item:
                     last = depth == len(path_items) - 1
                     node = key_node if (key and last) else value_node
@@ -347,9 +450,7 @@ def _position(root: yaml.Node | None, path_items: list[Any],
             node = node.value[item]
         else:
             break
-    if node is None:
-        return None, None
-    return node.start_mark.line + 1, node.start_mark.column + 1
+    return node
 
 
 Data = dict[str, Any]  # a part of the config as parsed from YAML
@@ -398,6 +499,67 @@ def unique_project_names(data: Data) -> Iterator[Problem]:
     yield from _duplicates(["projects"], [p["name"] for p in data["projects"]], "project name")
 
 
+def _transport(repo: str) -> str:
+    """The scheme of a git URL as the schema admits it; scp-like `git@host:path` is ssh."""
+    return repo.split("://", 1)[0].lower() if "://" in repo else "ssh"
+
+
+def repos_use_a_secure_transport(data: Data) -> Iterator[Problem]:
+    for index, component in enumerate(data["components"]):
+        transport = _transport(component["repo"])
+        if transport == "http":
+            yield ["components", index, "repo"], (
+                "http:// sends the git credentials and the code in clear text and lets anyone on "
+                "the way change what is built; use https:// or ssh://")
+        elif transport == "file":
+            yield ["components", index, "repo"], (
+                "a file:// repository is a path on the machine that reads it, which the "
+                "cluster's pods do not have; serve it over https:// or ssh://")
+
+
+def _repo_host_and_path(repo: str) -> tuple[str, str] | None:
+    """Lower-case host and path (no `.git`) of a git URL; None for a URL that does not parse."""
+    try:
+        return split_repo(normalise_repo(repo))[1:]
+    except ValueError:
+        return None
+
+
+def repos_on_the_provider(data: Data) -> Iterator[Problem]:
+    """An https:// repo elsewhere than the provider's host (and path prefix) never gets a push."""
+    provider = data["gitProvider"]
+    root = provider_root(provider["type"], provider.get("baseURL"))
+    if root is None:
+        return
+    host, prefix = root
+    where = f"{host}/{prefix}" if prefix else host
+    origin = "gitProvider.baseURL" if provider.get("baseURL") else f"gitProvider.type {provider['type']}"
+    for index, component in enumerate(data["components"]):
+        located = _repo_host_and_path(component["repo"])
+        if _transport(component["repo"]) not in ("https", "http") or located is None:
+            continue  # SSH hosts may be aliases: a warning (ssh_repos_on_the_provider)
+        repo_host, path = located
+        if repo_host != host or (prefix and not path.startswith(prefix + "/")):
+            yield ["components", index, "repo"], (
+                f"the repository is not on {where} ({origin}), so no push webhook from the "
+                f"provider can be about it; point repo at {where}/... or fix gitProvider")
+
+
+def ssh_repos_have_credentials(data: Data) -> Iterator[Problem]:
+    if data["gitProvider"].get("credentialsSecret"):
+        return
+    for index, component in enumerate(data["components"]):
+        if _transport(component["repo"]) == "ssh":
+            yield ["components", index, "repo"], (
+                "an SSH repository needs a key: name the Secret that holds it in "
+                "gitProvider.credentialsSecret (or use an https:// URL)")
+
+
+def reserved_namespace(name: str) -> bool:
+    """Kubernetes' own namespaces: `default` and the `kube-` prefix (kube-system, kube-public...)."""
+    return name == "default" or name.startswith("kube-")
+
+
 def project_namespaces_are_their_own(data: Data) -> Iterator[Problem]:
     projects = data["projects"]
     namespaces = [p.get("namespace", p["name"]) for p in projects]
@@ -410,8 +572,39 @@ def project_namespaces_are_their_own(data: Data) -> Iterator[Problem]:
         if namespace == data["orchestrator"]["namespace"]:
             yield where, (f"namespace {namespace!r} is the orchestrator's namespace; "
                           "a project needs a namespace of its own")
-        if namespace.startswith("kube-") or namespace == "default":
+        if reserved_namespace(namespace):
             yield where, f"namespace {namespace!r} is reserved; choose another"
+
+
+def orchestrator_namespace_not_reserved(data: Data) -> Iterator[Problem]:
+    namespace = data["orchestrator"]["namespace"]
+    if reserved_namespace(namespace):
+        yield ["orchestrator", "namespace"], (
+            f"namespace {namespace!r} is reserved for Kubernetes itself (default and kube-*); "
+            "choose another")
+
+
+# Namespace labels the bundle sets itself, and why: a site's labels cannot override them.
+_OUR_NAMESPACE_LABELS = {
+    **{key: f"the Pod Security level the bundle needs: {POD_SECURITY_LABELS[key]}"
+       for key in POD_SECURITY_LABELS},
+    **{key: "it identifies the bundle" for key in (LABEL_PART_OF, LABEL_VERSION, LABEL_BUNDLE)},
+    LABEL_PROJECT: "it names the project",
+    "kubernetes.io/metadata.name": "the API server sets it to the namespace's name",
+}
+
+
+def namespace_labels_are_not_ours(data: Data) -> Iterator[Problem]:
+    settings = data.get("namespaces", {})
+    for kind in ("labels", "annotations"):
+        for key in settings.get(kind, {}):
+            reason = _OUR_NAMESPACE_LABELS.get(key) if kind == "labels" else None
+            if reason is None and key.startswith("argo-delivery.io/"):
+                reason = "argo-delivery.io/ is argo-delivery's own prefix"
+            if reason:
+                yield ["namespaces", kind, key], (
+                    f"{kind[:-1]} {key!r} is set by argo-delivery on every Namespace it renders "
+                    f"({reason}); remove it here")
 
 
 # Rules of one project: (data, path of the project, project) -> problems.
@@ -448,6 +641,52 @@ def default_ttl_within_max(data: Data, base: list[Any], project: Data) -> Iterat
                                                       f"longer than maxTTL {environments['maxTTL']}")
 
 
+TTL_MIN = timedelta(minutes=1)
+TTL_MAX = timedelta(days=90)
+
+
+def sensible_ttls(data: Data, base: list[Any], project: Data) -> Iterator[Problem]:
+    environments = project.get("environments")
+    for key in ("defaultTTL", "maxTTL") if environments else ():
+        text = environments[key]
+        ttl = parse_duration(text)
+        if ttl < TTL_MIN:
+            number = re.match(r"[0-9.]+", text)
+            hint = f" (did you mean {number.group()}h?)" if number and float(number.group()) else ""
+            yield base + ["environments", key], (
+                f"{key} {text} is shorter than {format_duration(TTL_MIN)}: an environment would "
+                f"be reaped before it is up{hint}")
+        elif ttl > TTL_MAX:
+            yield base + ["environments", key], (
+                f"{key} {text} is longer than {format_duration(TTL_MAX)}: an environment that "
+                "lives that long is a demo environment (demoEnvironments, exempt from TTL)")
+
+
+def _invisible(text: str) -> str | None:
+    """What makes `text` read as another string: an invisible or unusual space character."""
+    for index, char in enumerate(text):
+        category = unicodedata.category(char)
+        if category in ("Cc", "Cf", "Co", "Cn", "Zl", "Zp") or (category == "Zs" and char != " "):
+            name = unicodedata.name(char, "unnamed character")
+            return f"U+{ord(char):04X} {name} at position {index + 1}"
+    if text != text.strip():
+        return "whitespace at its start or end"
+    return None
+
+
+def visible_group_names(data: Data, base: list[Any], project: Data) -> Iterator[Problem]:
+    names = [(["members", role, index], group)
+             for role in ("developers", "productOwners")
+             for index, group in enumerate(project.get("members", {}).get(role, []))]
+    names += [(["demoEnvironments", index, "owner"], demo["owner"])
+              for index, demo in enumerate(project.get("demoEnvironments", []))]
+    for items, name in names:
+        invisible = _invisible(name)
+        if invisible:
+            yield base + items, (f"group {json.dumps(name)} contains {invisible}; it would match "
+                                 "no group the identity provider sends: retype it")
+
+
 def demos_need_environments(data: Data, base: list[Any], project: Data) -> Iterator[Problem]:
     if project.get("demoEnvironments") and not project.get("environments"):
         yield base + ["demoEnvironments"], ("demo environments need the project's `environments` "
@@ -460,7 +699,9 @@ PROJECT_RULES: tuple[Callable[[Data, list[Any], Data], Iterator[Problem]], ...] 
     unique_suite_names,
     unique_demo_names,
     default_ttl_within_max,
+    sensible_ttls,
     demos_need_environments,
+    visible_group_names,
 )
 
 
@@ -480,12 +721,61 @@ def known_time_zone(data: Data) -> Iterator[Problem]:
                                           f"found {time_zone!r}")
 
 
-def five_field_crons(data: Data) -> Iterator[Problem]:
+# As Argo's CronWorkflow reads a schedule (robfig/cron's ParseStandard): five fields, these
+# descriptors, or `@every <duration>`. croniter checks the fields' ranges and finds the next run.
+_CRON_FIELDS = (("minute", "0-59"), ("hour", "0-23"), ("day-of-month", "1-31"),
+                ("month", "1-12 or jan-dec"), ("day-of-week", "0-6 or sun-sat"))
+_CRON_DESCRIPTORS = ("@yearly", "@annually", "@monthly", "@weekly", "@daily", "@midnight", "@hourly")
+_CRON_NAMES = re.compile(r"jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec|sun|mon|tue|wed|thu|fri|sat",
+                         re.IGNORECASE)
+
+
+def _cron_problem(cron: str) -> str | None:
+    text = cron.strip()
+    if text.startswith("@every"):
+        every = text.removeprefix("@every").strip()
+        try:
+            if "d" not in every and parse_duration(every) > timedelta(0):
+                return None
+        except ValueError:
+            pass
+        return f"expected @every <duration> such as @every 1h30m (units ms, s, m, h), found {cron!r}"
+    if text.startswith("@"):
+        if text in _CRON_DESCRIPTORS:
+            return None
+        close = difflib.get_close_matches(text, _CRON_DESCRIPTORS, n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        return (f"unknown schedule {cron!r}{hint}; expected 5 cron fields, "
+                f"{', '.join(_CRON_DESCRIPTORS)} or @every <duration>")
+    fields = text.split()
+    if len(fields) != 5:
+        return f"expected a cron expression with 5 fields, found {len(fields)} in {cron!r}"
+    for index, (name, bounds) in enumerate(_CRON_FIELDS):
+        value = fields[index]
+        probe = ["*"] * 5
+        probe[index] = value
+        unsupported = re.search(r"[A-Za-z#]", _CRON_NAMES.sub("", value)) if index >= 3 else \
+            re.search(r"[A-Za-z#]", value)
+        out_of_range = index == 4 and any(int(n) > 6 for n in re.findall(r"(?<![/0-9])[0-9]+", value))
+        if unsupported:
+            return (f"{name} field {value!r} of {cron!r} uses syntax Argo's cron parser does not "
+                    f"read (L, W, #); expected {bounds}")
+        if out_of_range or not croniter.is_valid(" ".join(probe)):
+            return f"{name} field {value!r} of {cron!r} is out of range or not understood; expected {bounds}"
+    try:
+        croniter(text, datetime(2000, 1, 1)).get_next(datetime)
+    except CroniterBadDateError:
+        return f"{cron!r} never fires: no date matches it"
+    except (CroniterBadCronError, CroniterError) as exc:
+        return f"{cron!r} is not a valid cron expression ({exc})"
+    return None
+
+
+def valid_crons(data: Data) -> Iterator[Problem]:
     for key in ("nightly", "reaper"):
-        cron = data["schedules"][key]
-        if len(cron.split()) != 5 and not cron.startswith("@"):
-            yield ["schedules", key], (f"expected a cron expression with 5 fields, found "
-                                       f"{len(cron.split())} in {cron!r}")
+        problem = _cron_problem(data["schedules"][key])
+        if problem:
+            yield ["schedules", key], problem
 
 
 def _providers_where(predicate: Callable[[GitProviderKind], bool]) -> str:
@@ -576,18 +866,144 @@ def eventbus_images_pinned(data: Data) -> Iterator[Problem]:
 CROSS_FIELD_RULES: tuple[Callable[[Data], Iterator[Problem]], ...] = (
     unique_component_names,
     repository_urls_parse,
+    repos_use_a_secure_transport,
+    repos_on_the_provider,
+    ssh_repos_have_credentials,
     one_component_per_branch,
     unique_project_names,
     project_namespaces_are_their_own,
+    orchestrator_namespace_not_reserved,
+    namespace_labels_are_not_ours,
     each_project,
     known_time_zone,
-    five_field_crons,
+    valid_crons,
     base_url_applies,
     api_token_required,
     api_token_usable,
     images_follow_the_registry_policy,
     eventbus_digests_name_eventbus_images,
     eventbus_images_pinned,
+)
+
+
+# --- rules that read any document: they run with the schema, on whatever was parsed ---------
+
+_URL_USERINFO = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*)://(?P<userinfo>[^/\s?#@]*)@")
+
+
+def _redact(text: str) -> str:
+    """`text` with the user and password of every URL in it replaced by ***."""
+    return _URL_USERINFO.sub(lambda m: f"{m.group('scheme')}://***@", text)
+
+
+def _has_credentials(text: str) -> bool:
+    for match in _URL_USERINFO.finditer(text):
+        user, _, password = match.group("userinfo").partition(":")
+        # ssh://git@host names an account, not a secret; a user over http(s) is a token
+        if password or (user and match.group("scheme").lower() in ("http", "https")):
+            return True
+    return False
+
+
+def _strings(value: Any, path: list[Any]) -> Iterator[tuple[list[Any], str]]:
+    if isinstance(value, str):
+        yield path, value
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield from _strings(item, path + [key])
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            yield from _strings(item, path + [index])
+
+
+def no_credentials_in_urls(data: Data) -> Iterator[Problem]:
+    """A credential in any URL of the config would be copied into the rendered resources,
+    readable by whoever can read those (every project's members can read their Project)."""
+    for items, text in _strings(data, []):
+        if items == ["registry", "mirror"] and "@" in text:
+            yield items, ("registry credentials do not belong in registry.mirror (found "
+                          f"{json.dumps(_redact(text.split('@')[-1]))} after a user part): give them "
+                          "to the cluster as image pull secrets or in the container runtime's config")
+        elif _has_credentials(text):
+            if items[:1] == ["gitProvider"]:
+                where = ("the provider's API token belongs in gitProvider.apiToken, the webhook "
+                         "secret in gitProvider.webhookSecret, git credentials in the Secret "
+                         "named by gitProvider.credentialsSecret")
+            elif items[:1] == ["components"] or items[-1:] == ["terraformModule"]:
+                where = "git credentials belong in the Secret named by gitProvider.credentialsSecret"
+            else:
+                where = ("a secret belongs in a Kubernetes Secret, never in the config (git "
+                         "credentials: the Secret named by gitProvider.credentialsSecret)")
+            yield items, (f"credentials in a URL ({_redact(text)}) would be copied into the "
+                          "rendered resources and readable by everyone who can read them; "
+                          f"remove them: {where}")
+
+
+# Run on any parsed document, together with the schema (a credential is refused even when
+# the rest of the file is still broken).
+DOCUMENT_RULES: tuple[Callable[[Data], Iterator[Problem]], ...] = (
+    no_credentials_in_urls,
+)
+
+
+# --- warnings and notes: a valid config may still be a mistake -------------------------------
+
+def every_component_is_used(data: Data) -> Iterator[Problem]:
+    used = {name for project in data["projects"] for name in project["components"]}
+    for index, component in enumerate(data["components"]):
+        if component["name"] not in used:
+            yield ["components", index, "name"], (
+                f"component {component['name']!r} is used by no project, so a push to it starts "
+                "nothing; add it to a project's components or remove it")
+
+
+def ssh_repos_on_the_provider(data: Data) -> Iterator[Problem]:
+    provider = data["gitProvider"]
+    root = provider_root(provider["type"], provider.get("baseURL"))
+    if root is None:
+        return
+    for index, component in enumerate(data["components"]):
+        located = _repo_host_and_path(component["repo"])
+        if _transport(component["repo"]) in ("https", "http") or located is None:
+            continue
+        if located[0] != root[0]:
+            yield ["components", index, "repo"], (
+                f"the repository's host {located[0]} is not the provider's ({root[0]}); unless "
+                "it is another name of the same server, no push webhook will be about it")
+
+
+def namespace_settings_need_namespaces(data: Data) -> Iterator[Problem]:
+    settings = data.get("namespaces", {})
+    if settings.get("manage", True) is False:
+        for kind in ("labels", "annotations"):
+            if settings.get(kind):
+                yield ["namespaces", kind], (f"namespaces.{kind} change nothing with "
+                                             "namespaces.manage: false (no Namespace is rendered)")
+
+
+WARNING_RULES: tuple[Callable[[Data], Iterator[Problem]], ...] = (
+    every_component_is_used,
+    ssh_repos_on_the_provider,
+    namespace_settings_need_namespaces,
+)
+
+
+def next_runs(data: Data) -> Iterator[Problem]:
+    schedules = data["schedules"]
+    zone = ZoneInfo(schedules["timeZone"])
+    now = datetime.now(zone)
+    for key in ("nightly", "reaper"):
+        cron = schedules[key].strip()
+        if cron.startswith("@every"):
+            continue
+        upcoming = croniter(cron, now).get_next(datetime)
+        wait = timedelta(minutes=round((upcoming - now).total_seconds() / 60))
+        yield ["schedules", key], (f"{cron!r} next fires at {upcoming:%Y-%m-%d %H:%M} "
+                                   f"{schedules['timeZone']} (in {format_duration(wait)})")
+
+
+NOTE_RULES: tuple[Callable[[Data], Iterator[Problem]], ...] = (
+    next_runs,
 )
 
 
@@ -624,6 +1040,7 @@ def _build(data: Data) -> PlatformConfig:
         ))
     registry = data.get("registry", {})
     provider = data["gitProvider"]
+    namespaces = data.get("namespaces", {})
     return PlatformConfig(
         bundle_name=data["bundle"]["name"],
         bundle_version=data["bundle"]["version"],
@@ -641,4 +1058,6 @@ def _build(data: Data) -> PlatformConfig:
                                  SecretKeyRef(**provider["apiToken"]) if "apiToken" in provider
                                  else None),
         eventbus_images=tuple(resolve(image) for image in _eventbus_references(data)),
+        namespaces=Namespaces(namespaces.get("manage", True), dict(namespaces.get("labels", {})),
+                              dict(namespaces.get("annotations", {}))),
     )

@@ -9,12 +9,14 @@ all read this table; adding a provider is one entry here.
 
 from __future__ import annotations
 
+import urllib.parse
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
-__all__ = ["PROVIDERS", "EventSourceInputs", "GitProviderKind"]
+__all__ = ["PROVIDERS", "EventSourceInputs", "GitProviderKind", "provider_root", "repository_path",
+           "split_repo"]
 
 
 @dataclass(frozen=True)
@@ -37,6 +39,44 @@ class GitProviderKind:
     api_token: Literal["required", "optional", "unsupported"]
     base_url: bool             # whether gitProvider.baseURL applies
     event_source: Callable[[EventSourceInputs], dict[str, Any]]
+    host: str | None = None    # where its repositories are without baseURL (None: anywhere)
+
+
+def split_repo(url: str) -> tuple[str, str, str]:
+    """Scheme, host and path (no leading or trailing `/`) of a git URL; scp-like is ssh.
+
+    Raises ValueError for a URL urllib cannot parse (a port out of range, say).
+    """
+    url = url.strip()
+    if "://" in url:
+        parts = urllib.parse.urlsplit(url)
+        return parts.scheme.lower(), (parts.hostname or "").lower(), parts.path.strip("/")
+    userhost, _, path = url.partition(":")
+    return "ssh", userhost.rpartition("@")[2].lower(), path.strip("/")
+
+
+def provider_root(provider_type: str, base_url: str | None) -> tuple[str, str] | None:
+    """Host and path prefix under which the provider's repositories are (None: anywhere).
+
+    A self-hosted GitLab may live under a path (https://host/gitlab): its project paths are
+    relative to that prefix.
+    """
+    kind = PROVIDERS[provider_type]
+    if base_url and kind.base_url:
+        _, host, prefix = split_repo(base_url)
+        return host, prefix
+    return (kind.host, "") if kind.host else None
+
+
+def repository_path(repo: str, provider_type: str, base_url: str | None) -> str:
+    """`owner/name` (GitHub, Gitea) or `group/sub/project` (GitLab) of a repository, as the
+    provider names it in a push: relative to the provider's path prefix for http(s) URLs."""
+    scheme, _, path = split_repo(repo)
+    root = provider_root(provider_type, base_url)
+    prefix = root[1] if root else ""
+    if prefix and scheme in ("http", "https") and path.startswith(prefix + "/"):
+        path = path[len(prefix) + 1:]
+    return path.removesuffix(".git").strip("/")
 
 
 def _github(inputs: EventSourceInputs) -> dict[str, Any]:
@@ -83,12 +123,13 @@ _GITHUB_PAYLOAD = {"path": "body.repository.full_name", "repo": "body.repository
 
 PROVIDERS: dict[str, GitProviderKind] = {kind.type: kind for kind in (
     # GitHub and GitHub Enterprise (baseURL): HMAC `webhookSecret`.
-    GitProviderKind("github", "github", "github", _GITHUB_PAYLOAD, "optional", True, _github),
+    GitProviderKind("github", "github", "github", _GITHUB_PAYLOAD, "optional", True, _github,
+                    host="github.com"),
     # GitLab (self-hosted with baseURL): `secretToken`; its EventSource must register the hook.
     GitProviderKind("gitlab", "gitlab", "gitlab",
                     {"path": "body.project.path_with_namespace", "repo": "body.project.git_http_url",
                      "ref": "body.ref", "commit": "body.after", "sender": "body.user_username"},
-                    "required", True, _gitlab),
+                    "required", True, _gitlab, host="gitlab.com"),
     # Gitea and Forgejo send GitHub-shaped pushes with a bearer token (a relay can reshape
     # others, e.g. Bitbucket Server).
     GitProviderKind("generic", "webhook", "webhook", _GITHUB_PAYLOAD, "unsupported", False, _generic),

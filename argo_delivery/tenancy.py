@@ -6,7 +6,8 @@ from typing import Any
 
 from argo_delivery.capability import Capability, CapabilityError, Registry
 from argo_delivery.config import PlatformConfig, Project, TestSuite
-from argo_delivery.naming import GROUP, GROUP_VERSION, LABEL_PROJECT, POD_SECURITY_LABELS
+from argo_delivery.naming import GROUP, GROUP_VERSION, LABEL_PROJECT
+from argo_delivery.orchestrator import namespace_resources
 from argo_delivery.rbac import Account, Role, Rule, service_account, token_secret
 
 __all__ = [
@@ -89,12 +90,12 @@ def _labels(project: Project) -> dict[str, str]:
 
 
 def project_resources(project: Project, config: PlatformConfig) -> list[dict[str, Any]]:
-    """Namespace, Project, and the member groups' Roles and RoleBindings of one project."""
+    """Namespace (unless the site creates namespaces), Project, and the member groups' Roles and
+    RoleBindings of one project."""
     labels = _labels(project)
     namespace = project.namespace
     resources: list[dict[str, Any]] = [
-        {"apiVersion": "v1", "kind": "Namespace",
-         "metadata": {"name": namespace, "labels": {**labels, **POD_SECURITY_LABELS}}},
+        *namespace_resources(config, namespace, labels),
         project_resource(project, config),
     ]
     for role, groups in ((DEVELOPER, project.developers), (PRODUCT_OWNER, project.product_owners)):

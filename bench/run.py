@@ -32,7 +32,7 @@ def synthetic_config(projects: int, components_per_project: int = 20) -> Platfor
         for c in range(components_per_project):
             name = f"p{p}-component-{c}"
             names.append(name)
-            components.append({"name": name, "repo": f"https://git.example.com/team-{p}/{name}.git",
+            components.append({"name": name, "repo": f"https://github.com/team-{p}/{name}.git",
                                "branch": "main", "deployPath": "deploy"})
         suite = {"image": "python:3.12-slim", "command": ["pytest"], "timeout": "30m"}
         project_list.append({

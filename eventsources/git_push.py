@@ -11,11 +11,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from argo_delivery.config import Component, PlatformConfig
+from argo_delivery import providers
+from argo_delivery.config import Component, GitProvider, PlatformConfig
 from argo_delivery.providers import PROVIDERS, EventSourceInputs
 from argo_delivery.rbac import Account
 from argo_delivery.security import events_pod_template
-from argo_delivery.versionhash import normalise_repo
 
 __all__ = ["ACCOUNT", "NAME", "WEBHOOK_PORT", "git_push", "repository_path"]
 
@@ -26,14 +26,10 @@ WEBHOOK_PORT = 12000
 ENDPOINT = "/push"
 
 
-def repository_path(component: Component) -> str:
-    """`owner/name` (GitHub, Gitea) or `group/sub/project` (GitLab) of a component's repo."""
-    normalised = normalise_repo(component.repo)
-    if "://" in normalised:
-        path = normalised.split("://", 1)[1].partition("/")[2]
-    else:
-        path = normalised.partition(":")[2]
-    return path.strip("/")
+def repository_path(component: Component, provider: GitProvider) -> str:
+    """`owner/name` (GitHub, Gitea) or `group/sub/project` (GitLab) of a component's repo, as
+    the provider names it (a GitLab under https://host/gitlab/ names it without `gitlab/`)."""
+    return providers.repository_path(component.repo, provider.type, provider.base_url)
 
 
 def _watched(config: PlatformConfig) -> list[Component]:
@@ -53,7 +49,7 @@ def git_push(config: PlatformConfig) -> dict[str, Any]:
         webhook=webhook,
         secret=provider.webhook_secret.selector(),
         token=provider.api_token.selector() if provider.api_token else None,
-        paths=sorted({repository_path(c) for c in _watched(config)}),
+        paths=sorted({repository_path(c, provider) for c in _watched(config)}),
         base_url=provider.base_url,
     )
     spec: dict[str, Any] = {

@@ -14,7 +14,7 @@ import json
 from typing import Any
 
 from argo_delivery.capability import CapabilityError, SensorTrigger
-from argo_delivery.config import PlatformConfig, Project
+from argo_delivery.config import GitProvider, PlatformConfig, Project
 from argo_delivery.eventsources import git_push
 from argo_delivery.naming import LABEL_PROJECT
 from argo_delivery.providers import PROVIDERS
@@ -45,14 +45,28 @@ def _b64_template(path: str, strip_prefix: str = "") -> str:
 
 def _quote(text: str) -> str:
     # govaluate string literal; config values are already restricted to safe characters
-    # (the schema allows no quotes or backslashes in branch names or repo paths).
+    # (the schema allows no quotes or backslashes in branch names).
     return json.dumps(text)
 
 
-def push_filter(project: Project, provider: str) -> dict[str, Any]:
+def _same_path(path: str) -> str:
+    """A govaluate `=~` pattern (a Go regexp) matching `path` in any case.
+
+    GitLab, GitHub and Gitea name a repository in any case (`Acme/API` is `acme/api`) and
+    send it in its canonical case, which the config need not use. Argo Events evaluates expr
+    filters with govaluate and no functions (v1.9.11, pkg/sensors/dependencies/filter.go),
+    so there is no lower(): the match is a case-insensitive regexp. Characters other than
+    letters, digits, `-`, `_` and `/` are written as `\\x{..}` escapes (`.` as `[.]`).
+    """
+    escaped = "".join(c if c.isascii() and (c.isalnum() or c in "-_/") else
+                      "[.]" if c == "." else f"\\x{{{ord(c):x}}}" for c in path)
+    return f"(?i)^{escaped}$"
+
+
+def push_filter(project: Project, provider: GitProvider) -> dict[str, Any]:
     """Expr filter: the push is to a tracked branch of one of the project's components."""
-    fields = PROVIDERS[provider].payload
-    alternatives = sorted({f"(path == {_quote(git_push.repository_path(c))} && "
+    fields = PROVIDERS[provider.type].payload
+    alternatives = sorted({f"(path =~ {_quote(_same_path(git_push.repository_path(c, provider)))} && "
                            f"ref == {_quote('refs/heads/' + c.branch)})" for c in project.components})
     return {"exprs": [{
         "expr": f"({' || '.join(alternatives)}) && commit != {_quote(ZERO_COMMIT)}",
@@ -125,7 +139,7 @@ def on_push(config: PlatformConfig, target: SensorTrigger) -> dict[str, Any]:
                 "name": _dependency_name(project),
                 "eventSourceName": git_push.NAME,
                 "eventName": PROVIDERS[provider].event_name,
-                "filters": push_filter(project, provider),
+                "filters": push_filter(project, config.git_provider),
             } for project in config.projects],
             "triggers": [_trigger(project, provider, target) for project in config.projects],
         },

@@ -3,6 +3,8 @@ replaced. Shared by the fast golden tests and the upstream conformance tests."""
 
 from __future__ import annotations
 
+import re
+
 from argo_delivery.config import PlatformConfig, default_config_text, parse_config
 
 # name -> (gitProvider block that replaces `type: github`, EventSource section, secret field)
@@ -20,5 +22,11 @@ PROVIDERS = {
 
 
 def provider_config(name: str) -> PlatformConfig:
-    text = default_config_text().replace("type: github", PROVIDERS[name][0], 1)
+    block = PROVIDERS[name][0]
+    text = default_config_text().replace("type: github", block, 1)
+    # the repositories live on the provider (the config refuses an https repo elsewhere)
+    host = re.search(r"baseURL: (\S+)", block)
+    host = host.group(1) if host else "https://gitlab.com" if "type: gitlab" in block else None
+    if host:
+        text = text.replace("repo: https://github.com/", f"repo: {host}/")
     return parse_config(text, f"{name}.yaml")

@@ -131,6 +131,7 @@ def rendered(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFa
     if provider.type == "gitlab":  # GitLab's EventSource registers its hook with a token
         block += ("  apiToken: {name: git-api-token, key: token}\n"
                   "  webhookURL: https://events.example.com/push\n")
+        text = text.replace("repo: https://github.com/", "repo: https://gitlab.com/")  # on gitlab.com
     config = parse_config(text.replace("\n  type: github\n", block))
     assert config.git_provider.type == provider.type
     bundle = build_bundle(config)
@@ -228,6 +229,16 @@ def test_partner_only_component_fires_only_partner(sensor_sim, rendered, tmp_pat
     run = simulate(sensor_sim, rendered, payload, tmp_path)
     assert list(by_namespace(run)) == ["partner-northwind"]
     check_workflow(run.workflows[0], provider, payload, "main", "northwind")
+
+
+def test_repository_path_in_another_case_is_the_same_repository(sensor_sim, rendered, tmp_path):
+    """Providers send a repository's canonical case (`Acme-Platform/API`), which the config
+    need not use: the filter matches it in any case, and nothing that merely contains it."""
+    provider = rendered.provider
+    run = simulate(sensor_sim, rendered, provider.push("Acme-Platform/API", "main"), tmp_path)
+    assert sorted(by_namespace(run)) == ["core-team", "partner-northwind"]
+    run = simulate(sensor_sim, rendered, provider.push("x/Acme-Platform/API", "main"), tmp_path)
+    assert run.returncode == NO_TRIGGER
 
 
 @pytest.mark.parametrize("case", ["untracked-branch", "unknown-repo", "branch-deletion", "tag",

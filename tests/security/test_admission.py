@@ -166,8 +166,8 @@ FORGERIES = {
     "name not from the hash": (lambda: version(f"{PROJECT}-0000000000000000"), "is named"),
     "another project's name": (lambda: version(f"{OTHER}-{HASH[7:23]}", project=OTHER),
                                "project whose namespace this is"),
-    "pre-set approval": (lambda: version(GOOD_NAME, approval={"approvedBy": "mallory", "approvedAt": "2026-01-01T00:00:00Z"}),
-                         "born unapproved"),
+    "pre-set approval": (lambda: version(GOOD_NAME, approval={
+        "approvedBy": "mallory", "approvedAt": "2026-01-01T00:00:00Z"}), "born unapproved"),
 }
 
 

@@ -16,7 +16,7 @@ from click.testing import CliRunner
 from argo_delivery import bundle as bundle_module
 from argo_delivery.bundle import BundleExistsError, build_bundle, check_bundle, write_bundle
 from argo_delivery.cli import main
-from argo_delivery.config import parse_config
+from argo_delivery.config import default_config_text, parse_config
 from argo_delivery.naming import LABEL_BUNDLE, LABEL_PART_OF, LABEL_VERSION
 from tests.support import REPO_ROOT
 
@@ -207,3 +207,34 @@ def test_a_new_tool_version_renders_the_same_bundle(monkeypatch, default_config,
     for name in patched:
         monkeypatch.setattr(sys.modules[name], "__version__", "99.0.0")
     assert build_bundle(default_config).files == default_bundle.files
+def _namespaces(bundle) -> dict[str, dict]:
+    return {r["metadata"]["name"]: r["metadata"] for r in bundle.resources if r["kind"] == "Namespace"}
+
+
+def test_site_labels_and_annotations_are_on_every_namespace_and_ours_still_win():
+    text = default_config_text().replace("\ncomponents:", "\nnamespaces:\n  labels: {example.com/team: "
+                                       "platform, cost-center: cc-42}\n  annotations: "
+                                       "{example.com/contact: 'ops@example.com'}\ncomponents:", 1)
+    bundle = build_bundle(parse_config(text))
+    namespaces = _namespaces(bundle)
+    assert sorted(namespaces) == ["argo-delivery", "core-team", "partner-northwind"]
+    for meta in namespaces.values():
+        assert meta["labels"]["example.com/team"] == "platform"
+        assert meta["labels"]["cost-center"] == "cc-42"
+        assert meta["labels"]["pod-security.kubernetes.io/enforce"] == "baseline"
+        assert meta["annotations"] == {"example.com/contact": "ops@example.com"}
+    assert namespaces["core-team"]["labels"]["argo-delivery.io/project"] == "core-team"
+
+
+def test_a_site_that_creates_namespaces_gets_no_namespace_object(default_bundle):
+    text = default_config_text().replace("\ncomponents:", "\nnamespaces: {manage: false}\ncomponents:", 1)
+    bundle = build_bundle(parse_config(text))
+    assert _namespaces(bundle) == {}
+    # everything else is as before
+    assert [r for r in default_bundle.resources if r["kind"] != "Namespace"] == bundle.resources
+    # and the bundle's README tells the operator which namespaces must exist
+    readme = bundle.files["README.md"].decode()
+    assert ("7. Namespaces the bundle uses but does not create (`namespaces.manage: false`):\n"
+            "   `argo-delivery`, `core-team`, `partner-northwind`; their Pod\n"
+            "   Security `enforce` level must allow `baseline` pods") in readme
+    assert "7. Namespaces" not in default_bundle.files["README.md"].decode()

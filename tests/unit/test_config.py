@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -12,7 +13,9 @@ from argo_delivery.bundle import build_bundle
 from argo_delivery.cli import main
 from argo_delivery.config import (
     CROSS_FIELD_RULES,
+    DOCUMENT_RULES,
     PROJECT_RULES,
+    WARNING_RULES,
     ConfigError,
     SecretKeyRef,
     _schema_errors,
@@ -26,6 +29,7 @@ from argo_delivery.jetstream import JETSTREAM_IMAGES
 
 HERE = Path(__file__).parent
 BAD = sorted((HERE / "bad_configs").glob("*.yaml"))
+WARNED = sorted((HERE / "warning_configs").glob("*.yaml"))
 MINIMAL = (HERE / "minimal-platform.yaml").read_text()
 DIGEST = "sha256:" + "ab" * 32
 
@@ -82,13 +86,83 @@ def test_every_cross_field_rule_is_proven_by_a_bad_config():
             data = yaml.safe_load(path.read_text())
         except yaml.YAMLError:
             continue
+        proven |= {rule for rule in DOCUMENT_RULES if any(rule(data))}  # on any document
         if not isinstance(data, dict) or _schema_errors(data):
-            continue  # the rules run only on schema-valid data
+            continue  # the other rules run only on schema-valid data
         proven |= {rule for rule in CROSS_FIELD_RULES if any(rule(data))}
         proven |= {rule for rule in PROJECT_RULES for index, project in enumerate(data["projects"])
                    if any(rule(data, ["projects", index], project))}
-    unproven = set(CROSS_FIELD_RULES + PROJECT_RULES) - proven
+    unproven = set(CROSS_FIELD_RULES + PROJECT_RULES + DOCUMENT_RULES) - proven
     assert not unproven, [rule.__name__ for rule in unproven]
+
+
+@pytest.mark.parametrize("path", WARNED, ids=[p.stem for p in WARNED])
+def test_warned_config_is_valid_and_each_warning_is_located(path: Path):
+    expected = expectations(path)
+    assert expected, f"{path.name} has no `# expect:` line"
+    warnings = [str(w) for w in load_config(path).warnings if w.severity == "warning"]
+    for message in expected:
+        assert any(message in warning for warning in warnings), (message, warnings)
+    assert all(re.match(rf"{re.escape(str(path))}:\d+:\d+: ", w) for w in warnings), warnings
+
+
+def test_every_warning_rule_is_proven_by_a_warned_config():
+    proven = {rule for path in WARNED for rule in WARNING_RULES
+              if any(rule(yaml.safe_load(path.read_text())))}
+    assert set(WARNING_RULES) == proven, [r.__name__ for r in set(WARNING_RULES) - proven]
+
+
+def test_the_shipped_configs_raise_no_warning():
+    for config in (load_default(), load_config(HERE / "minimal-platform.yaml")):
+        assert [w for w in config.warnings if w.severity != "note"] == []
+
+
+def test_notes_say_when_each_schedule_next_fires():
+    notes = [str(w) for w in parse_config(MINIMAL, "m.yaml").warnings if w.severity == "note"]
+    assert len(notes) == 2
+    assert re.match(r"m\.yaml:\d+:\d+: schedules\.nightly: '0 2 \* \* \*' next fires at "
+                    r"\d{4}-\d\d-\d\d 02:00 UTC \(in [0-9dhm]+\)$", notes[0]), notes[0]
+    assert "schedules.reaper: '*/15 * * * *' next fires at " in notes[1]
+
+
+def test_a_credential_in_a_url_is_never_echoed():
+    path = HERE / "bad_configs" / "credentials_in_urls.yaml"
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+    assert "SECRET" not in str(caught.value)
+    # and a schema message that shows a refused value hides the credential too
+    text = MINIMAL.replace("https://github.com/acme/api.git", "'https://u:SECRET@github.com/a b'")
+    text = text.replace("type: github", "type: github\n  webhookURL: ftp://x:SECRET@events")
+    with pytest.raises(ConfigError) as caught:
+        parse_config(text)
+    assert "SECRET" not in str(caught.value)
+    assert {p.path for p in caught.value.problems} == {"components[0].repo", "gitProvider.webhookURL"}
+
+
+def test_dotted_secret_names_and_keys_kubernetes_accepts_are_accepted():
+    config = parse_config(MINIMAL.replace("{name: hook, key: secret}",
+                                          "{name: git.hook-v2, key: webhook.secret_1}"))
+    assert config.git_provider.webhook_secret == SecretKeyRef("git.hook-v2", "webhook.secret_1")
+
+
+def test_a_gitlab_under_a_path_prefix_accepts_its_repositories():
+    text = MINIMAL.replace("https://github.com/", "https://git.example.com/gitlab/").replace(
+        "type: github", "type: gitlab\n  baseURL: https://git.example.com/gitlab\n"
+        "  webhookURL: https://events.example.com\n  apiToken: {name: api, key: token}")
+    config = parse_config(text)
+    source = git_push(config)["spec"]["gitlab"]["gitlab"]
+    # GitLab names its projects relative to the prefix
+    assert source["projects"] == ["acme/api", "acme/web"]
+    assert source["gitlabBaseURL"] == "https://git.example.com/gitlab"
+
+
+def test_the_cli_prints_warnings_and_renders(tmp_path: Path):
+    path = HERE / "warning_configs" / "unused_component.yaml"
+    result = CliRunner().invoke(main, ["render", "--config", str(path), "--out", str(tmp_path / "d")])
+    assert result.exit_code == 0, result.output
+    assert (f"warning: {path}:7:12: components[2].name: component 'worker' is used by no project"
+            in result.stderr)
+    assert "note: " in result.stderr and "next fires at" in result.stderr
 
 
 def test_missing_file():
@@ -125,7 +199,7 @@ def test_cli_missing_config_exits_2(tmp_path: Path):
 
 
 def test_every_secret_reference_is_a_secret_key_ref_and_renders_as_a_selector():
-    config = parse_config(MINIMAL.replace("type: github", "type: gitlab\n"
+    config = parse_config(MINIMAL.replace("github.com", "gitlab.com").replace("type: github", "type: gitlab\n"
                                           "  webhookURL: https://events.example.com/push\n"
                                           "  apiToken: {name: api, key: token}"))
     assert config.git_provider.webhook_secret == SecretKeyRef("hook", "secret")

@@ -21,8 +21,8 @@ def test_config_reference_matches_the_schema():
 
 def test_config_reference_follows_refs_into_the_schemas_named_types():
     reference = reference_markdown()
-    # a $ref inside a $ref: gitProvider.apiToken -> secretKeyRef, its name -> dnsLabel
-    assert "| `gitProvider.apiToken.name` | DNS label | yes | Secret name. |" in reference
+    # a $ref inside a $ref: gitProvider.apiToken -> secretKeyRef, its name -> secretName
+    assert "| `gitProvider.apiToken.name` | Secret name | yes | Secret name. |" in reference
     assert "| `projects[].testSuites.nightly[].timeout` | duration | yes |" in reference
     for shape in platform_schema()["$defs"].values():
         assert shape.get("title", "") in reference
