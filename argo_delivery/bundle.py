@@ -199,8 +199,10 @@ def build_bundle(config: PlatformConfig, use_c_yaml: bool = True, extra: Iterabl
         {**kustomization, "resources": [p.removeprefix("crds/") for p in crd_paths]}).encode()
     files["kustomization.yaml"] = dump_yaml({**kustomization,
                                              "resources": ["crds", *other_paths]}).encode()
-    images = sorted(set(collect_images(resources))
-                    | set(eventbus_images(resources, config)))
+    # what the bundle makes run: its containers, the EventBus's JetStream images, Argo's
+    # executor and the Argo Events image (the controllers run those for our pods)
+    images = sorted(set(collect_images(resources)) | set(eventbus_images(resources, config))
+                    | {config.images.argo_exec, config.images.argo_events})
     files["images.txt"] = "".join(f"{image}\n" for image in images).encode()
     digest = content_digest(files)
     bundle = Bundle(config.bundle_name, config.bundle_version, digest, resources, images, files)
@@ -228,6 +230,7 @@ def _bundle_readme(bundle: Bundle, config: PlatformConfig) -> str:
         executor=settings["workflow-controller-configmap: executor"],
         eventbus=settings["argo-events-controller-config: controller-config.yaml"],
         jetstream_version=prerequisites.JETSTREAM_VERSION,
+        events_image=config.images.argo_events,
         unmanaged_namespaces=[] if config.namespaces.manage else
         [config.orchestrator_namespace, *(project.namespace for project in config.projects)],
     )

@@ -31,6 +31,7 @@ import jsonschema
 import yaml
 from croniter import CroniterBadCronError, CroniterBadDateError, CroniterError, croniter
 
+from argo_delivery.controllers import ARGO_EVENTS_IMAGE, ARGO_EXEC_IMAGE
 from argo_delivery.durations import format_duration, parse_duration
 from argo_delivery.images import ImageError, rewrite_image
 from argo_delivery.jetstream import JETSTREAM_IMAGES
@@ -149,11 +150,16 @@ class Project:
 
 @dataclass(frozen=True)
 class Images:
-    """Resolved under the registry policy: fully qualified, mirrored, what the cluster pulls."""
+    """Resolved under the registry policy: fully qualified, mirrored, what the cluster pulls.
 
-    python: str
+    `python` and `terraform` are None when unset: no shipped flow runs them yet.
+    """
+
     git: str
-    terraform: str
+    argo_exec: str
+    argo_events: str
+    python: str | None = None
+    terraform: str | None = None
 
 
 @dataclass(frozen=True)
@@ -211,7 +217,7 @@ class PlatformConfig:
     projects: tuple[Project, ...]
     images: Images
     registry: Registry
-    schedules: Schedules
+    schedules: Schedules | None
     git_provider: GitProvider
     # What the Argo Events controller runs for the EventBus, resolved like `images`.
     eventbus_images: tuple[str, ...]
@@ -713,6 +719,8 @@ def each_project(data: Data) -> Iterator[Problem]:
 
 
 def known_time_zone(data: Data) -> Iterator[Problem]:
+    if "schedules" not in data:
+        return
     time_zone = data["schedules"]["timeZone"]
     try:
         ZoneInfo(time_zone)
@@ -772,6 +780,8 @@ def _cron_problem(cron: str) -> str | None:
 
 
 def valid_crons(data: Data) -> Iterator[Problem]:
+    if "schedules" not in data:
+        return
     for key in ("nightly", "reaper"):
         problem = _cron_problem(data["schedules"][key])
         if problem:
@@ -815,9 +825,19 @@ def _image_policy(data: Data) -> Callable[[str], str]:
                    require_digest=registry.get("requireDigests", False))
 
 
+# images.<key> -> its default (None: no default), in the order they are checked
+IMAGE_DEFAULTS: dict[str, str | None] = {
+    "python": None, "git": None, "terraform": None,
+    "argoExec": ARGO_EXEC_IMAGE, "argoEvents": ARGO_EVENTS_IMAGE,
+}
+
+
 def _configured_images(data: Data) -> Iterator[tuple[list[Any], str]]:
-    for key in ("python", "git", "terraform"):
-        yield ["images", key], data["images"][key]
+    for key, default in IMAGE_DEFAULTS.items():
+        if key in data["images"]:
+            yield ["images", key], data["images"][key]
+        elif default:
+            yield ["images"], default  # located at the block that could set it
     for p_index, project in enumerate(data["projects"]):
         for stream, suites in project.get("testSuites", {}).items():
             for s_index, suite in enumerate(suites):
@@ -989,6 +1009,8 @@ WARNING_RULES: tuple[Callable[[Data], Iterator[Problem]], ...] = (
 
 
 def next_runs(data: Data) -> Iterator[Problem]:
+    if "schedules" not in data:
+        return
     schedules = data["schedules"]
     zone = ZoneInfo(schedules["timeZone"])
     now = datetime.now(zone)
@@ -1002,9 +1024,33 @@ def next_runs(data: Data) -> Iterator[Problem]:
                                    f"{schedules['timeZone']} (in {format_duration(wait)})")
 
 
+# Settings read by flows that are not shipped yet: optional, and named when set.
+NOT_YET_USED = {("images", "python"): "the test streams", ("images", "terraform"): "environments",
+                ("schedules",): "nightly tests and the environment reaper"}
+
+
+def settings_no_flow_uses_yet(data: Data) -> Iterator[Problem]:
+    unused = [f"{'.'.join(path)} ({flow})" for path, flow in NOT_YET_USED.items()
+              if _lookup(data, path) is not None]
+    if unused:
+        yield [], ("these settings change nothing yet, the flows that read them are not shipped: "
+                   + ", ".join(unused))
+
+
+def _lookup(data: Data, path: tuple[str, ...]) -> Any:
+    for key in path:
+        data = data.get(key) if isinstance(data, dict) else None
+    return data
+
+
 NOTE_RULES: tuple[Callable[[Data], Iterator[Problem]], ...] = (
     next_runs,
+    settings_no_flow_uses_yet,
 )
+
+
+def _snake(key: str) -> str:
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", key).lower()
 
 
 def _build(data: Data) -> PlatformConfig:
@@ -1047,10 +1093,12 @@ def _build(data: Data) -> PlatformConfig:
         orchestrator_namespace=data["orchestrator"]["namespace"],
         components=components,
         projects=tuple(projects),
-        images=Images(**{k: resolve(data["images"][k]) for k in ("python", "git", "terraform")}),
+        images=Images(**{_snake(key): resolve(data["images"].get(key, default))
+                         for key, default in IMAGE_DEFAULTS.items()
+                         if key in data["images"] or default}),
         registry=Registry(registry.get("mirror"), bool(registry.get("requireDigests", False))),
         schedules=Schedules(data["schedules"]["timeZone"], data["schedules"]["nightly"],
-                            data["schedules"]["reaper"]),
+                            data["schedules"]["reaper"]) if "schedules" in data else None,
         git_provider=GitProvider(provider["type"], SecretKeyRef(**provider["webhookSecret"]),
                                  provider.get("baseURL"),
                                  provider.get("credentialsSecret", {}).get("name"),

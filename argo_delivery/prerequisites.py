@@ -67,7 +67,8 @@ def controller_settings(config: PlatformConfig) -> dict[str, str]:
     import yaml
 
     nats, reloader, exporter = config.eventbus_images
-    executor = yaml.safe_dump({"securityContext": executor_security_context()}, sort_keys=True)
+    executor = yaml.safe_dump({"image": config.images.argo_exec,
+                               "securityContext": executor_security_context()}, sort_keys=True)
     eventbus = yaml.safe_dump({"eventBus": {"jetstream": {"versions": [{
         "version": JETSTREAM_VERSION, "natsImage": nats, "configReloaderImage": reloader,
         "metricsExporterImage": exporter, "startCommand": "/nats-server"}]}}}, sort_keys=False)

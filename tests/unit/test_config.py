@@ -26,6 +26,7 @@ from argo_delivery.config import (
 )
 from argo_delivery.eventsources.git_push import git_push
 from argo_delivery.jetstream import JETSTREAM_IMAGES
+from tests.support import REPO_ROOT
 
 HERE = Path(__file__).parent
 BAD = sorted((HERE / "bad_configs").glob("*.yaml"))
@@ -118,7 +119,8 @@ def test_the_shipped_configs_raise_no_warning():
 
 
 def test_notes_say_when_each_schedule_next_fires():
-    notes = [str(w) for w in parse_config(MINIMAL, "m.yaml").warnings if w.severity == "note"]
+    notes = [str(w) for w in parse_config(MINIMAL, "m.yaml").warnings
+             if w.severity == "note" and "next fires" in w.message]
     assert len(notes) == 2
     assert re.match(r"m\.yaml:\d+:\d+: schedules\.nightly: '0 2 \* \* \*' next fires at "
                     r"\d{4}-\d\d-\d\d 02:00 UTC \(in [0-9dhm]+\)$", notes[0]), notes[0]
@@ -235,7 +237,8 @@ def test_the_typed_config_holds_the_mirrored_references_and_they_are_rendered_as
     assert config.eventbus_images[0] == "mirror.site:5000/docker.io/library/nats:2.10.29"
     bundle = build_bundle(config)
     # rewritten once, when the config was built: rendering a second time would nest the mirror
-    assert bundle.images == sorted({config.images.git, suite.image, *config.eventbus_images})
+    assert bundle.images == sorted({config.images.git, suite.image, *config.eventbus_images,
+                                    config.images.argo_exec, config.images.argo_events})
     project = next(r for r in bundle.resources if r["kind"] == "Project")
     assert project["spec"]["testSuites"]["alpha"][0]["image"] == suite.image
 
@@ -247,8 +250,50 @@ def test_eventbus_digests_pin_the_jetstream_images_under_require_digests():
     digests = ", ".join(f"{image!r}: {DIGEST}" for image in JETSTREAM_IMAGES)
     text = text.replace("requireDigests: false",
                         f"requireDigests: true\n  eventBusDigests: {{{digests}}}")
+    text = text.replace("\nimages:\n", f"\nimages:\n  argoExec: quay.io/argoproj/argoexec:v4.1.4@{DIGEST}\n"
+                        f"  argoEvents: quay.io/argoproj/argo-events:v1.9.11@{DIGEST}\n", 1)
     config = parse_config(text)
     assert config.eventbus_images == tuple(f"docker.io/{'library/' if '/' not in image else ''}"
                                            f"{image}@{DIGEST}" for image in JETSTREAM_IMAGES)
     images = build_bundle(config).images
-    assert len(images) == 5 and all(image.endswith(f"@{DIGEST}") for image in images)
+    assert len(images) == 7 and all(image.endswith(f"@{DIGEST}") for image in images)
+
+
+def test_controller_images_default_to_the_pinned_upstream_versions(default_config):
+    from argo_delivery import controllers
+    from tests.support import pinned_version
+
+    assert controllers.ARGO_WORKFLOWS_VERSION == pinned_version(
+        "argo-workflows-lint", "github.com/argoproj/argo-workflows/v4")
+    assert controllers.ARGO_EVENTS_VERSION == pinned_version(
+        "argo-events-lint", "github.com/argoproj/argo-events")
+    assert default_config.images.argo_exec == controllers.ARGO_EXEC_IMAGE
+    assert default_config.images.argo_events == controllers.ARGO_EVENTS_IMAGE
+
+
+def test_images_txt_lists_the_controllers_images_for_our_pods(default_bundle):
+    assert {"quay.io/argoproj/argoexec:v4.1.4", "quay.io/argoproj/argo-events:v1.9.11"} <= \
+        set(default_bundle.images)
+
+
+def test_controller_images_follow_the_registry_policy():
+    text = (REPO_ROOT / "tests/unit/minimal-platform.yaml").read_text()
+    mirrored = parse_config(text + "registry: {mirror: registry.site.example}\n")
+    assert mirrored.images.argo_exec == "registry.site.example/quay.io/argoproj/argoexec:v4.1.4"
+    with pytest.raises(ConfigError) as caught:
+        parse_config(text + "registry: {requireDigests: true}\n", "p.yaml")
+    located = {(p.path, p.line) for p in caught.value.problems}
+    assert ("images", 11) in located  # the defaults are located at the images block
+
+
+def test_settings_no_shipped_flow_reads_are_optional_and_named():
+    text = (REPO_ROOT / "tests/unit/minimal-platform.yaml").read_text()
+    config = parse_config(text)
+    [note] = [w for w in config.warnings if "change nothing yet" in w.message]
+    assert "images.python" in note.message and "images.terraform" in note.message
+    assert "schedules" in note.message
+    trimmed = "\n".join(line for line in text.splitlines()
+                        if not line.startswith(("  python:", "  terraform:", "schedules:")))
+    lean = parse_config(trimmed)
+    assert lean.schedules is None and lean.images.python is None
+    assert not [w for w in lean.warnings if "change nothing yet" in w.message]
