@@ -176,4 +176,4 @@ def test_version_identity_is_immutable(kube, namespace):
     with pytest.raises(ApiError) as e:
         kube.apply([changed], dry_run=True)
     assert e.value.status == 422
-    assert "project, components and hash of a Version are immutable" in e.value.message
+    assert "project, components, hash and trigger of a Version are immutable" in e.value.message
