@@ -25,6 +25,7 @@ from functools import cache, partial
 from importlib import resources
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlparse
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import jsonschema
@@ -42,7 +43,14 @@ from argo_delivery.naming import (
     LABEL_VERSION,
     POD_SECURITY_LABELS,
 )
-from argo_delivery.providers import PROVIDERS, GitProviderKind, provider_root, split_repo
+from argo_delivery.providers import (
+    PROVIDERS,
+    WEBHOOK_ENDPOINT,
+    GitProviderKind,
+    provider_root,
+    split_repo,
+    webhook_base_url,
+)
 from argo_delivery.versionhash import normalise_repo
 
 __all__ = [
@@ -808,6 +816,22 @@ def api_token_required(data: Data) -> Iterator[Problem]:
                                 "webhook with it")
 
 
+def webhook_url_has_a_host(data: Data) -> Iterator[Problem]:
+    url = data["gitProvider"].get("webhookURL")
+    if url and not urlparse(url.strip()).hostname:
+        yield ["gitProvider", "webhookURL"], (f"expected the public base URL the provider calls, "
+                                               f"such as https://events.example.com, found {url!r}")
+
+
+def webhook_url_is_a_base(data: Data) -> Iterator[Problem]:
+    url = data["gitProvider"].get("webhookURL")
+    if url and webhook_base_url(url) != url.strip().rstrip("/"):
+        yield ["gitProvider", "webhookURL"], (
+            f"webhookURL is the base URL: Argo Events appends {WEBHOOK_ENDPOINT} itself, so "
+            f"{url!r} would register {url.rstrip('/')}{WEBHOOK_ENDPOINT}; "
+            f"using {webhook_base_url(url)!r}")
+
+
 def api_token_usable(data: Data) -> Iterator[Problem]:
     provider = data["gitProvider"]
     if provider.get("apiToken") and PROVIDERS[provider["type"]].api_token == "unsupported":
@@ -899,6 +923,7 @@ CROSS_FIELD_RULES: tuple[Callable[[Data], Iterator[Problem]], ...] = (
     valid_crons,
     base_url_applies,
     api_token_required,
+    webhook_url_has_a_host,
     api_token_usable,
     images_follow_the_registry_policy,
     eventbus_digests_name_eventbus_images,
@@ -1003,6 +1028,7 @@ def namespace_settings_need_namespaces(data: Data) -> Iterator[Problem]:
 
 WARNING_RULES: tuple[Callable[[Data], Iterator[Problem]], ...] = (
     every_component_is_used,
+    webhook_url_is_a_base,
     ssh_repos_on_the_provider,
     namespace_settings_need_namespaces,
 )
@@ -1102,7 +1128,8 @@ def _build(data: Data) -> PlatformConfig:
         git_provider=GitProvider(provider["type"], SecretKeyRef(**provider["webhookSecret"]),
                                  provider.get("baseURL"),
                                  provider.get("credentialsSecret", {}).get("name"),
-                                 provider.get("webhookURL"),
+                                 webhook_base_url(provider["webhookURL"])
+                                 if "webhookURL" in provider else None,
                                  SecretKeyRef(**provider["apiToken"]) if "apiToken" in provider
                                  else None),
         eventbus_images=tuple(resolve(image) for image in _eventbus_references(data)),

@@ -15,8 +15,19 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
-__all__ = ["PROVIDERS", "EventSourceInputs", "GitProviderKind", "provider_root", "repository_path",
-           "split_repo"]
+__all__ = ["PROVIDERS", "WEBHOOK_ENDPOINT", "EventSourceInputs", "GitProviderKind", "provider_root",
+           "repository_path", "split_repo", "webhook_base_url"]
+
+# The path the git-push EventSource serves; Argo Events appends it to `webhook.url` when it
+# registers the hook (sharedutil.FormattedURL), so the configured webhookURL is the base.
+WEBHOOK_ENDPOINT = "/push"
+
+
+def webhook_base_url(url: str) -> str:
+    """`gitProvider.webhookURL` as the base Argo Events appends the endpoint to: without a
+    trailing slash or a trailing endpoint (which would register `/push/push`)."""
+    base = url.strip().rstrip("/")
+    return base.removesuffix(WEBHOOK_ENDPOINT).rstrip("/")
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ from typing import Any
 
 from argo_delivery import providers
 from argo_delivery.config import Component, GitProvider, PlatformConfig
-from argo_delivery.providers import PROVIDERS, EventSourceInputs
+from argo_delivery.providers import PROVIDERS, WEBHOOK_ENDPOINT, EventSourceInputs
 from argo_delivery.rbac import Account
 from argo_delivery.security import events_pod_template
 
@@ -23,7 +23,7 @@ NAME = "git-push"
 ACCOUNT = Account("argo-delivery-eventsource", "EventSource pods: receive webhooks; no API access.",
                   home="orchestrator")
 WEBHOOK_PORT = 12000
-ENDPOINT = "/push"
+ENDPOINT = WEBHOOK_ENDPOINT
 
 
 def repository_path(component: Component, provider: GitProvider) -> str:
@@ -44,7 +44,7 @@ def git_push(config: PlatformConfig) -> dict[str, Any]:
     webhook = {"endpoint": ENDPOINT, "port": str(WEBHOOK_PORT), "method": "POST",
                "maxPayloadSize": 4 << 20}
     if provider.webhook_url:
-        webhook["url"] = provider.webhook_url.rstrip("/")
+        webhook["url"] = provider.webhook_url
     inputs = EventSourceInputs(
         webhook=webhook,
         secret=provider.webhook_secret.selector(),

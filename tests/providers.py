@@ -13,16 +13,19 @@ PROVIDERS = {
     "github-enterprise": ("type: github\n  baseURL: https://github.example.com", "github",
                           "webhookSecret"),
     "github-with-token": ("type: github\n  apiToken: {name: git-api-token, key: token}\n"
-                          "  webhookURL: https://events.example.com/push", "github", "webhookSecret"),
+                          "  webhookURL: https://events.example.com", "github", "webhookSecret"),
     "gitlab": ("type: gitlab\n  baseURL: https://gitlab.example.com\n"
                "  apiToken: {name: git-api-token, key: token}\n"
-               "  webhookURL: https://events.example.com/push", "gitlab", "secretToken"),
+               "  webhookURL: https://events.example.com", "gitlab", "secretToken"),
     "generic": ("type: generic", "webhook", "authSecret"),
 }
 
 
-def provider_config(name: str) -> PlatformConfig:
+def provider_config(name: str, webhook_url: str | None = None) -> PlatformConfig:
+    """The default platform with provider `name` (and, if given, another gitProvider.webhookURL)."""
     block = PROVIDERS[name][0]
+    if webhook_url is not None:
+        block = block.replace("https://events.example.com", webhook_url)
     text = default_config_text().replace("type: github", block, 1)
     # the repositories live on the provider (the config refuses an https repo elsewhere)
     host = re.search(r"baseURL: (\S+)", block)

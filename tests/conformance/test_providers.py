@@ -31,7 +31,7 @@ def test_provider_bundle_passes_upstream_validation(provider, tmp_path):
     if "apiToken" in block:
         token_field = "accessToken" if section == "gitlab" else "apiToken"
         assert event[token_field] == {"name": "git-api-token", "key": "token"}
-        assert event["webhook"]["url"] == "https://events.example.com/push"
+        assert event["webhook"]["url"] == "https://events.example.com"
     if provider == "github-enterprise":
         assert event["githubBaseURL"] == "https://github.example.com/api/v3/"
     if section in ("github", "gitlab"):
@@ -50,3 +50,20 @@ def test_sender_verification_cannot_be_turned_off():
     insecure = text.replace("  type: github\n", "  type: github\n  insecure: true\n")
     with pytest.raises(ConfigError, match="unknown key 'insecure'"):
         parse_config(insecure)
+
+
+@pytest.mark.parametrize("provider", ["github-with-token", "gitlab"])
+@pytest.mark.parametrize("webhook_url", ["https://events.example.com", "https://events.example.com/",
+                                         "https://events.example.com/push"])
+def test_the_webhook_argo_events_registers_is_the_eventsource_endpoint(provider, webhook_url, tmp_path):
+    """Computed by Argo Events' own code (sharedutil.FormattedURL, via sensor-sim): the base
+    URL plus /push, once, however the webhookURL was written."""
+    import subprocess
+
+    bundle = build_bundle(provider_config(provider, webhook_url))
+    path = tmp_path / "git-push.yaml"
+    path.write_bytes(bundle.files["namespaces/argo-delivery/eventsource/git-push.yaml"])
+    result = subprocess.run([str(require_binary("sensor-sim")), "--registered-url", str(path)],
+                            capture_output=True, text=True, check=True)
+    section = PROVIDERS[provider][1]
+    assert result.stdout == f"{section}/{section}: https://events.example.com/push\n"

@@ -130,7 +130,7 @@ def rendered(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFa
     block = f"\n  type: {provider.type}\n"
     if provider.type == "gitlab":  # GitLab's EventSource registers its hook with a token
         block += ("  apiToken: {name: git-api-token, key: token}\n"
-                  "  webhookURL: https://events.example.com/push\n")
+                  "  webhookURL: https://events.example.com\n")
         text = text.replace("repo: https://github.com/", "repo: https://gitlab.com/")  # on gitlab.com
     config = parse_config(text.replace("\n  type: github\n", block))
     assert config.git_provider.type == provider.type

@@ -202,7 +202,7 @@ def test_cli_missing_config_exits_2(tmp_path: Path):
 
 def test_every_secret_reference_is_a_secret_key_ref_and_renders_as_a_selector():
     config = parse_config(MINIMAL.replace("github.com", "gitlab.com").replace("type: github", "type: gitlab\n"
-                                          "  webhookURL: https://events.example.com/push\n"
+                                          "  webhookURL: https://events.example.com\n"
                                           "  apiToken: {name: api, key: token}"))
     assert config.git_provider.webhook_secret == SecretKeyRef("hook", "secret")
     assert config.git_provider.api_token == SecretKeyRef("api", "token")

@@ -3,6 +3,10 @@
 //
 //	sensor-sim --sensor SENSOR.yaml --eventsource NAME --event NAME --payload PAYLOAD.json
 //	    [--type github|gitlab|webhook] [--header 'K: V' ...]
+//	sensor-sim --registered-url EVENTSOURCE.yaml
+//
+// The second form prints the webhook URL Argo Events registers with GitHub or GitLab
+// for each event of the EventSource (see hookurl.go).
 //
 // The event: the payload is sent (in memory, as an http.Request) to the code the
 // EventSource of --type runs, which builds the event data ({"headers"|"header":
@@ -61,6 +65,10 @@ func fail(format string, args ...any) {
 func main() {
 	// Upstream code prints diagnostics with fmt.Printf (e.g. triggers.ResolveParamValue);
 	// keep stdout for the YAML only.
+	if len(os.Args) == 3 && os.Args[1] == "--registered-url" {
+		registeredURLs(os.Args[2])
+		return
+	}
 	stdout := os.Stdout
 	os.Stdout = os.Stderr
 
