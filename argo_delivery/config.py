@@ -600,7 +600,7 @@ def orchestrator_namespace_not_reserved(data: Data) -> Iterator[Problem]:
 
 # Namespace labels the bundle sets itself, and why: a site's labels cannot override them.
 _OUR_NAMESPACE_LABELS = {
-    **{key: f"the Pod Security level the bundle needs: {POD_SECURITY_LABELS[key]}"
+    **{key: "it is the Pod Security level the bundle sets"
        for key in POD_SECURITY_LABELS},
     **{key: "it identifies the bundle" for key in (LABEL_PART_OF, LABEL_VERSION, LABEL_BUNDLE)},
     LABEL_PROJECT: "it names the project",

@@ -221,8 +221,11 @@ def test_site_labels_and_annotations_are_on_every_namespace_and_ours_still_win()
     for meta in namespaces.values():
         assert meta["labels"]["example.com/team"] == "platform"
         assert meta["labels"]["cost-center"] == "cc-42"
-        assert meta["labels"]["pod-security.kubernetes.io/enforce"] == "baseline"
+        assert meta["labels"]["pod-security.kubernetes.io/warn"] == "restricted"
         assert meta["annotations"] == {"example.com/contact": "ops@example.com"}
+    # project namespaces enforce restricted; the orchestrator's baseline (Argo Events' pods)
+    assert namespaces["core-team"]["labels"]["pod-security.kubernetes.io/enforce"] == "restricted"
+    assert namespaces["argo-delivery"]["labels"]["pod-security.kubernetes.io/enforce"] == "baseline"
     assert namespaces["core-team"]["labels"]["argo-delivery.io/project"] == "core-team"
 
 
@@ -236,5 +239,5 @@ def test_a_site_that_creates_namespaces_gets_no_namespace_object(default_bundle)
     readme = bundle.files["README.md"].decode()
     assert ("7. Namespaces the bundle uses but does not create (`namespaces.manage: false`):\n"
             "   `argo-delivery`, `core-team`, `partner-northwind`; their Pod\n"
-            "   Security `enforce` level must allow `baseline` pods") in readme
+            "   Security `enforce` level must admit their pods") in readme
     assert "7. Namespaces" not in default_bundle.files["README.md"].decode()
