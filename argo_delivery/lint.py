@@ -95,6 +95,15 @@ RULES: dict[str, tuple[str, str]] = {
     "AD018": ("no-member-secret-access",
               "bind member groups only to Roles without access to secrets; Secrets in a project "
               "namespace are for its ServiceAccounts"),
+    "AD019": ("workflow-ref-only",
+              "a Workflow from a WorkflowTemplate sets only spec.workflowTemplateRef and "
+              "spec.arguments; put anything else in the template"),
+    "AD020": ("sensor-workflows-admission",
+              "keep the bundle's ValidatingAdmissionPolicy argo-delivery-sensor-workflows, with "
+              "failurePolicy Fail, a Deny binding and all its validations, for every Sensor account"),
+    "AD021": ("versions-admission",
+              "keep the bundle's ValidatingAdmissionPolicy argo-delivery-versions, with "
+              "failurePolicy Fail, a Deny binding and all its validations"),
     "UP001": ("argo-workflows-lint", "see Argo Workflows' message"),
     "UP002": ("argo-events-lint", "see Argo Events' message"),
 }
@@ -373,7 +382,13 @@ def _container_rules(file: str, doc: dict[str, Any], where: str, container: dict
 def _check_workflow_policy(file: str, doc: dict[str, Any]) -> list[Finding]:
     spec, at = _workflow_spec(doc)
     if doc["kind"] == "Workflow" and spec.get("workflowTemplateRef"):
-        return []  # the referenced template carries (and is checked for) the policy
+        # The referenced template carries (and is checked for) the policy; anything set here
+        # overrides it, and is exactly what the admission policy refuses from a Sensor.
+        from argo_delivery.admission import SENSOR_SETTABLE
+
+        return [_finding("AD019", file, doc, f"{at}.{key}",
+                         f"{key} overrides the referenced WorkflowTemplate")
+                for key in spec if key not in SENSOR_SETTABLE]
     found = []
     if spec.get("serviceAccountName") in (None, "", "default"):
         found.append(_finding("AD007", file, doc, f"{at}.serviceAccountName",
@@ -641,6 +656,65 @@ def _check_member_secret_access(documents: list[tuple[str, dict[str, Any]]]) -> 
     return found
 
 
+# --- the bundle's admission policies are present and not weakened ---------------------------
+
+def _enforced_policies(documents: list[tuple[str, dict[str, Any]]]) -> list[dict[str, Any]]:
+    """ValidatingAdmissionPolicies that fail closed and have a binding that denies."""
+    denying = {(d.get("spec") or {}).get("policyName") for _, d in documents
+               if d.get("kind") == "ValidatingAdmissionPolicyBinding"
+               and "Deny" in ((d.get("spec") or {}).get("validationActions") or [])}
+    return [d for _, d in documents if d.get("kind") == "ValidatingAdmissionPolicy"
+            and (d.get("spec") or {}).get("failurePolicy", "Fail") == "Fail"
+            and (d.get("metadata") or {}).get("name") in denying]
+
+
+def _policy_text(policy: dict[str, Any], part: str) -> str:
+    return " ".join(str(item.get("expression", "")) for item in (policy.get("spec") or {}).get(part) or [])
+
+
+def _matches(policy: dict[str, Any], resource: str, operation: str) -> bool:
+    rules = ((policy.get("spec") or {}).get("matchConstraints") or {}).get("resourceRules") or []
+    return any(resource in (r.get("resources") or []) and operation in (r.get("operations") or [])
+               for r in rules)
+
+
+def _check_admission(documents: list[tuple[str, dict[str, Any]]]) -> list[Finding]:
+    """AD020/AD021: what a Sensor's token or the Version writer can do is bounded by policy."""
+    from argo_delivery.admission import SENSOR_SETTABLE, WORKFLOW_SPEC_FIELDS, service_account_user
+
+    policies = _enforced_policies(documents)
+    found = []
+    sensor_checks = [f"!has(object.spec.{key})" for key in WORKFLOW_SPEC_FIELDS
+                     if key not in SENSOR_SETTABLE] + ["in variables.templates"]
+    version_checks = ("request.userInfo.username ==", "namespaceObject.metadata.labels",
+                      "object.spec.hash.substring(7, 23)", "!has(object.spec.approval)")
+    for file, doc in documents:
+        meta = doc.get("metadata") or {}
+        if doc.get("kind") == "Sensor" and any(
+                (resource.get("kind") == "Workflow") for _, resource in _embedded_resources(doc)):
+            account = ((doc.get("spec") or {}).get("template") or {}).get("serviceAccountName")
+            user = service_account_user(meta.get("namespace", ""), str(account))
+            if not any(_matches(p, "workflows", "CREATE")
+                       and f'"{user}"' in _policy_text(p, "matchConditions")
+                       and all(check in _policy_text(p, "validations") for check in sensor_checks)
+                       for p in policies):
+                found.append(_finding(
+                    "AD020", file, doc, "spec.template.serviceAccountName",
+                    f"nothing at admission bounds the Workflows {user} creates: with `create "
+                    "workflows` alone it could run any pod as any ServiceAccount"))
+        elif doc.get("kind") == "Role" and any(
+                GROUP in (rule.get("apiGroups") or []) and "versions" in (rule.get("resources") or [])
+                and "create" in (rule.get("verbs") or []) for rule in doc.get("rules") or []):
+            if not any(_matches(p, "versions", "CREATE")
+                       and all(check in _policy_text(p, "validations") for check in version_checks)
+                       for p in policies):
+                found.append(_finding(
+                    "AD021", file, doc, "rules",
+                    "grants create on versions, and no admission policy checks who creates a "
+                    "Version, its name, project and approval: Versions could be forged"))
+    return found
+
+
 # --- entry points -----------------------------------------------------------------------------
 
 ARGO_KINDS = frozenset({"Workflow", "WorkflowTemplate", "ClusterWorkflowTemplate", "CronWorkflow"})
@@ -686,7 +760,8 @@ def lint_documents(documents: list[tuple[str, dict[str, Any]]],
     findings: list[Finding] = []
     for file, doc in documents:
         findings += _lint_one(file, doc, options) + _check_credentials(file, doc)
-    findings += _check_runtime_wiring(documents) + _check_member_secret_access(documents)
+    findings += (_check_runtime_wiring(documents) + _check_member_secret_access(documents)
+                 + _check_admission(documents))
     skipped = {(file, _ident(doc)): _disabled_by_annotation(doc) for file, doc in documents}
     return [f for f in findings if f.rule not in options.disabled
             and f.rule not in skipped.get((f.file, f.resource), ())]

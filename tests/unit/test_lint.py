@@ -350,3 +350,49 @@ def test_upstream_findings_honour_the_flag_and_the_annotation(tmp_path, monkeypa
     (tmp_path / "wt.yaml").write_text(yaml.safe_dump(doc))
     result = lint_paths([tmp_path])
     assert result.findings == [] and (result.files, result.resources) == (1, 1)
+
+
+def test_ad019_a_workflow_from_a_template_overrides_nothing():
+    doc = {"apiVersion": "argoproj.io/v1alpha1", "kind": "Workflow",
+           "metadata": {"generateName": "g-", "name": "g", "namespace": "ns"},
+           "spec": {"workflowTemplateRef": {"name": "generate-version"},
+                    "arguments": {"parameters": [{"name": "repo", "value": "x"}]}}}
+    assert not [f for f in lint_documents([("wf.yaml", doc)]) if f.rule == "AD019"]
+    doc["spec"].update(serviceAccountName="argo-delivery-version-writer", podSpecPatch="{}")
+    assert sorted(f.field for f in lint_documents([("wf.yaml", doc)]) if f.rule == "AD019") == [
+        "spec.podSpecPatch", "spec.serviceAccountName"]
+
+
+def _policy_breakers():
+    def drop(name):
+        return lambda docs: [(f, d) for f, d in docs if d["metadata"].get("name") != name]
+
+    def edit(kind, change):
+        def apply(docs):
+            for _, doc in docs:
+                if doc["kind"] == kind:
+                    change(doc)
+            return docs
+        return apply
+
+    def weaken(doc):
+        doc["spec"]["validations"] = doc["spec"]["validations"][1:]
+
+    return {
+        "policy removed": drop("argo-delivery-sensor-workflows"),
+        "binding only warns": edit("ValidatingAdmissionPolicyBinding",
+                                   lambda d: d["spec"].update(validationActions=["Warn"])),
+        "fails open": edit("ValidatingAdmissionPolicy", lambda d: d["spec"].update(failurePolicy="Ignore")),
+        "a validation dropped": edit("ValidatingAdmissionPolicy", weaken),
+    }
+
+
+@pytest.mark.parametrize("breaker", sorted(_policy_breakers()))
+def test_ad020_ad021_a_bundle_that_weakens_its_admission_policies_fails_lint(default_bundle, breaker):
+    documents = copy.deepcopy(docs_of(default_bundle))
+    assert not [f for f in lint_documents(documents) if f.rule in ("AD020", "AD021")]
+    broken = _policy_breakers()[breaker](documents)
+    rules = {(f.rule, f.resource) for f in lint_documents(broken) if f.rule in ("AD020", "AD021")}
+    assert ("AD020", "Sensor argo-delivery/on-push") in rules
+    if breaker != "policy removed":   # the others weaken both policies
+        assert ("AD021", "Role core-team/argo-delivery-version-writer") in rules
