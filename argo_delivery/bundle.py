@@ -228,6 +228,7 @@ def _bundle_readme(bundle: Bundle, config: PlatformConfig) -> str:
         secrets=prerequisites.referenced_secrets(config),
         webhook=prerequisites.webhook_route(config),
         executor=settings["workflow-controller-configmap: executor"],
+        restrictions=settings["workflow-controller-configmap: workflowRestrictions"],
         eventbus=settings["argo-events-controller-config: controller-config.yaml"],
         jetstream_version=prerequisites.JETSTREAM_VERSION,
         events_image=config.images.argo_events,

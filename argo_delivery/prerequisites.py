@@ -72,5 +72,7 @@ def controller_settings(config: PlatformConfig) -> dict[str, str]:
     eventbus = yaml.safe_dump({"eventBus": {"jetstream": {"versions": [{
         "version": JETSTREAM_VERSION, "natsImage": nats, "configReloaderImage": reloader,
         "metricsExporterImage": exporter, "startCommand": "/nats-server"}]}}}, sort_keys=False)
+    restrictions = yaml.safe_dump({"templateReferencing": "Secure"})
     return {"workflow-controller-configmap: executor": executor,
+            "workflow-controller-configmap: workflowRestrictions": restrictions,
             "argo-events-controller-config: controller-config.yaml": eventbus}
