@@ -191,3 +191,23 @@ def test_parameters_that_are_not_base64_are_refused(kube, installed, tmp_path):
     result = step.run("core-team", raw=True, branch="{{workflow.name}}")
     assert result.returncode == 2
     assert "parameter branch is not base64" in result.stdout
+
+
+def test_a_pre_planted_version_with_other_components_fails_the_step(kube, installed, git_server,
+                                                                      tmp_path):
+    """A Version that has the name and hash the step computes but describes other commits
+    (planted with the writer's own token, which admission allows) is an error, not `exists`."""
+    daemon, repos = git_server
+    push(repos["api"])
+    digest, name = expected_version("core-team", repos, CORE, daemon)
+    step = Step(kube, installed, "core-team", tmp_path)
+    forged = {"apiVersion": "argo-delivery.io/v1alpha1", "kind": "Version",
+              "metadata": {"name": name},
+              "spec": {"project": "core-team", "hash": digest, "components": [
+                  {"name": n, "repo": daemon.url(repos[n]), "ref": f"refs/heads/{b}",
+                   "commit": "f" * 40} for n, b in CORE.items()]}}
+    kube.request("POST", VERSIONS.format(ns="core-team"), forged, token=step.token)
+    result = step.run("core-team", run="planted")
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert f"Version {name} exists with the right name and hash but describes" in result.stdout
+    assert "f" * 40 in result.stdout and repos["api"].heads["main"] in result.stdout
