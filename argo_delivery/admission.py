@@ -79,10 +79,14 @@ def validating_policy(name: str, description: str, *, resources: list[dict[str, 
 
 def sensor_workflow_policy(capabilities: Registry, config: PlatformConfig) -> list[dict[str, Any]]:
     """The policy on Workflows created by any Sensor account of the registry's triggers."""
-    allowed: dict[str, dict[str, list[str]]] = {}
+    # user -> namespace -> template -> parameters
+    allowed: dict[str, dict[str, dict[str, list[str]]]] = {}
     for trigger in capabilities.triggers():
-        user = service_account_user(config.orchestrator_namespace, trigger.account.name)
-        allowed.setdefault(user, {})[trigger.template] = list(trigger.parameters)
+        for project in config.projects:
+            account = trigger.account.for_project(project.name)
+            user = service_account_user(config.orchestrator_namespace, account.name)
+            allowed.setdefault(user, {}).setdefault(project.namespace, {})[trigger.template] = \
+                list(trigger.parameters)
     if not allowed:
         return []
     ref = "object.spec.workflowTemplateRef"
@@ -95,12 +99,18 @@ def sensor_workflow_policy(capabilities: Registry, config: PlatformConfig) -> li
         match_conditions=[{"name": "created-by-a-sensor",
                            "expression": f"request.userInfo.username in {_cel(sorted(allowed))}"}],
         variables=[
-            {"name": "templates", "expression": f"{_cel(allowed)}[request.userInfo.username]"},
+            {"name": "namespaces", "expression": f"{_cel(allowed)}[request.userInfo.username]"},
+            {"name": "templates", "expression":
+                "request.namespace in variables.namespaces ? "
+                "variables.namespaces[request.namespace] : {}"},
             {"name": "parameters", "expression":
                 "has(object.spec.arguments) && has(object.spec.arguments.parameters) ? "
                 "object.spec.arguments.parameters : []"},
         ],
         validations=[
+            {"expression": "request.namespace in variables.namespaces",
+             "messageExpression": "'this Sensor may create Workflows only in ' + "
+                                  "variables.namespaces.map(n, n).join(', ')"},
             {"expression": " && ".join(f"!has(object.spec.{key})" for key in WORKFLOW_SPEC_FIELDS
                                        if key not in SENSOR_SETTABLE),
              "message": "a Sensor may set only spec.workflowTemplateRef and spec.arguments"},
@@ -110,7 +120,8 @@ def sensor_workflow_policy(capabilities: Registry, config: PlatformConfig) -> li
                         "namespace (never a ClusterWorkflowTemplate)"},
             {"expression": f"!has({ref}.name) || {ref}.name in variables.templates",
              "messageExpression": "'this Sensor may only create Workflows from ' + "
-                                  "variables.templates.map(t, t).join(', ')"},
+                                  "variables.templates.map(t, t).join(', ') + ' in ' + "
+                                  "request.namespace"},
             {"expression": "!has(object.spec.arguments) || !has(object.spec.arguments.artifacts)",
              "message": "a Sensor's Workflow may pass parameters only (no artifacts)"},
             {"expression": "variables.parameters.all(p, "

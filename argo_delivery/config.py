@@ -63,6 +63,7 @@ __all__ = [
     "Images",
     "Namespaces",
     "PlatformConfig",
+    "RateLimit",
     "Project",
     "Registry",
     "Schedules",
@@ -215,6 +216,15 @@ class Namespaces:
 
 
 @dataclass(frozen=True)
+class RateLimit:
+    requests_per_unit: int
+    unit: str
+
+
+DEFAULT_TRIGGER_RATE_LIMIT = RateLimit(60, "Minute")
+
+
+@dataclass(frozen=True)
 class PlatformConfig:
     """A validated platform: what every renderer takes."""
 
@@ -230,6 +240,7 @@ class PlatformConfig:
     # What the Argo Events controller runs for the EventBus, resolved like `images`.
     eventbus_images: tuple[str, ...]
     namespaces: Namespaces = field(default_factory=Namespaces)
+    trigger_rate_limit: RateLimit = DEFAULT_TRIGGER_RATE_LIMIT
     # Warnings and notes about a valid config, located (never part of equality).
     warnings: tuple[ConfigProblem, ...] = field(default=(), compare=False)
 
@@ -1135,4 +1146,6 @@ def _build(data: Data) -> PlatformConfig:
         eventbus_images=tuple(resolve(image) for image in _eventbus_references(data)),
         namespaces=Namespaces(namespaces.get("manage", True), dict(namespaces.get("labels", {})),
                               dict(namespaces.get("annotations", {}))),
+        trigger_rate_limit=RateLimit(limit["requestsPerUnit"], limit["unit"])
+        if (limit := data["orchestrator"].get("triggerRateLimit")) else DEFAULT_TRIGGER_RATE_LIMIT,
     )

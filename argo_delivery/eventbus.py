@@ -7,14 +7,19 @@ from typing import Any
 from argo_delivery.config import PlatformConfig
 from argo_delivery.images import ImageError
 from argo_delivery.jetstream import JETSTREAM_IMAGES, JETSTREAM_VERSION
+from argo_delivery.rbac import Account
 from argo_delivery.security import (
     container_security_context,
     pod_security_context,
     resource_requirements,
 )
 
-__all__ = ["EVENTBUS_NAME", "JETSTREAM_IMAGES", "JETSTREAM_VERSION", "eventbus", "eventbus_images"]
+__all__ = ["ACCOUNT", "EVENTBUS_NAME", "JETSTREAM_IMAGES", "JETSTREAM_VERSION", "eventbus", "eventbus_images"]
 
+# The JetStream pods run as their own account (not the namespace's `default`), with no role
+# and no token: nats-server and its sidecars never call the Kubernetes API.
+ACCOUNT = Account("argo-delivery-eventbus", "EventBus (JetStream) pods: no API access.",
+                  home="orchestrator")
 # EventSources and Sensors use the EventBus called `default` unless told otherwise.
 EVENTBUS_NAME = "default"
 
@@ -32,6 +37,7 @@ def eventbus(config: PlatformConfig) -> dict[str, Any]:
         "metadata": {"name": EVENTBUS_NAME, "namespace": config.orchestrator_namespace},
         "spec": {"jetstream": {
             "version": JETSTREAM_VERSION,
+            "serviceAccountName": ACCOUNT.name,
             "replicas": 3,
             "persistence": {"accessMode": "ReadWriteOnce", "volumeSize": "10Gi"},
             "securityContext": pod_security_context(),

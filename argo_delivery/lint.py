@@ -685,7 +685,8 @@ def _check_admission(documents: list[tuple[str, dict[str, Any]]]) -> list[Findin
     policies = _enforced_policies(documents)
     found = []
     sensor_checks = [f"!has(object.spec.{key})" for key in WORKFLOW_SPEC_FIELDS
-                     if key not in SENSOR_SETTABLE] + ["in variables.templates"]
+                     if key not in SENSOR_SETTABLE] + ["in variables.templates",
+                                                       "request.namespace in variables.namespaces"]
     version_checks = ("request.userInfo.username ==", "namespaceObject.metadata.labels",
                       "object.spec.hash.substring(7, 23)", "!has(object.spec.approval)")
     for file, doc in documents:

@@ -6,6 +6,7 @@ from typing import Any
 
 from argo_delivery.capability import Capability
 from argo_delivery.config import PlatformConfig
+from argo_delivery.eventbus import ACCOUNT as EVENTBUS_ACCOUNT
 from argo_delivery.eventbus import eventbus
 from argo_delivery.naming import ORCHESTRATOR_POD_SECURITY_LABELS, POD_SECURITY_LABELS
 
@@ -33,4 +34,4 @@ def orchestrator_resources(config: PlatformConfig) -> list[dict[str, Any]]:
 
 CAPABILITY = Capability(
     "orchestrator", "The orchestrator namespace and the EventBus every EventSource and Sensor uses.",
-    per_platform=orchestrator_resources)
+    per_platform=orchestrator_resources, accounts=(EVENTBUS_ACCOUNT,))

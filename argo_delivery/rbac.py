@@ -63,7 +63,8 @@ class Account:
 
     `home` says where it lives: in every project namespace (the steps of a project's
     workflows) or in the orchestrator namespace (EventSource and Sensor pods). `role`, when
-    set, is granted to it in every project namespace, and nowhere else. `token_secret` asks
+    set, is granted to it in every project namespace (only its own, when `per_project`),
+    and nowhere else. `token_secret` asks
     for a token Secret beside it, for a consumer that mounts the token from a Secret by name
     (Argo Workflows does so for `executor.serviceAccountName`).
     """
@@ -73,6 +74,16 @@ class Account:
     role: Role | None = None
     home: Literal["project", "orchestrator"] = "project"
     token_secret: bool = False
+    # An orchestrator account of which each project has its own (`<name>-<project>`), bound
+    # in that project's namespace only: no token spans tenants.
+    per_project: bool = False
+
+    def for_project(self, project_name: str) -> Account:
+        """The concrete account of one project (itself unless `per_project`)."""
+        if not self.per_project:
+            return self
+        return Account(f"{self.name}-{project_name}", self.description, self.role, self.home,
+                       self.token_secret)
 
     def subject(self, namespace: str) -> dict[str, str]:
         return {"kind": "ServiceAccount", "name": self.name, "namespace": namespace}

@@ -116,7 +116,8 @@ def access_resources(capabilities: Registry, config: PlatformConfig) -> list[dic
     """
     accounts = capabilities.accounts()
     orchestrator = config.orchestrator_namespace
-    resources = [service_account(a, orchestrator, {}) for a in accounts if a.home == "orchestrator"]
+    resources = [service_account(a, orchestrator, {}) for a in accounts
+                 if a.home == "orchestrator" and not a.per_project]
     roles: dict[str, Role] = {}
     for account in accounts:
         if account.role and roles.setdefault(account.role.name, account.role) != account.role:
@@ -124,13 +125,16 @@ def access_resources(capabilities: Registry, config: PlatformConfig) -> list[dic
     for project in config.projects:
         labels, namespace = _labels(project), project.namespace
         resources += [role.manifest(namespace, labels) for role in roles.values()]
-        for account in accounts:
-            home = namespace if account.home == "project" else orchestrator
+        for declared in accounts:
+            account = declared.for_project(project.name)
             if account.home == "project":
                 resources.append(service_account(account, namespace, labels))
                 if account.token_secret:
                     resources.append(token_secret(account, namespace, labels))
+            elif declared.per_project:
+                resources.append(service_account(account, orchestrator, labels))
             if account.role:
+                home = namespace if account.home == "project" else orchestrator
                 resources.append(account.role.binding(account.name, namespace,
                                                       [account.subject(home)], labels))
     return resources

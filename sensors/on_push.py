@@ -17,7 +17,7 @@ from argo_delivery.capability import CapabilityError, SensorTrigger
 from argo_delivery.config import GitProvider, PlatformConfig, Project
 from argo_delivery.eventsources import git_push
 from argo_delivery.naming import LABEL_PROJECT
-from argo_delivery.providers import PROVIDERS
+from argo_delivery.providers import PROVIDERS, provider_root
 from argo_delivery.rbac import WORKFLOW_SUBMITTER, Account
 from argo_delivery.security import events_pod_template
 
@@ -25,8 +25,9 @@ __all__ = ["ACCOUNT", "NAME", "on_push", "push_filter"]
 
 NAME = "on-push"
 ACCOUNT = Account("argo-delivery-sensor-on-push",
-                  "A Sensor: may create Workflows in project namespaces, nothing else.",
-                  WORKFLOW_SUBMITTER, home="orchestrator")
+                  "A project's on-push Sensor: may create Workflows in its project's namespace "
+                  "(only from generate-version, the admission policy says), nothing else.",
+                  WORKFLOW_SUBMITTER, home="orchestrator", per_project=True)
 ZERO_COMMIT = "0" * 40
 
 def _b64_template(path: str, strip_prefix: str = "") -> str:
@@ -58,22 +59,39 @@ def _same_path(path: str) -> str:
     so there is no lower(): the match is a case-insensitive regexp. Characters other than
     letters, digits, `-`, `_` and `/` are written as `\\x{..}` escapes (`.` as `[.]`).
     """
-    escaped = "".join(c if c.isascii() and (c.isalnum() or c in "-_/") else
-                      "[.]" if c == "." else f"\\x{{{ord(c):x}}}" for c in path)
-    return f"(?i)^{escaped}$"
+    return f"(?i)^{_escape(path)}$"
+
+
+def _escape(text: str) -> str:
+    return "".join(c if c.isascii() and (c.isalnum() or c in "-_/") else
+                   "[.]" if c == "." else f"\\x{{{ord(c):x}}}" for c in text)
+
+
+def _on_host(provider: GitProvider) -> str | None:
+    """A govaluate `=~` pattern for the clone URL of a repository on the provider (any case,
+    any port), or None for a provider with no fixed host (the generic webhook)."""
+    root = provider_root(provider.type, provider.base_url)
+    if root is None:
+        return None
+    host, prefix = root
+    return f"(?i)^https?://{_escape(host)}(:[0-9]+)?/" + (f"{_escape(prefix)}/" if prefix else "")
 
 
 def push_filter(project: Project, provider: GitProvider) -> dict[str, Any]:
-    """Expr filter: the push is to a tracked branch of one of the project's components."""
+    """Expr filter: the push is to a tracked branch of one of the project's components, on the
+    provider's host (a same-named repository elsewhere or a fork does not fire), never a
+    deletion."""
     fields = PROVIDERS[provider.type].payload
     alternatives = sorted({f"(path =~ {_quote(_same_path(git_push.repository_path(c, provider)))} && "
                            f"ref == {_quote('refs/heads/' + c.branch)})" for c in project.components})
-    return {"exprs": [{
-        "expr": f"({' || '.join(alternatives)}) && commit != {_quote(ZERO_COMMIT)}",
-        "fields": [{"name": "path", "path": fields["path"]},
-                   {"name": "ref", "path": fields["ref"]},
-                   {"name": "commit", "path": fields["commit"]}],
-    }]}
+    expr = f"({' || '.join(alternatives)}) && commit != {_quote(ZERO_COMMIT)}"
+    names = [("path", "path"), ("ref", "ref"), ("commit", "commit")]
+    host = _on_host(provider)
+    if host:
+        expr += f" && repo =~ {_quote(host)}"
+        names.append(("repo", "repo"))
+    return {"exprs": [{"expr": expr, "fields": [{"name": name, "path": fields[key]}
+                                                 for name, key in names]}]}
 
 
 def _dependency_name(project: Project) -> str:
@@ -122,25 +140,32 @@ def _trigger(project: Project, provider: str, target: SensorTrigger) -> dict[str
     }
 
 
-def on_push(config: PlatformConfig, target: SensorTrigger) -> dict[str, Any]:
-    """The `on-push` Sensor in the orchestrator namespace; each project's trigger creates a
-    Workflow from `target` (declared by the template's module)."""
+def on_push(project: Project, config: PlatformConfig, target: SensorTrigger) -> dict[str, Any]:
+    """The Sensor `on-push-<project>` in the orchestrator namespace: a push to a tracked branch
+    of one of the project's components creates a Workflow from `target` (declared by the
+    template's module) in the project's namespace. Each project has its own Sensor and
+    ServiceAccount, so no Sensor token reaches another tenant's namespace."""
     provider = config.git_provider.type
+    trigger = _trigger(project, provider, target)
+    if config.trigger_rate_limit:
+        trigger["rateLimit"] = {"unit": config.trigger_rate_limit.unit,
+                                "requestsPerUnit": config.trigger_rate_limit.requests_per_unit}
     return {
         "apiVersion": "argoproj.io/v1alpha1",
         "kind": "Sensor",
-        "metadata": {"name": NAME, "namespace": config.orchestrator_namespace,
+        "metadata": {"name": f"{NAME}-{project.name}", "namespace": config.orchestrator_namespace,
+                     "labels": {LABEL_PROJECT: project.name},
                      "annotations": {"argo-delivery.io/description":
-                                     f"A push to a tracked branch submits {target.template} "
-                                     "in every project that uses the component."}},
+                                     f"A push to a tracked branch of a component of {project.name} "
+                                     f"submits {target.template} in namespace {project.namespace}."}},
         "spec": {
-            "template": events_pod_template(ACCOUNT, api_access=True),
+            "template": events_pod_template(target.account.for_project(project.name), api_access=True),
             "dependencies": [{
                 "name": _dependency_name(project),
                 "eventSourceName": git_push.NAME,
                 "eventName": PROVIDERS[provider].event_name,
                 "filters": push_filter(project, config.git_provider),
-            } for project in config.projects],
-            "triggers": [_trigger(project, provider, target) for project in config.projects],
+            }],
+            "triggers": [trigger],
         },
     }

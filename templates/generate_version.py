@@ -131,9 +131,9 @@ TRIGGER = SensorTrigger(NAME, tuple(TRIGGER_PARAMETERS), on_push.ACCOUNT)
 CAPABILITY = Capability(
     "generate-version", "F1: a push to a tracked branch -> a Version of every project that "
     "uses the component.",
-    per_platform=lambda config: [git_push.git_push(config), on_push.on_push(config, TRIGGER),
-                                 *version_policy(config)],
-    per_project=lambda project, config: [generate_version(project, config)],
+    per_platform=lambda config: [git_push.git_push(config), *version_policy(config)],
+    per_project=lambda project, config: [generate_version(project, config),
+                                         on_push.on_push(project, config, TRIGGER)],
     accounts=(VERSION_WRITER, on_push.ACCOUNT, git_push.ACCOUNT),
     triggers=(TRIGGER,),
 )

@@ -76,7 +76,7 @@ CONTRACTOR_OBJECTS = [
     ("v1", "Secret", "argo-delivery-executor.service-account-token"),
     ("rbac.authorization.k8s.io/v1", "Role", "argo-delivery-developer"),
     ("rbac.authorization.k8s.io/v1", "RoleBinding", "argo-delivery-developer"),
-    ("rbac.authorization.k8s.io/v1", "RoleBinding", "argo-delivery-sensor-on-push"),
+    ("rbac.authorization.k8s.io/v1", "RoleBinding", "argo-delivery-sensor-on-push-ob-contractor"),
     ("argoproj.io/v1alpha1", "WorkflowTemplate", "generate-version"),
 ]
 
@@ -116,9 +116,12 @@ def test_apply_offboard_and_diff(kube, bundles):
             "RoleBinding.rbac.authorization.k8s.io ob-contractor/argo-delivery-developer",
             "WorkflowTemplate.argoproj.io ob-contractor/generate-version",
             "Namespace ob-contractor"} <= removed
-    assert all(r == "Namespace ob-contractor" or " ob-contractor/" in r for r in removed)
+    assert all(r == "Namespace ob-contractor" or "ob-contractor" in r for r in removed)
+    assert "Sensor.argoproj.io ob-delivery/on-push-ob-contractor" in removed
+    assert "ServiceAccount ob-delivery/argo-delivery-sensor-on-push-ob-contractor" in removed
     assert {r for c, r in changes if c == "changed"} == {
-        "EventSource.argoproj.io ob-delivery/git-push", "Sensor.argoproj.io ob-delivery/on-push"}
+        "EventSource.argoproj.io ob-delivery/git-push",
+        "ValidatingAdmissionPolicy.admissionregistration.k8s.io argo-delivery-sensor-workflows"}
     assert not {c for c, _ in changes} - {"removed", "changed"}
     # against the cluster, the same plan
     planned = json.loads(cli(kube, "diff", str(v2), "--json").stdout)
@@ -138,8 +141,8 @@ def test_apply_offboard_and_diff(kube, bundles):
     assert get(kube, "v1", "Namespace", "ob-contractor") is not None
     assert [k.split(" (")[0] for k in offboard["kept"]] == ["Namespace ob-contractor"]
     assert get(kube, "argo-delivery.io/v1alpha1", "Project", "ob-internal", "ob-internal")
-    sensor = get(kube, "argoproj.io/v1alpha1", "Sensor", "on-push", "ob-delivery")
-    assert [t["template"]["name"] for t in sensor["spec"]["triggers"]] == ["generate-version-ob-internal"]
+    assert get(kube, "argoproj.io/v1alpha1", "Sensor", "on-push-ob-contractor", "ob-delivery") is None
+    assert get(kube, "argoproj.io/v1alpha1", "Sensor", "on-push-ob-internal", "ob-delivery")
     left = json.loads(cli(kube, "diff", str(v2), "--json").stdout)
     assert [(d["change"], d["resource"]) for d in left] == [("removed", "Namespace ob-contractor")]
 

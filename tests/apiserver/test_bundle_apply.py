@@ -20,7 +20,8 @@ def applied(kube, default_bundle):
     dry = kube.apply(resources, dry_run=True)
     assert [d["kind"] for d in dry] == [r["kind"] for r in resources]
     with pytest.raises(ApiError, match="404"):
-        kube.request("GET", kube.path_for("argoproj.io/v1alpha1", "Sensor", "on-push", "argo-delivery"))
+        kube.request("GET", kube.path_for("argoproj.io/v1alpha1", "Sensor", "on-push-core-team",
+                                          "argo-delivery"))
     first = kube.apply(resources)
     return resources, first
 
@@ -52,7 +53,8 @@ def sa(namespace: str, name: str) -> tuple[str, list[str]]:
 
 
 AD, ARGO = "argo-delivery.io", "argoproj.io"
-ON_PUSH = sa("argo-delivery", "argo-delivery-sensor-on-push")
+ON_PUSH = sa("argo-delivery", "argo-delivery-sensor-on-push-core-team")
+PARTNER_ON_PUSH = sa("argo-delivery", "argo-delivery-sensor-on-push-northwind")
 EVENTSOURCE = sa("argo-delivery", "argo-delivery-eventsource")
 WRITER = sa("core-team", "argo-delivery-version-writer")
 EXECUTOR = sa("core-team", "argo-delivery-executor")
@@ -64,7 +66,9 @@ PARTNER_DEV = ("nico", ["northwind:engineers", "system:authenticated"])
 # the RBAC data it checks.
 MATRIX = [
     (ON_PUSH, "create", ARGO, "workflows", "core-team", True),
-    (ON_PUSH, "create", ARGO, "workflows", "partner-northwind", True),
+    (ON_PUSH, "create", ARGO, "workflows", "partner-northwind", False),
+    (PARTNER_ON_PUSH, "create", ARGO, "workflows", "partner-northwind", True),
+    (PARTNER_ON_PUSH, "create", ARGO, "workflows", "core-team", False),
     (ON_PUSH, "create", ARGO, "workflows", "argo-delivery", False),
     (ON_PUSH, "create", ARGO, "workflows", "kube-system", False),
     (ON_PUSH, "get", ARGO, "workflows", "core-team", False),

@@ -29,7 +29,7 @@ def test_validators_really_read_the_bundle(default_bundle_dir, tmp_path):
     template = yaml.safe_load((default_bundle_dir / "namespaces/core-team/workflowtemplate/"
                                "generate-version.yaml").read_text())
     template["spec"]["templates"][0]["script"]["env"][0]["value"] = "{{inputs.parameters.nope}}"
-    sensor = yaml.safe_load((default_bundle_dir / "namespaces/argo-delivery/sensor/on-push.yaml")
+    sensor = yaml.safe_load((default_bundle_dir / "namespaces/argo-delivery/sensor/on-push-core-team.yaml")
                             .read_text())
     sensor["spec"]["triggers"][0]["template"]["conditions"] = "push-nobody"
     (tmp_path / "wt.yaml").write_text(yaml.safe_dump(template))

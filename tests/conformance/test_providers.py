@@ -26,7 +26,7 @@ def test_provider_bundle_passes_upstream_validation(provider, tmp_path):
     source = yaml.safe_load(bundle.files["namespaces/argo-delivery/eventsource/git-push.yaml"])
     [(event_name, event)] = source["spec"][section].items()
     assert event[secret_field] == {"name": "git-webhook-secret", "key": "secret"}
-    sensor = yaml.safe_load(bundle.files["namespaces/argo-delivery/sensor/on-push.yaml"])
+    sensor = yaml.safe_load(bundle.files["namespaces/argo-delivery/sensor/on-push-core-team.yaml"])
     assert {d["eventName"] for d in sensor["spec"]["dependencies"]} == {event_name}
     if "apiToken" in block:
         token_field = "accessToken" if section == "gitlab" else "apiToken"

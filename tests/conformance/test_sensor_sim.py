@@ -29,7 +29,7 @@ from tests.support import require_binary
 pytestmark = pytest.mark.conformance
 
 PAYLOADS = Path(__file__).parent / "payloads"
-SENSOR_PATH = "namespaces/argo-delivery/sensor/on-push.yaml"
+SENSOR_GLOB = "namespaces/argo-delivery/sensor/on-push-*.yaml"  # one Sensor per project
 EVENTSOURCE = "git-push"
 ZERO = "0" * 40
 NO_TRIGGER = 3
@@ -102,8 +102,10 @@ class Rendered:
     bundle_dir: Path
 
     @property
-    def sensor(self) -> Path:
-        return self.bundle_dir / SENSOR_PATH
+    def sensors(self) -> list[Path]:
+        found = sorted(self.bundle_dir.glob(SENSOR_GLOB))
+        assert len(found) == len([r for r in self.bundle.resources if r["kind"] == "Sensor"]) > 1
+        return found
 
 
 @dataclass
@@ -144,14 +146,19 @@ def simulate(sensor_sim: Path, rendered: Rendered, payload: dict[str, Any], tmp_
     path = tmp_path / f"payload-{len(list(tmp_path.glob('payload-*')))}.json"
     path.write_text(json.dumps(payload, indent=2))
     provider = rendered.provider
-    args = [str(sensor_sim), "--sensor", str(rendered.sensor), "--eventsource", EVENTSOURCE,
-            "--event", event or provider.event, "--payload", str(path)]
-    for header in provider.headers:
-        args += ["--header", header]
-    proc = subprocess.run(args, capture_output=True, text=True, timeout=60)
-    assert proc.returncode in (0, NO_TRIGGER), \
-        f"sensor-sim failed ({proc.returncode}):\n{proc.stderr}"
-    run = Run(proc.returncode, proc.stdout, proc.stderr)
+    outputs, errors, fired = [], [], False
+    for sensor in rendered.sensors:   # every project's Sensor sees every push
+        args = [str(sensor_sim), "--sensor", str(sensor), "--eventsource", EVENTSOURCE,
+                "--event", event or provider.event, "--payload", str(path)]
+        for header in provider.headers:
+            args += ["--header", header]
+        proc = subprocess.run(args, capture_output=True, text=True, timeout=60)
+        assert proc.returncode in (0, NO_TRIGGER), \
+            f"sensor-sim failed on {sensor.name} ({proc.returncode}):\n{proc.stderr}"
+        fired |= proc.returncode == 0
+        outputs += [proc.stdout] if proc.stdout else []
+        errors.append(proc.stderr)
+    run = Run(0 if fired else NO_TRIGGER, "---\n".join(outputs), "".join(errors))
     if run.returncode == NO_TRIGGER:
         assert run.stdout == "", "nothing fired, yet sensor-sim printed resources"
     else:
@@ -184,7 +191,7 @@ def check_workflow(workflow: dict[str, Any], provider: Provider, payload: dict[s
     labels = workflow["metadata"]["labels"]
     assert labels["argo-delivery.io/project"] == project
     # labels the upstream k8s trigger adds on create
-    assert labels["events.argoproj.io/sensor"] == "on-push"
+    assert labels["events.argoproj.io/sensor"] == f"on-push-{project}"
     assert labels["events.argoproj.io/trigger"] == f"generate-version-{project}"
     assert workflow["spec"]["workflowTemplateRef"] == {"name": "generate-version"}
     assert parameters(workflow) == {

@@ -21,7 +21,7 @@ pytestmark = pytest.mark.apiserver
 # The default platform in namespaces of its own: project core-team lives in sec-core here.
 ORCHESTRATOR, PROJECT, OTHER = "sec-delivery", "core-team", "northwind"
 PROJECT_NS = "sec-core"
-SENSOR = "argo-delivery-sensor-on-push"
+SENSOR = "argo-delivery-sensor-on-push-core-team"   # core-team's own Sensor account
 WRITER = "argo-delivery-version-writer"
 WORKFLOWS = "/apis/argoproj.io/v1alpha1/namespaces/{ns}/workflows"
 VERSIONS = "/apis/argo-delivery.io/v1alpha1/namespaces/{ns}/versions"
@@ -47,9 +47,9 @@ def installed(kube, bundle):
 
 def sensor_workflow(bundle, project: str = PROJECT) -> dict:
     """The Workflow the on-push Sensor creates for `project`, parameters filled in."""
-    sensor = next(r for r in bundle.resources if r["kind"] == "Sensor")
-    trigger = next(t for t in sensor["spec"]["triggers"]
-                   if t["template"]["name"] == f"generate-version-{project}")
+    sensor = next(r for r in bundle.resources
+                  if r["kind"] == "Sensor" and r["metadata"]["name"] == f"on-push-{project}")
+    [trigger] = sensor["spec"]["triggers"]
     workflow = copy.deepcopy(trigger["template"]["k8s"]["source"]["resource"])
     for parameter in workflow["spec"]["arguments"]["parameters"]:
         parameter["value"] = "bWFpbg=="
@@ -104,7 +104,7 @@ ATTACKS = {
     "template ref + securityContext": (override(securityContext={"runAsUser": 0}), "may set only"),
     "template ref + hostNetwork": (override(hostNetwork=True), "may set only"),
     "undeclared template": (lambda w: w["spec"]["workflowTemplateRef"].update(name="other"),
-                            "may only create Workflows from generate-version"),
+                            "may only create Workflows from generate-version in sec-core"),
     "cluster template": (lambda w: w["spec"]["workflowTemplateRef"].update(clusterScope=True),
                          "never a ClusterWorkflowTemplate"),
     "undeclared parameter": (lambda w: w["spec"]["arguments"]["parameters"].append(
@@ -124,6 +124,29 @@ def test_sensor_token_cannot_run_any_pod(kube, installed, sensor_token, attack):
     status, body = create(kube, sensor_token, PROJECT_NS, workflow)
     assert status == 422, f"{attack}: accepted ({status})"
     assert "argo-delivery-sensor-workflows" in body and message in body, body
+
+
+def test_a_projects_sensor_cannot_create_in_another_project(kube, installed, sensor_token):
+    """RBAC refuses it first (403); admission would too (only the project's own namespace)."""
+    workflow = sensor_workflow(installed)
+    workflow["metadata"]["namespace"] = "sec-partner"
+    status, body = create(kube, sensor_token, "sec-partner", workflow)
+    assert status == 403, body
+    # an RBAC mistake (the Sensor bound in another namespace too) is still caught at admission
+    kube.apply([{"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
+                 "metadata": {"name": "mistake", "namespace": "sec-partner"},
+                 "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role",
+                             "name": "argo-delivery-workflow-submitter"},
+                 "subjects": [{"kind": "ServiceAccount", "name": SENSOR, "namespace": ORCHESTRATOR}]}])
+    try:
+        deadline = time.monotonic() + POLICY_TIMEOUT
+        while (result := create(kube, sensor_token, "sec-partner", workflow))[0] == 403:
+            assert time.monotonic() < deadline, "the RoleBinding never took effect"
+            time.sleep(0.5)
+        assert result[0] == 422 and "may create Workflows only in sec-core" in result[1], result
+    finally:
+        kube.request("DELETE", "/apis/rbac.authorization.k8s.io/v1/namespaces/sec-partner/"
+                               "rolebindings/mistake")
 
 
 def test_policy_does_not_touch_other_users(kube, installed, sensor_token):

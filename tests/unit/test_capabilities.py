@@ -86,36 +86,45 @@ def test_two_different_roles_with_one_name_are_refused(default_config):
 def test_rbac_is_derived_from_every_declared_account(default_config, default_bundle):
     resources = _by_key(default_bundle)
     orchestrator = default_config.orchestrator_namespace
-    for account in CAPABILITIES.accounts():
-        home_namespaces = ([orchestrator] if account.home == "orchestrator"
-                           else [p.namespace for p in default_config.projects])
-        for namespace in home_namespaces:
-            sa = resources[("ServiceAccount", namespace, account.name)]
-            assert sa["automountServiceAccountToken"] is False
+    names = set()
+    for declared in CAPABILITIES.accounts():
         for project in default_config.projects:
+            account = declared.for_project(project.name)
+            names.add(account.name)
+            home = orchestrator if account.home == "orchestrator" else project.namespace
+            sa = resources[("ServiceAccount", home, account.name)]
+            assert sa["automountServiceAccountToken"] is False
             binding = resources.get(("RoleBinding", project.namespace, account.name))
             if account.role is None:
                 assert binding is None
                 continue
             assert binding["roleRef"]["name"] == account.role.name
-            assert binding["subjects"] == [account.subject(home_namespaces[0] if account.home ==
-                                                           "orchestrator" else project.namespace)]
+            assert binding["subjects"] == [account.subject(home)]
             role = resources[("Role", project.namespace, account.role.name)]
             assert role["rules"] == [rule.to_dict() for rule in account.role.rules]
+            if declared.per_project:
+                # its own project's namespace only: no token spans tenants
+                others = [p.namespace for p in default_config.projects if p != project]
+                assert not [k for k in resources if k[0] == "RoleBinding" and k[1] in others
+                            and k[2] == account.name]
     # and nothing else: every ServiceAccount in the bundle is a declared one
-    declared = {a.name for a in CAPABILITIES.accounts()}
-    assert {k[2] for k in resources if k[0] == "ServiceAccount"} == declared
+    assert {k[2] for k in resources if k[0] == "ServiceAccount"} == names
 
 
-def test_a_sensor_triggers_the_template_its_capability_declares(default_bundle):
+def test_each_project_has_its_own_sensor_for_the_template_its_capability_declares(
+        default_config, default_bundle):
     [trigger] = CAPABILITIES.triggers()
-    sensor = _by_key(default_bundle)[("Sensor", "argo-delivery", "on-push")]
-    assert sensor["spec"]["template"]["serviceAccountName"] == trigger.account.name
-    for item in sensor["spec"]["triggers"]:
+    for project in default_config.projects:
+        sensor = _by_key(default_bundle)[("Sensor", "argo-delivery", f"on-push-{project.name}")]
+        account = trigger.account.for_project(project.name)
+        assert sensor["spec"]["template"]["serviceAccountName"] == account.name
+        [item] = sensor["spec"]["triggers"]
         workflow = item["template"]["k8s"]["source"]["resource"]
+        assert workflow["metadata"]["namespace"] == project.namespace
         assert workflow["spec"]["workflowTemplateRef"] == {"name": trigger.template}
         assert [p["name"] for p in workflow["spec"]["arguments"]["parameters"]] == \
             list(trigger.parameters)
+        assert item["rateLimit"] == {"unit": "Minute", "requestsPerUnit": 60}
 
 
 def test_readme_example_renders_and_lints_clean(default_config, default_bundle, tmp_path):

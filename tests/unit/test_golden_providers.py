@@ -14,7 +14,7 @@ from tests.support import REPO_ROOT
 GOLDEN = REPO_ROOT / "tests" / "golden" / "providers"
 UPDATE = os.environ.get("ARGO_DELIVERY_UPDATE_GOLDEN") == "1"
 FILES = {"git-push.eventsource.yaml": "namespaces/argo-delivery/eventsource/git-push.yaml",
-         "on-push.sensor.yaml": "namespaces/argo-delivery/sensor/on-push.yaml"}
+         "on-push-core-team.sensor.yaml": "namespaces/argo-delivery/sensor/on-push-core-team.yaml"}
 
 
 @pytest.mark.parametrize("provider", sorted(PROVIDERS))

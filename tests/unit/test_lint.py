@@ -131,7 +131,9 @@ def test_ad016_sensor_needs_a_token_when_its_account_mounts_none(default_bundle)
                 m for m in doc["spec"]["template"]["container"]["volumeMounts"]
                 if m["name"] != "api-token"]
     findings = [f for f in lint_documents(documents) if f.rule == "AD016"]
-    assert [(f.resource, f.field) for f in findings] == [("Sensor argo-delivery/on-push", "spec.template")]
+    assert [(f.resource, f.field) for f in findings] == [
+        ("Sensor argo-delivery/on-push-core-team", "spec.template"),
+        ("Sensor argo-delivery/on-push-northwind", "spec.template")]
     assert "failed to get kubeconfig" in findings[0].message
 
 
@@ -393,6 +395,6 @@ def test_ad020_ad021_a_bundle_that_weakens_its_admission_policies_fails_lint(def
     assert not [f for f in lint_documents(documents) if f.rule in ("AD020", "AD021")]
     broken = _policy_breakers()[breaker](documents)
     rules = {(f.rule, f.resource) for f in lint_documents(broken) if f.rule in ("AD020", "AD021")}
-    assert ("AD020", "Sensor argo-delivery/on-push") in rules
+    assert ("AD020", "Sensor argo-delivery/on-push-core-team") in rules
     if breaker != "policy removed":   # the others weaken both policies
         assert ("AD021", "Role core-team/argo-delivery-version-writer") in rules

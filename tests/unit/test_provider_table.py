@@ -40,7 +40,7 @@ def test_a_new_entry_is_a_provider_everywhere(bitbucket):
     source = yaml.safe_load(bundle.files["namespaces/argo-delivery/eventsource/git-push.yaml"])
     assert source["spec"]["webhook"]["bitbucket"]["authSecret"] == {"name": "git-webhook-secret",
                                                                    "key": "secret"}
-    sensor = yaml.safe_load(bundle.files["namespaces/argo-delivery/sensor/on-push.yaml"])
+    sensor = yaml.safe_load(bundle.files["namespaces/argo-delivery/sensor/on-push-core-team.yaml"])
     dependency = sensor["spec"]["dependencies"][0]
     assert dependency["eventName"] == "bitbucket"
     assert [f["path"] for f in dependency["filters"]["exprs"][0]["fields"]] == [
