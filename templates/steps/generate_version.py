@@ -45,9 +45,15 @@ def log(event, **fields):
     print(json.dumps({"event": event, **fields}, sort_keys=True), flush=True)
 
 
+# query parameters that carry a credential (GitLab's private_token, OAuth access_token, ...)
+_SECRET_QUERY = re.compile(r"([?&](?:[a-z_]*token|access_token|password|passwd|secret|key|"
+                           r"client_secret|sig|signature)=)[^&#\s'\"]+", re.IGNORECASE)
+
+
 def redact(text):
-    """Drop credentials from URLs before anything reaches the logs."""
-    return re.sub(r"(://)[^/@\s]+@", r"\1***@", text)
+    """Drop credentials from URLs (user:password@, secret query parameters) before anything
+    reaches the logs."""
+    return _SECRET_QUERY.sub(r"\1***", re.sub(r"(://)[^/@\s]+@", r"\1***@", text))
 
 
 def git_environment():

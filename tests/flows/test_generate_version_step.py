@@ -86,6 +86,11 @@ def test_network_errors_are_retried_with_backoff_then_fail(step, capsys):
 def test_credentials_never_reach_messages(step):
     assert step.redact("fatal: unable to access 'https://bob:s3cret@git.example/x.git/'") == \
         "fatal: unable to access 'https://***@git.example/x.git/'"
+    # tokens in query strings too (GitLab's private_token, OAuth's access_token)
+    assert step.redact("https://git.example/x.git?private_token=glpat-s3cret&ref=main failed") == \
+        "https://git.example/x.git?private_token=***&ref=main failed"
+    assert step.redact("GET https://h/a?x=1&access_token=s3cret'") == "GET https://h/a?x=1&access_token=***'"
+    assert step.redact("https://h/a?page=2&sort=asc") == "https://h/a?page=2&sort=asc"
 
 
 def test_git_credentials_go_through_git_config_not_argv(step, tmp_path, monkeypatch):
