@@ -144,6 +144,18 @@ def parent_name(bundle_name: str) -> str:
 
 # --- the cluster ---------------------------------------------------------------------------
 
+def api_client(kubeconfig: str | None = None, context: str | None = None) -> Any:
+    """A kubernetes ApiClient from a kubeconfig (default: $KUBECONFIG, then ~/.kube/config)."""
+    from kubernetes import config
+    from kubernetes.config.config_exception import ConfigException
+
+    try:
+        return config.new_client_from_config(config_file=kubeconfig, context=context)
+    except (ConfigException, OSError) as exc:
+        raise ApplyError(f"cannot load the kubeconfig ({kubeconfig or 'KUBECONFIG or ~/.kube/config'}"
+                         f"): {exc}") from None
+
+
 class Cluster:
     """The few API calls apply and diff make, through the kubernetes client's dynamic client."""
 
@@ -154,14 +166,7 @@ class Cluster:
 
     @classmethod
     def from_kubeconfig(cls, kubeconfig: str | None = None, context: str | None = None) -> Cluster:
-        from kubernetes import config
-        from kubernetes.config.config_exception import ConfigException
-
-        try:
-            return cls(config.new_client_from_config(config_file=kubeconfig, context=context))
-        except (ConfigException, OSError) as exc:
-            raise ApplyError(f"cannot load the kubeconfig ({kubeconfig or 'KUBECONFIG or ~/.kube/config'}"
-                             f"): {exc}") from None
+        return cls(api_client(kubeconfig, context))
 
     def _api(self, api_version: str, kind: str) -> Any:
         from kubernetes.dynamic.exceptions import ResourceNotFoundError

@@ -751,5 +751,45 @@ def diff(bundle_dir: str, other_dir: str | None, as_json: bool, kubeconfig: str 
     sys.exit(EXIT_FINDINGS if differences else 0)
 
 
+@main.command(epilog="\b\nExamples:\n"
+                     "  argo-delivery doctor                          # ./platform.yaml, current context\n"
+                     "  argo-delivery doctor --workflows-namespace argo --events-namespace argo-events\n"
+                     "  argo-delivery doctor --json | jq '.checks[] | select(.status == \"problem\")'")
+@_config_options("Check the prerequisites of")
+@click.option("--workflows-namespace", default="argo", show_default=True,
+              help="Where Argo Workflows' controller and its ConfigMap live.")
+@click.option("--events-namespace", default="argo-events", show_default=True,
+              help="Where Argo Events' controller and its ConfigMap live.")
+@_json_option
+@_kube_options
+def doctor(config_path: str | None, example: bool, workflows_namespace: str, events_namespace: str,
+           as_json: bool, kubeconfig: str | None, context: str | None) -> None:
+    """Check on the cluster what the bundle expects but does not contain: the controllers'
+    executor image and securityContext, templateReferencing, the JetStream images, the CRDs,
+    and every referenced Secret (present, with its keys, not empty).
+
+    Exit 0 when every prerequisite is met, 1 when one is not, 2 on a usage error.
+    """
+    from argo_delivery.apply import ApplyError, api_client
+    from argo_delivery.doctor import run_checks
+
+    _set_json(as_json)
+    config = _load(config_path, example)
+    try:
+        checks = run_checks(config, api_client(kubeconfig, context),
+                            workflows_namespace=workflows_namespace, events_namespace=events_namespace)
+    except ApplyError as exc:
+        _fail(str(exc), EXIT_USAGE)
+    problems = [c for c in checks if c.status == "problem"]
+    if as_json:
+        click.echo(json.dumps({"ok": not problems, "checks": [c.to_dict() for c in checks]}, indent=2))
+    else:
+        for check in checks:
+            _stdout.print(f"{check.status:8} {check.name}: {check.message}", markup=False)
+        _stdout.print(f"{len(problems)} problem(s)" if problems else "every prerequisite is met",
+                      markup=False)
+    sys.exit(EXIT_FINDINGS if problems else 0)
+
+
 if __name__ == "__main__":
     main()
