@@ -141,20 +141,25 @@ def events_pod_template(account: Account, api_access: bool = False) -> dict[str,
     """`spec.template` of an EventSource or Sensor: non-root, read-only, bounded.
 
     `api_access` mounts the account's token (a Sensor's process talks to the API to trigger).
+    No /tmp volume: Argo Events' controller adds its own `tmp` emptyDir at /tmp to every
+    EventSource and Sensor pod (v1.9.11 pkg/reconciler/{eventsource,sensor}/resource.go), and
+    a second one makes the Deployment invalid ("Duplicate value: \"tmp\"").
     """
-    mounts = [{"name": "tmp", "mountPath": "/tmp"}]
-    volumes: list[dict[str, Any]] = [{"name": "tmp", "emptyDir": {"sizeLimit": TMP_SIZE}}]
+    mounts: list[dict[str, Any]] = []
+    volumes: list[dict[str, Any]] = []
     if api_access:
         mounts.append({"name": API_TOKEN_VOLUME, "mountPath": API_TOKEN_DIR, "readOnly": True})
         volumes.append({"name": API_TOKEN_VOLUME,
                         "projected": {"sources": copy.deepcopy(_API_TOKEN_SOURCES)}})
-    return {
+    template: dict[str, Any] = {
         "serviceAccountName": account.name,
         "securityContext": pod_security_context(),
         "container": {
             "securityContext": container_security_context(),
             "resources": resource_requirements("50m", "64Mi", "500m", "256Mi"),
-            "volumeMounts": mounts,
         },
-        "volumes": volumes,
     }
+    if volumes:
+        template["container"]["volumeMounts"] = mounts
+        template["volumes"] = volumes
+    return template
