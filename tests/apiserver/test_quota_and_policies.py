@@ -50,7 +50,7 @@ def _container(name: str, resources: dict | None = None) -> dict:
     return container
 
 
-def _pod(name: str, namespace: str, containers: list[dict], init: list[dict] = ()) -> dict:
+def _pod(name: str, namespace: str, containers: list[dict], init: tuple[dict, ...] = ()) -> dict:
     """A pod shaped like Argo's: its own step with resources, Argo's containers without."""
     spec = {"containers": containers, "automountServiceAccountToken": False,
             "securityContext": {"runAsNonRoot": True, "runAsUser": 65532,
@@ -112,7 +112,7 @@ def test_the_server_accepts_every_policy_shape(kube, isolated):
 
 
 def test_argo_shaped_pod_without_resources_is_admitted_with_the_defaults(kube, isolated):
-    pod = _pod("argo-shaped", NAMESPACE, [MAIN, _container("wait")], init=[_container("init")])
+    pod = _pod("argo-shaped", NAMESPACE, [MAIN, _container("wait")], init=(_container("init"),))
     _create_pod(kube, pod)
     path = kube.path_for("v1", "Pod", "argo-shaped", NAMESPACE)
     try:

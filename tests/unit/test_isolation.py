@@ -138,3 +138,15 @@ def test_default_config_renders_the_documented_defaults():
     assert config.isolation.webhook_from == () and config.isolation.egress_to is None
     assert config.projects[0].quota == {"pods": "20", "requests.cpu": "4", "requests.memory": "8Gi",
                                         "limits.cpu": "8", "limits.memory": "16Gi"}
+
+
+def test_the_default_configs_commented_example_is_valid_and_shows_the_defaults():
+    from argo_delivery.config import default_config_text
+    text = default_config_text()
+    uncommented = text.replace("# isolation:", "isolation:").replace("#   ", "  ")
+    config = parse_config(uncommented)
+    default = load_config(None)
+    assert config.projects[0].quota == default.projects[0].quota
+    assert config.isolation.container_requests == default.isolation.container_requests
+    assert config.isolation.container_limits == default.isolation.container_limits
+    assert config.isolation.egress_to == ("10.0.0.0/8",)
