@@ -56,6 +56,9 @@ APPLY_ORDER = (
     "Namespace",
     "ValidatingAdmissionPolicy",
     "ValidatingAdmissionPolicyBinding",
+    "NetworkPolicy",
+    "LimitRange",
+    "ResourceQuota",
     "ServiceAccount",
     "ClusterRole",
     "Role",
@@ -232,6 +235,12 @@ def _bundle_readme(bundle: Bundle, config: PlatformConfig) -> str:
         eventbus=settings["argo-events-controller-config: controller-config.yaml"],
         jetstream_version=prerequisites.JETSTREAM_VERSION,
         events_image=config.images.argo_events,
+        webhook_from=" and ".join(
+            f"`{peer.cidr}`" if peer.cidr else f"namespace `{peer.namespace}`"
+            + (" (pods labelled " + ", ".join(f"`{k}={v}`" for k, v in peer.pod_labels.items()) + ")"
+               if peer.pod_labels else "")
+            for peer in config.isolation.webhook_from) or "any source",
+        egress_limited=config.isolation.egress_to is not None,
         unmanaged_namespaces=[] if config.namespaces.manage else
         [config.orchestrator_namespace, *(project.namespace for project in config.projects)],
     )

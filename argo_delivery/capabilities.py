@@ -5,7 +5,7 @@ Adding a capability is one module that exports a `Capability` and one line here.
 
 from __future__ import annotations
 
-from argo_delivery import crds, orchestrator, tenancy
+from argo_delivery import crds, isolation, orchestrator, tenancy
 from argo_delivery.capability import Registry
 from argo_delivery.templates import generate_version
 
@@ -16,4 +16,5 @@ CAPABILITIES = Registry([
     orchestrator.CAPABILITY,      # orchestrator namespace, EventBus
     tenancy.CAPABILITY,           # per project: namespace, Project, members, executor account
     generate_version.CAPABILITY,  # F1: push -> Version
+    isolation.CAPABILITY,         # NetworkPolicies, per project ResourceQuota and LimitRange
 ])

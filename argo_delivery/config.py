@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import ipaddress
 import json
 import re
 import unicodedata
@@ -51,6 +52,7 @@ from argo_delivery.providers import (
     split_repo,
     webhook_base_url,
 )
+from argo_delivery.quantities import parse_quantity
 from argo_delivery.versionhash import normalise_repo
 
 __all__ = [
@@ -61,7 +63,9 @@ __all__ = [
     "EnvironmentDefaults",
     "GitProvider",
     "Images",
+    "Isolation",
     "Namespaces",
+    "NetworkPeer",
     "PlatformConfig",
     "RateLimit",
     "Project",
@@ -155,6 +159,8 @@ class Project:
     nightly: tuple[TestSuite, ...] = ()
     environments: EnvironmentDefaults | None = None
     demo_environments: tuple[DemoEnvironment, ...] = ()
+    # ResourceQuota spec.hard: isolation.quota with the project's own keys over it
+    quota: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_QUOTA))
 
 
 @dataclass(frozen=True)
@@ -215,6 +221,34 @@ class Namespaces:
     annotations: dict[str, str] = field(default_factory=dict)  # extra, on every Namespace
 
 
+# What a project namespace gets unless the config says otherwise: room for a few workflows
+# at once; the container defaults are what Argo's init and wait containers get when the
+# workflow controller's executor sets no resources.
+DEFAULT_QUOTA = {"pods": "20", "requests.cpu": "4", "requests.memory": "8Gi",
+                 "limits.cpu": "8", "limits.memory": "16Gi"}
+DEFAULT_CONTAINER_REQUESTS = {"cpu": "50m", "memory": "64Mi"}
+DEFAULT_CONTAINER_LIMITS = {"cpu": "500m", "memory": "256Mi"}
+
+
+@dataclass(frozen=True)
+class NetworkPeer:
+    """A source of connections: an IP block, or a namespace (optionally only some of its pods)."""
+
+    cidr: str | None = None
+    namespace: str | None = None
+    pod_labels: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Isolation:
+    """NetworkPolicies and the LimitRange (each project's quota is on its `Project`)."""
+
+    webhook_from: tuple[NetworkPeer, ...] = ()  # empty: from anywhere
+    egress_to: tuple[str, ...] | None = None     # None: egress not restricted
+    container_requests: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_CONTAINER_REQUESTS))
+    container_limits: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_CONTAINER_LIMITS))
+
+
 @dataclass(frozen=True)
 class RateLimit:
     requests_per_unit: int
@@ -241,6 +275,7 @@ class PlatformConfig:
     eventbus_images: tuple[str, ...]
     namespaces: Namespaces = field(default_factory=Namespaces)
     trigger_rate_limit: RateLimit = DEFAULT_TRIGGER_RATE_LIMIT
+    isolation: Isolation = field(default_factory=Isolation)
     # Warnings and notes about a valid config, located (never part of equality).
     warnings: tuple[ConfigProblem, ...] = field(default=(), compare=False)
 
@@ -916,6 +951,107 @@ def eventbus_images_pinned(data: Data) -> Iterator[Problem]:
             "point the Argo Events controller's eventBus.jetstream images at the same digests")
 
 
+# --- isolation: quotas, container defaults, network peers -------------------------------------
+
+def _quantities(data: Data) -> Iterator[tuple[list[Any], str, Any]]:
+    """(path items, Kubernetes resource name, value) of every cpu and memory quantity."""
+    isolation = data.get("isolation", {})
+    quotas = [(["isolation", "quota"], isolation.get("quota", {}))]
+    quotas += [(["projects", index, "quota"], project.get("quota", {}))
+               for index, project in enumerate(data["projects"])]
+    for base, quota in quotas:
+        yield from ((base + [key], key, value) for key, value in quota.items() if key != "pods")
+    for kind in ("requests", "limits"):
+        for name, value in isolation.get("containerDefaults", {}).get(kind, {}).items():
+            yield ["isolation", "containerDefaults", kind, name], name, value
+
+
+def memory_in_bytes(data: Data) -> Iterator[Problem]:
+    for items, name, value in _quantities(data):
+        text = str(value)
+        if name.endswith("memory") and text.endswith("m"):
+            yield items, (f"{text} is {text[:-1]} thousandths of a byte (m is milli); "
+                          f"did you mean {text[:-1]}Mi?")
+
+
+def _container_defaults(data: Data) -> dict[str, dict[str, str]]:
+    configured = data.get("isolation", {}).get("containerDefaults", {})
+    return {kind: {**default, **{k: str(v) for k, v in configured.get(kind, {}).items()}}
+            for kind, default in (("requests", DEFAULT_CONTAINER_REQUESTS),
+                                  ("limits", DEFAULT_CONTAINER_LIMITS))}
+
+
+def container_defaults_fit(data: Data) -> Iterator[Problem]:
+    defaults = _container_defaults(data)
+    configured = data.get("isolation", {}).get("containerDefaults", {})
+    for name in ("cpu", "memory"):
+        request, limit = defaults["requests"][name], defaults["limits"][name]
+        if parse_quantity(request) > parse_quantity(limit):
+            kind = "requests" if name in configured.get("requests", {}) else "limits"
+            yield ["isolation", "containerDefaults", kind, name], (
+                f"the default {name} request {request} is more than the default limit {limit}: "
+                "Kubernetes refuses such a LimitRange (a default request must not exceed the "
+                "default limit)")
+
+
+def _quota(data: Data, project: Data) -> dict[str, str]:
+    return {key: str(value) for key, value in
+            {**DEFAULT_QUOTA, **data.get("isolation", {}).get("quota", {}),
+             **project.get("quota", {})}.items()}
+
+
+def quotas_hold_a_defaulted_container(data: Data) -> Iterator[Problem]:
+    """A quota smaller than one container's defaults refuses every pod of Argo's (its init and
+    wait containers take the defaults), so no workflow would run in the project."""
+    defaults = _container_defaults(data)
+    reported = set()
+    for index, project in enumerate(data["projects"]):
+        quota = _quota(data, project)
+        for kind in ("requests", "limits"):
+            for name in ("cpu", "memory"):
+                key = f"{kind}.{name}"
+                if parse_quantity(quota[key]) >= parse_quantity(defaults[kind][name]):
+                    continue
+                where = (["projects", index, "quota", key] if key in project.get("quota", {})
+                         else ["isolation", "quota", key])
+                if tuple(where) not in reported:
+                    reported.add(tuple(where))
+                    yield where, (f"{key} {quota[key]} is less than one container's default "
+                                  f"{name} {kind[:-1]} {defaults[kind][name]} "
+                                  "(isolation.containerDefaults): the quota would refuse every "
+                                  "workflow pod (Argo's init and wait containers take the defaults)")
+
+
+def _network_peers(data: Data) -> Iterator[tuple[list[Any], Data]]:
+    for index, peer in enumerate(data.get("isolation", {}).get("webhookFrom", [])):
+        yield ["isolation", "webhookFrom", index], peer
+
+
+def network_peers_name_one_source(data: Data) -> Iterator[Problem]:
+    for items, peer in _network_peers(data):
+        if "podLabels" in peer and "namespace" not in peer:
+            yield items + ["podLabels"], "podLabels select pods of a namespace: name the namespace"
+        elif ("cidr" in peer) == ("namespace" in peer):
+            yield items, ("name either cidr (an IP block) or namespace (with podLabels, "
+                          "some of its pods), " + ("not both" if "cidr" in peer else "found neither"))
+
+
+def cidrs_parse(data: Data) -> Iterator[Problem]:
+    cidrs = [(items + ["cidr"], peer["cidr"]) for items, peer in _network_peers(data) if "cidr" in peer]
+    cidrs += [(["isolation", "egressTo", index], cidr)
+              for index, cidr in enumerate(data.get("isolation", {}).get("egressTo", []))]
+    for items, text in cidrs:
+        try:
+            ipaddress.ip_network(text)
+        except ValueError:
+            try:
+                close = ipaddress.ip_network(text, strict=False)
+                hint = f": its address has bits set beyond the prefix (did you mean {close}?)"
+            except ValueError:
+                hint = ""
+            yield items, f"expected a CIDR such as 10.0.0.0/8 or 2001:db8::/32, found {text!r}{hint}"
+
+
 # What the schema cannot express, in the order problems are reported. Each rule runs on
 # schema-valid data and yields (path items, message).
 CROSS_FIELD_RULES: tuple[Callable[[Data], Iterator[Problem]], ...] = (
@@ -939,6 +1075,11 @@ CROSS_FIELD_RULES: tuple[Callable[[Data], Iterator[Problem]], ...] = (
     images_follow_the_registry_policy,
     eventbus_digests_name_eventbus_images,
     eventbus_images_pinned,
+    memory_in_bytes,
+    container_defaults_fit,
+    quotas_hold_a_defaulted_container,
+    network_peers_name_one_source,
+    cidrs_parse,
 )
 
 
@@ -1120,6 +1261,7 @@ def _build(data: Data) -> PlatformConfig:
                                              dict(env.get("variables", {}))) if env else None,
             demo_environments=tuple(DemoEnvironment(d["name"], d["owner"], dict(d.get("variables", {})))
                                     for d in p.get("demoEnvironments", [])),
+            quota=_quota(data, p),
         ))
     registry = data.get("registry", {})
     provider = data["gitProvider"]
@@ -1148,4 +1290,15 @@ def _build(data: Data) -> PlatformConfig:
                               dict(namespaces.get("annotations", {}))),
         trigger_rate_limit=RateLimit(limit["requestsPerUnit"], limit["unit"])
         if (limit := data["orchestrator"].get("triggerRateLimit")) else DEFAULT_TRIGGER_RATE_LIMIT,
+        isolation=_isolation(data),
     )
+
+
+def _isolation(data: Data) -> Isolation:
+    isolation = data.get("isolation", {})
+    defaults = _container_defaults(data)
+    return Isolation(
+        webhook_from=tuple(NetworkPeer(p.get("cidr"), p.get("namespace"), dict(p.get("podLabels", {})))
+                           for p in isolation.get("webhookFrom", [])),
+        egress_to=tuple(isolation["egressTo"]) if "egressTo" in isolation else None,
+        container_requests=defaults["requests"], container_limits=defaults["limits"])

@@ -31,6 +31,7 @@ import yaml
 
 from argo_delivery.crds import CRD_KINDS, crd_schema
 from argo_delivery.naming import GROUP
+from argo_delivery.quantities import parse_quantity
 
 __all__ = ["DISABLE_ANNOTATION", "Finding", "LintOptions", "LintResult", "ManifestError", "RULES",
            "lint_documents", "lint_paths", "load_documents"]
@@ -104,6 +105,10 @@ RULES: dict[str, tuple[str, str]] = {
     "AD021": ("versions-admission",
               "keep the bundle's ValidatingAdmissionPolicy argo-delivery-versions, with "
               "failurePolicy Fail, a Deny binding and all its validations"),
+    "AD022": ("quota-admits-workflow-pods",
+              "give the namespace a LimitRange with default requests and limits for containers "
+              "(isolation.containerDefaults), and a ResourceQuota that holds each workflow pod "
+              "(isolation.quota, projects[].quota)"),
     "UP001": ("argo-workflows-lint", "see Argo Workflows' message"),
     "UP002": ("argo-events-lint", "see Argo Events' message"),
 }
@@ -718,6 +723,77 @@ def _check_admission(documents: list[tuple[str, dict[str, Any]]]) -> list[Findin
 
 # --- entry points -----------------------------------------------------------------------------
 
+_QUOTA_KEYS = tuple((kind, name) for kind in ("requests", "limits") for name in ("cpu", "memory"))
+
+
+def _container_defaults(limit_range: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    for item in (limit_range.get("spec") or {}).get("limits") or []:
+        if item.get("type") == "Container":
+            limits = item.get("default") or {}
+            # Kubernetes defaults a request to the limit when no default request is given
+            return {"limits": limits, "requests": {**limits, **(item.get("defaultRequest") or {})}}
+    return {"limits": {}, "requests": {}}
+
+
+def _check_quotas(documents: list[tuple[str, dict[str, Any]]]) -> list[Finding]:
+    """AD022: every workflow pod fits its namespace's ResourceQuota. Argo's wait container
+    takes the LimitRange's defaults (the controller's executor may set no resources; the
+    safe assumption), and a container without a value the quota counts is refused."""
+    def namespace(doc: dict[str, Any]) -> str:
+        return (doc.get("metadata") or {}).get("namespace", "")
+
+    quotas = [(namespace(d), d) for _, d in documents if d.get("kind") == "ResourceQuota"]
+    defaults: dict[str, dict[str, dict[str, Any]]] = {}
+    for _, doc in documents:
+        if doc.get("kind") == "LimitRange":
+            defaults[namespace(doc)] = _container_defaults(doc)
+    found = []
+    for file, doc in documents:
+        if doc.get("kind") not in ARGO_KINDS or doc.get("kind") == "ClusterWorkflowTemplate":
+            continue
+        spec, at = _workflow_spec(doc)
+        given = defaults.get(namespace(doc), {"limits": {}, "requests": {}})
+        for index, template in enumerate(spec.get("templates") or []):
+            containers = [(where, c) for where, c in _template_containers(template)
+                          if not where.startswith("initContainers")]
+            if not containers:
+                continue
+            containers.append(("Argo's wait container", {}))
+            for quota_ns, quota in quotas:
+                if quota_ns != namespace(doc):
+                    continue
+                hard = (quota.get("spec") or {}).get("hard") or {}
+                found += [_finding("AD022", file, doc, f"{at}.templates[{index}]", message)
+                          for message in _quota_problems(containers, given, hard,
+                                                         quota["metadata"]["name"])]
+    return found
+
+
+def _quota_problems(containers: list[tuple[str, dict[str, Any]]], given: dict[str, dict[str, Any]],
+                    hard: dict[str, Any], quota: str) -> Iterator[str]:
+    for kind, name in _QUOTA_KEYS:
+        key = f"{kind}.{name}"
+        values = [(where, ((container.get("resources") or {}).get(kind) or {}).get(
+            name, given[kind].get(name))) for where, container in containers]
+        unset = [where for where, value in values if value is None]
+        if key not in hard:
+            continue
+        if unset:
+            yield (f"{', '.join(unset)} sets no {key} and the namespace has no LimitRange "
+                   f"default for it: ResourceQuota {quota} refuses the pod")
+            continue
+        try:
+            total = sum(parse_quantity(value) for _, value in values)
+            allowed = parse_quantity(hard[key])
+        except ValueError:
+            continue  # a quantity this check does not read (K8S001 reports a malformed one)
+        if total > allowed:
+            needs = f"{total / 2**20:.0f}Mi" if name == "memory" else f"{total.normalize():f}"
+            yield (f"the pod needs {key} {needs} (its containers and Argo's wait container at "
+                   f"the LimitRange defaults), more than ResourceQuota {quota} allows "
+                   f"({hard[key]}): it would never be admitted")
+
+
 ARGO_KINDS = frozenset({"Workflow", "WorkflowTemplate", "ClusterWorkflowTemplate", "CronWorkflow"})
 EVENTS_KINDS = frozenset({"Sensor", "EventSource", "EventBus"})
 
@@ -762,7 +838,7 @@ def lint_documents(documents: list[tuple[str, dict[str, Any]]],
     for file, doc in documents:
         findings += _lint_one(file, doc, options) + _check_credentials(file, doc)
     findings += (_check_runtime_wiring(documents) + _check_member_secret_access(documents)
-                 + _check_admission(documents))
+                 + _check_admission(documents) + _check_quotas(documents))
     skipped = {(file, _ident(doc)): _disabled_by_annotation(doc) for file, doc in documents}
     return [f for f in findings if f.rule not in options.disabled
             and f.rule not in skipped.get((f.file, f.resource), ())]

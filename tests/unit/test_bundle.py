@@ -237,7 +237,7 @@ def test_a_site_that_creates_namespaces_gets_no_namespace_object(default_bundle)
     assert [r for r in default_bundle.resources if r["kind"] != "Namespace"] == bundle.resources
     # and the bundle's README tells the operator which namespaces must exist
     readme = bundle.files["README.md"].decode()
-    assert ("7. Namespaces the bundle uses but does not create (`namespaces.manage: false`):\n"
+    assert ("8. Namespaces the bundle uses but does not create (`namespaces.manage: false`):\n"
             "   `argo-delivery`, `core-team`, `partner-northwind`; their Pod\n"
             "   Security `enforce` level must admit their pods") in readme
-    assert "7. Namespaces" not in default_bundle.files["README.md"].decode()
+    assert "8. Namespaces" not in default_bundle.files["README.md"].decode()

@@ -123,7 +123,7 @@ def test_notes_say_when_each_schedule_next_fires():
              if w.severity == "note" and "next fires" in w.message]
     assert len(notes) == 2
     assert re.match(r"m\.yaml:\d+:\d+: schedules\.nightly: '0 2 \* \* \*' next fires at "
-                    r"\d{4}-\d\d-\d\d 02:00 UTC \(in [0-9dhm]+\)$", notes[0]), notes[0]
+                    r"\d{4}-\d\d-\d\d 02:00 UTC \(in [0-9dhms]+\)$", notes[0]), notes[0]
     assert "schedules.reaper: '*/15 * * * *' next fires at " in notes[1]
 
 

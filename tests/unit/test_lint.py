@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import json
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -398,3 +399,32 @@ def test_ad020_ad021_a_bundle_that_weakens_its_admission_policies_fails_lint(def
     assert ("AD020", "Sensor argo-delivery/on-push-core-team") in rules
     if breaker != "policy removed":   # the others weaken both policies
         assert ("AD021", "Role core-team/argo-delivery-version-writer") in rules
+
+
+def _quota_bundle(quota: str) -> list[tuple[str, dict[str, Any]]]:
+    from argo_delivery.bundle import build_bundle
+    from argo_delivery.config import parse_config
+    minimal = (Path(__file__).parent / "minimal-platform.yaml").read_text()
+    project = "    components: [api, web]\n"
+    text = minimal.replace(project, f"{project}    quota: {quota}\n")
+    return docs_of(build_bundle(parse_config(text)))
+
+
+def test_ad022_a_quota_too_small_for_a_workflow_pod_fails_lint():
+    assert not [f for f in lint_documents(_quota_bundle("{pods: 1}")) if f.rule == "AD022"]
+    findings = [f for f in lint_documents(_quota_bundle('{limits.cpu: "1", limits.memory: 600Mi}'))
+                if f.rule == "AD022"]
+    assert [(f.resource, f.field) for f in findings] == [
+        ("WorkflowTemplate team-a/generate-version", "spec.templates[0]")] * 2
+    # generate-version's step (limits 1 CPU, 512Mi) plus Argo's wait container at the defaults
+    assert "the pod needs limits.cpu 1.5 (" in findings[0].message
+    assert "the pod needs limits.memory 768Mi (" in findings[1].message
+
+
+def test_ad022_a_quota_without_container_defaults_refuses_argos_wait_container(default_bundle):
+    documents = _without(docs_of(default_bundle), lambda d: d["kind"] == "LimitRange")
+    findings = [f for f in lint_documents(documents) if f.rule == "AD022"]
+    assert {f.resource for f in findings} == {"WorkflowTemplate core-team/generate-version",
+                                              "WorkflowTemplate partner-northwind/generate-version"}
+    assert ("Argo's wait container sets no requests.cpu and the namespace has no LimitRange "
+            "default for it") in findings[0].message
