@@ -379,7 +379,21 @@ def apply_bundle(bundle: BundleDir, cluster: Cluster, *, dry_run: bool = False,
     if not dry_run and prune:
         # Kept objects stay members, so a later apply still offers to prune them.
         cluster.apply(_parent(bundle, set_id, kinds | kept_kinds, namespaces))
+    if not dry_run:
+        _mark_applied(bundle)
     return report
+
+
+def _mark_applied(bundle: BundleDir) -> None:
+    """Record beside the folder that it was applied: `render --force` no longer replaces it."""
+    from argo_delivery.bundle import applied_marker
+
+    try:
+        applied_marker(bundle.path).write_text(json.dumps(
+            {"name": bundle.name, "version": bundle.version,
+             "appliedAt": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}) + "\n")
+    except OSError:
+        pass  # a read-only copy of the bundle: nothing to protect from re-rendering here
 
 
 def _live(cluster: Cluster, resource: dict[str, Any]) -> dict[str, Any] | None:

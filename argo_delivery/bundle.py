@@ -40,6 +40,7 @@ __all__ = [
     "BundleExistsError",
     "Difference",
     "WriteResult",
+    "applied_marker",
     "build_bundle",
     "bundle_differences",
     "check_bundle",
@@ -338,24 +339,39 @@ class WriteResult:
     created: bool
 
 
-def write_bundle(bundle: Bundle, out_dir: str | Path) -> WriteResult:
+def applied_marker(bundle_dir: str | Path) -> Path:
+    """The file `argo-delivery apply` writes beside a bundle folder it applied."""
+    path = Path(bundle_dir)
+    return path.parent / f"{path.name}.applied"
+
+
+def write_bundle(bundle: Bundle, out_dir: str | Path, force: bool = False) -> WriteResult:
     """Write `bundle` to `<out_dir>/<version>/` atomically; identical content is a no-op.
 
     Raises BundleExistsError when that version exists with other content: a rendered
-    version is immutable, so the fix is to bump `bundle.version`.
+    version is immutable, so the fix is to bump `bundle.version`. During setup, `force`
+    replaces a version that was never applied from this folder (no `<version>.applied`).
     """
     out = Path(out_dir)
     target = out / bundle.version
+    replaced = None
     if target.exists():
         differences = check_bundle(bundle, out)
         if not differences:
             return WriteResult(target, created=False)
         shown = "\n  ".join(differences[:10])
         more = f"\n  ... and {len(differences) - 10} more" if len(differences) > 10 else ""
-        raise BundleExistsError(
-            f"bundle version {bundle.version} already exists at {target} with different "
-            f"content; a rendered version is immutable, so bump bundle.version in the config "
-            f"(differences:\n  {shown}{more})")
+        if force and applied_marker(target).exists():
+            raise BundleExistsError(
+                f"bundle version {bundle.version} at {target} was applied to a cluster "
+                f"({applied_marker(target)}); --force only replaces a version never applied: "
+                "bump bundle.version in the config")
+        if not force:
+            raise BundleExistsError(
+                f"bundle version {bundle.version} already exists at {target} with different "
+                f"content; a rendered version is immutable, so bump bundle.version in the config "
+                f"(or, while it was never applied, render --force) (differences:\n  {shown}{more})")
+        replaced = target
     out.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{bundle.version}.", suffix=".partial", dir=out))
     try:
@@ -364,7 +380,13 @@ def write_bundle(bundle: Bundle, out_dir: str | Path) -> WriteResult:
             file_path.parent.mkdir(parents=True, exist_ok=True)
             file_path.write_bytes(data)
         staging.chmod(0o755)
-        os.rename(staging, target)
+        if replaced is not None:   # the old folder moves aside only once the new one is complete
+            old = Path(tempfile.mkdtemp(prefix=f".{bundle.version}.", suffix=".old", dir=out))
+            os.rename(replaced, old / "bundle")
+            os.rename(staging, target)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.rename(staging, target)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise

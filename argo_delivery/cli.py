@@ -229,9 +229,12 @@ def main() -> None:
               help="Write nothing; exit 1 when <out>/<version> differs from a fresh render.")
 @click.option("--stdout", "to_stdout", is_flag=True,
               help="Write nothing; print every resource as one multi-document YAML stream.")
+@click.option("--force", is_flag=True,
+              help="During setup: replace OUT/<version> with other content, as long as it was never "
+                   "applied from there (no <version>.applied beside it).")
 @_json_option
 def render(config_path: str | None, example: bool, out_dir: str, check: bool, to_stdout: bool,
-           as_json: bool) -> None:
+           force: bool, as_json: bool) -> None:
     """Render the platform into OUT/<bundle-version>/ (immutable once written)."""
     from argo_delivery.bundle import BundleError, BundleExistsError, bundle_differences, write_bundle
 
@@ -266,7 +269,7 @@ def render(config_path: str | None, example: bool, out_dir: str, check: bool, to
             _stdout.print(f"{target} is up to date ({bundle.digest}).")
         sys.exit(code)
     try:
-        result = write_bundle(bundle, out_dir)
+        result = write_bundle(bundle, out_dir, force=force)
     except BundleExistsError as exc:
         _fail(str(exc), EXIT_FINDINGS)
     except BundleError as exc:

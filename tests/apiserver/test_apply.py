@@ -87,6 +87,7 @@ def test_apply_offboard_and_diff(kube, bundles):
     assert first.exit_code == 0, first.output
     report = json.loads(first.stdout)
     assert report["pruned"] == [] and len(report["applied"]) == len(report["changed"])
+    assert (v1.parent / "1.0.0.applied").is_file()   # render --force no longer replaces it
 
     # every member is labelled with the ApplySet id kubectl would compute for the parent
     set_id = applyset_id("offboarding-applyset", "ob-delivery")

@@ -241,3 +241,24 @@ def test_a_site_that_creates_namespaces_gets_no_namespace_object(default_bundle)
             "   `argo-delivery`, `core-team`, `partner-northwind`; their Pod\n"
             "   Security `enforce` level must admit their pods") in readme
     assert "8. Namespaces" not in default_bundle.files["README.md"].decode()
+
+
+def test_force_replaces_a_version_only_while_it_was_never_applied(tmp_path):
+    from argo_delivery.bundle import applied_marker
+
+    runner = CliRunner()
+    first = tmp_path / "first.yaml"
+    first.write_text(changed_config())
+    second = tmp_path / "second.yaml"
+    second.write_text(changed_config(extra_branch="develop"))
+    out = str(tmp_path / "dist")
+    assert runner.invoke(main, ["render", "--config", str(first), "--out", out]).exit_code == 0
+    refused = runner.invoke(main, ["render", "--config", str(second), "--out", out])
+    assert refused.exit_code == 1 and "render --force" in refused.stderr
+    forced = runner.invoke(main, ["render", "--config", str(second), "--out", out, "--force"])
+    assert forced.exit_code == 0, forced.output
+    assert runner.invoke(main, ["render", "--config", str(second), "--out", out, "--check"]).exit_code == 0
+    assert not [p for p in (tmp_path / "dist").iterdir() if p.name.startswith(".")]  # nothing left over
+    applied_marker(tmp_path / "dist" / "0.1.0").write_text("{}\n")
+    again = runner.invoke(main, ["render", "--config", str(first), "--out", out, "--force"])
+    assert again.exit_code == 1 and "was applied to a cluster" in again.stderr
