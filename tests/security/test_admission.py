@@ -56,24 +56,31 @@ def sensor_workflow(bundle, project: str = PROJECT) -> dict:
     return workflow
 
 
-def create(kube, token: str, namespace: str, workflow: dict):
+def post(kube, path: str, token: str, body: dict):
     """POST as `token` (a dry run: admission runs, nothing is stored); (status, body)."""
     try:
-        return 201, kube.request("POST", WORKFLOWS.format(ns=namespace), workflow, token=token,
-                                 query={"dryRun": "All"})
+        return 201, kube.request("POST", path, body, token=token, query={"dryRun": "All"})
     except ApiError as exc:
         return exc.status, exc.message
+
+
+def create(kube, token: str, namespace: str, workflow: dict):
+    return post(kube, WORKFLOWS.format(ns=namespace), token, workflow)
+
+
+def wait_for_refusal(send, what: str) -> None:
+    """Policies act once the API server's informers have them: wait for the first refusal."""
+    deadline = time.monotonic() + POLICY_TIMEOUT
+    while send()[0] != 422:
+        assert time.monotonic() < deadline, f"the {what} policy never took effect"
+        time.sleep(0.5)
 
 
 @pytest.fixture(scope="module")
 def sensor_token(kube, installed):
     token = kube.token_for(ORCHESTRATOR, SENSOR)
-    # policies take effect once the API server's informers have them: wait for the first refusal
     probe = {**sensor_workflow(installed), "spec": {"templates": [], "entrypoint": "x"}}
-    deadline = time.monotonic() + POLICY_TIMEOUT
-    while create(kube, token, PROJECT_NS, probe)[0] != 422:
-        assert time.monotonic() < deadline, "the sensor-workflows policy never took effect"
-        time.sleep(0.5)
+    wait_for_refusal(lambda: create(kube, token, PROJECT_NS, probe), "sensor-workflows")
     return token
 
 
@@ -167,20 +174,13 @@ def version(name: str, project: str = PROJECT, **spec) -> dict:
 
 
 def post_version(kube, token: str, namespace: str, body: dict):
-    try:
-        return 201, kube.request("POST", VERSIONS.format(ns=namespace), body, token=token,
-                                 query={"dryRun": "All"})
-    except ApiError as exc:
-        return exc.status, exc.message
+    return post(kube, VERSIONS.format(ns=namespace), token, body)
 
 
 @pytest.fixture(scope="module")
 def writer_token(kube, installed):
     token = kube.token_for(PROJECT_NS, WRITER)
-    deadline = time.monotonic() + POLICY_TIMEOUT
-    while post_version(kube, token, PROJECT_NS, version("wrong-name"))[0] != 422:
-        assert time.monotonic() < deadline, "the versions policy never took effect"
-        time.sleep(0.5)
+    wait_for_refusal(lambda: post_version(kube, token, PROJECT_NS, version("wrong-name")), "versions")
     return token
 
 
