@@ -15,6 +15,7 @@ import copy
 import json
 import re
 import subprocess
+import urllib.parse
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -358,3 +359,19 @@ def test_usage_errors_exit_2(sensor_sim, tmp_path):
                           text=True, timeout=60)
     assert proc.returncode == 2 and proc.stdout == ""
     assert "usage:" in proc.stderr
+
+
+def test_same_repository_path_on_another_host_does_not_fire(sensor_sim, rendered, tmp_path):
+    """A push of `acme-platform/api` from another host (a mirror, a look-alike server) is not
+    a push to the component: the clone URL must be on the provider's host."""
+    provider = rendered.provider
+    payload = provider.push("acme-platform/api", "main")
+    url_key = ("project", "git_http_url") if provider.type == "gitlab" else ("repository", "clone_url")
+    url = urllib.parse.urlsplit(payload[url_key[0]][url_key[1]])
+    payload[url_key[0]][url_key[1]] = url._replace(netloc="evil.example").geturl()
+    run = simulate(sensor_sim, rendered, payload, tmp_path)
+    if provider.type == "generic":   # a generic webhook names no host: its secret is the guard
+        assert sorted(by_namespace(run)) == ["core-team", "partner-northwind"]
+    else:
+        assert run.returncode == NO_TRIGGER, run.stdout
+        assert "repo=" in run.stderr
