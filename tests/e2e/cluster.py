@@ -406,7 +406,14 @@ disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshot
     # ---------------------------------------------------------------- node
     def _node(self) -> None:
         kubeconfig = str(self.kubeconfig)
-        ca = str(self.kube.ca_file)
+        # The self-signed serving chain is "serving cert, CA": pods and kcm's trust bundle
+        # publisher get the CA alone ("entry 0 does not have the CA bit set" otherwise).
+        pem = self.kube.ca_file.read_text()
+        blocks = [b + "-----END CERTIFICATE-----\n" for b in pem.split("-----END CERTIFICATE-----")
+                  if "BEGIN CERTIFICATE" in b]
+        ca_path = self.kube.workdir / "ca.crt"
+        ca_path.write_text(blocks[-1].lstrip())
+        ca = str(ca_path)
         ports = {n: free_port() for n in ("kcm", "scheduler", "kubelet_healthz", "proxy_healthz",
                                           "proxy_metrics")}
         self.spawn("kube-controller-manager", [

@@ -14,6 +14,7 @@ from __future__ import annotations
 import pytest
 
 from tests.e2e.cluster import Cluster, ClusterError
+from tests.e2e.images import python_git_image
 
 _LOGS = pytest.StashKey[str]()
 
@@ -24,7 +25,7 @@ def cluster(request: pytest.FixtureRequest):
     c = Cluster()
     try:
         try:
-            c.start()
+            c.start(extra_images=[python_git_image()])
         except ClusterError as e:
             pytest.fail(str(e), pytrace=False)
         print(f"\ne2e cluster ready in {c.timings['ready']:.1f} s: "

@@ -45,3 +45,18 @@ def test_host_network_pod_runs(cluster):
         assert "on the host network" in cluster.pod_logs(ns, "hostnet")
     finally:
         cluster.delete_namespace(ns)
+
+
+def test_python_git_image_runs_as_65532(cluster, namespace):
+    """The Debian python3 + git image (mmdebstrap) knows uid 65532 (git and ssh need a passwd entry)."""
+    from tests.e2e.images import python_git_image
+
+    pod = _pod("pygit", namespace, "id; python3 -c 'import pwd, sys; print(pwd.getpwuid(65532).pw_name, "
+               "sys.version.split()[0])'; git --version; git init -q /tmp/r && echo git-ok")
+    pod["spec"]["containers"][0]["image"] = python_git_image().name
+    cluster.kube.apply([pod])
+    cluster.wait_pod(namespace, "pygit")
+    logs = cluster.pod_logs(namespace, "pygit")
+    assert "uid=65532(nonroot)" in logs
+    assert "nonroot 3." in logs
+    assert "git-ok" in logs

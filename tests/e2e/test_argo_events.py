@@ -1,0 +1,134 @@
+"""Argo Events: a JetStream EventBus, a webhook EventSource and a Sensor creating a Workflow."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from tests.e2e.images import busybox_image
+
+pytestmark = pytest.mark.e2e
+
+SECURITY = {"runAsNonRoot": True, "runAsUser": 65532, "allowPrivilegeEscalation": False,
+            "capabilities": {"drop": ["ALL"]}, "seccompProfile": {"type": "RuntimeDefault"}}
+
+
+@pytest.fixture(scope="module")
+def events(cluster):
+    """Argo Events' controller, started once for this module's tests."""
+    if cluster.get("apps/v1", "Deployment", "controller-manager", cluster.EVENTS_NAMESPACE) is None:
+        t0 = time.monotonic()
+        cluster.start_argo_events()
+        print(f"Argo Events controller ready in {time.monotonic() - t0:.1f} s")
+    return cluster
+
+
+def test_webhook_event_creates_a_workflow(events, request):
+    cluster = events
+    ns = cluster.new_namespace("events", pod_security="baseline")
+    try:
+        _run(cluster, ns)
+    except BaseException:
+        request.node.add_report_section("call", "e2e namespace dump", cluster.dump_namespace(ns)
+                                        + "\n" + cluster.dump_namespace(cluster.EVENTS_NAMESPACE))
+        raise
+    finally:
+        cluster.delete_namespace(ns)
+
+
+def _run(cluster, ns: str) -> None:
+    sa = cluster.workflow_service_account(ns)
+    t0 = time.monotonic()
+    cluster.kube.apply([{
+        "apiVersion": "argoproj.io/v1alpha1", "kind": "EventBus",
+        "metadata": {"name": "default", "namespace": ns},
+        "spec": {"jetstream": {"version": "2.10.29", "replicas": 1}}}])
+    cluster.wait_condition("argoproj.io/v1alpha1", "EventBus", "default", ns, "Deployed",
+                           timeout=60)
+
+    def sts_ready():
+        for sts in cluster.kube.request("GET", f"/apis/apps/v1/namespaces/{ns}/statefulsets")["items"]:
+            if (sts.get("status") or {}).get("readyReplicas", 0) >= 1:
+                return sts
+        return None
+    cluster.wait_for("EventBus StatefulSet ready", sts_ready, 120, logs=["kubelet"])
+    print(f"EventBus ready in {time.monotonic() - t0:.1f} s")
+
+    cluster.kube.apply([
+        {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "sensor", "namespace": ns}},
+        {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role",
+         "metadata": {"name": "sensor", "namespace": ns},
+         "rules": [{"apiGroups": ["argoproj.io"], "resources": ["workflows"], "verbs": ["create"]}]},
+        {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
+         "metadata": {"name": "sensor", "namespace": ns},
+         "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "sensor"},
+         "subjects": [{"kind": "ServiceAccount", "name": "sensor", "namespace": ns}]},
+        {"apiVersion": "argoproj.io/v1alpha1", "kind": "EventSource",
+         "metadata": {"name": "webhook", "namespace": ns},
+         "spec": {"service": {"ports": [{"port": 12000, "targetPort": 12000}]},
+                  "webhook": {"example": {"port": "12000", "endpoint": "/example",
+                                          "method": "POST"}}}},
+        {"apiVersion": "argoproj.io/v1alpha1", "kind": "Sensor",
+         "metadata": {"name": "webhook", "namespace": ns},
+         "spec": {"template": {"serviceAccountName": "sensor"},
+                  "dependencies": [{"name": "dep", "eventSourceName": "webhook",
+                                    "eventName": "example"}],
+                  "triggers": [{"template": {"name": "make-workflow", "k8s": {
+                      "operation": "create",
+                      "source": {"resource": {
+                          "apiVersion": "argoproj.io/v1alpha1", "kind": "Workflow",
+                          "metadata": {"generateName": "from-webhook-"},
+                          "spec": {"entrypoint": "main", "serviceAccountName": sa,
+                                   "arguments": {"parameters": [{"name": "message",
+                                                                 "value": "none"}]},
+                                   "templates": [{"name": "main",
+                                                  "inputs": {"parameters": [{"name": "message"}]},
+                                                  "container": {
+                                                      "image": busybox_image().name,
+                                                      "command": ["echo",
+                                                                  "{{inputs.parameters.message}}"],
+                                                      "securityContext": SECURITY}}]}}},
+                      "parameters": [{"src": {"dependencyName": "dep", "dataKey": "body.message"},
+                                      "dest": "spec.arguments.parameters.0.value"}]}}}]}},
+    ])
+
+    def deployment_ready(prefix):
+        def check():
+            for d in cluster.kube.request("GET", f"/apis/apps/v1/namespaces/{ns}/deployments")["items"]:
+                if d["metadata"]["name"].startswith(prefix) and \
+                        (d.get("status") or {}).get("readyReplicas", 0) >= 1:
+                    return d
+            return None
+        return check
+    cluster.wait_for("EventSource deployment ready", deployment_ready("webhook-eventsource"), 90,
+                     logs=["kubelet"])
+    cluster.wait_for("Sensor deployment ready", deployment_ready("webhook-sensor"), 90,
+                     logs=["kubelet"])
+    print(f"EventSource and Sensor ready in {time.monotonic() - t0:.1f} s")
+
+    # POST from a pod to the EventSource Service by its DNS name.
+    url = f"http://webhook-eventsource-svc.{ns}.svc.cluster.local:12000/example"
+    t_post = time.monotonic()
+    cluster.kube.apply([{
+        "apiVersion": "v1", "kind": "Pod", "metadata": {"name": "poster", "namespace": ns},
+        "spec": {"restartPolicy": "Never", "automountServiceAccountToken": False,
+                 "containers": [{"name": "main", "image": busybox_image().name,
+                                 "command": ["sh", "-c",
+                                             "for i in 1 2 3 4 5 6 7 8 9 10; do wget -q -T 3 -O - "
+                                             "--header 'Content-Type: application/json' "
+                                             "--post-data '{\"message\":\"hello-from-webhook\"}' "
+                                             f"{url} && exit 0; sleep 2; done; exit 1"],
+                                 "securityContext": SECURITY}]}}])
+    cluster.wait_pod(ns, "poster", timeout=60)
+
+    def workflow():
+        items = cluster.kube.request(
+            "GET", f"/apis/argoproj.io/v1alpha1/namespaces/{ns}/workflows")["items"]
+        return items[0] if items else None
+    wf = cluster.wait_for("Workflow created by the Sensor", workflow, 60,
+                          logs=["workflow-controller"])
+    print(f"POST -> Workflow created in {time.monotonic() - t_post:.1f} s")
+    wf = cluster.wait_workflow(ns, wf["metadata"]["name"], timeout=120)
+    print(f"POST -> Workflow Succeeded in {time.monotonic() - t_post:.1f} s")
+    assert wf["spec"]["arguments"]["parameters"][0]["value"] == "hello-from-webhook"
