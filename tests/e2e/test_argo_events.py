@@ -6,7 +6,21 @@ import time
 
 import pytest
 
-from tests.e2e.images import busybox_image
+from tests.e2e.images import busybox_image, python_git_image
+
+# python3, not busybox wget: static glibc's getaddrinfo segfaults on DNS (see test_services.py).
+POST = """
+import sys, time, urllib.request
+body = b'{"message": "hello-from-webhook"}'
+for attempt in range(15):
+    try:
+        req = urllib.request.Request(sys.argv[1], data=body, method="POST",
+                                     headers={"Content-Type": "application/json"})
+        print(urllib.request.urlopen(req, timeout=3).status); sys.exit(0)
+    except OSError as e:
+        print("retry:", e); time.sleep(2)
+sys.exit(1)
+"""
 
 pytestmark = pytest.mark.e2e
 
@@ -107,18 +121,25 @@ def _run(cluster, ns: str) -> None:
                      logs=["kubelet"])
     print(f"EventSource and Sensor ready in {time.monotonic() - t0:.1f} s")
 
+    # The Sensor's durable consumer delivers only events published after it subscribed: an
+    # event sent while its pod is Ready but not yet subscribed is lost (seen here: published
+    # 0.1 s before "Subscribing to subject"). Wait for the subscription.
+    def subscribed():
+        for pod in cluster.kube.request("GET", f"/api/v1/namespaces/{ns}/pods")["items"]:
+            if pod["metadata"]["name"].startswith("webhook-sensor") and \
+                    "Subscribing to subject" in cluster.pod_logs(ns, pod["metadata"]["name"]):
+                return True
+        return False
+    cluster.wait_for("Sensor subscribed", subscribed, 60, logs=["kubelet"])
+
     # POST from a pod to the EventSource Service by its DNS name.
     url = f"http://webhook-eventsource-svc.{ns}.svc.cluster.local:12000/example"
     t_post = time.monotonic()
     cluster.kube.apply([{
         "apiVersion": "v1", "kind": "Pod", "metadata": {"name": "poster", "namespace": ns},
         "spec": {"restartPolicy": "Never", "automountServiceAccountToken": False,
-                 "containers": [{"name": "main", "image": busybox_image().name,
-                                 "command": ["sh", "-c",
-                                             "for i in 1 2 3 4 5 6 7 8 9 10; do wget -q -T 3 -O - "
-                                             "--header 'Content-Type: application/json' "
-                                             "--post-data '{\"message\":\"hello-from-webhook\"}' "
-                                             f"{url} && exit 0; sleep 2; done; exit 1"],
+                 "containers": [{"name": "main", "image": python_git_image().name,
+                                 "command": ["python3", "-c", POST, url],
                                  "securityContext": SECURITY}]}}])
     cluster.wait_pod(ns, "poster", timeout=60)
 
