@@ -60,3 +60,18 @@ def test_python_git_image_runs_as_65532(cluster, namespace):
     assert "uid=65532(nonroot)" in logs
     assert "nonroot 3." in logs
     assert "git-ok" in logs
+
+
+def test_a_missing_image_is_never_pulled_from_outside(cluster, namespace):
+    """containerd's pulls go to a closed loopback proxy: no registry, no DNS lookup."""
+    pod = _pod("nopull", namespace, "true")
+    pod["spec"]["containers"][0]["image"] = "e2e.local/not-imported:1"
+    pod["spec"]["containers"][0]["imagePullPolicy"] = "IfNotPresent"
+    cluster.kube.apply([pod])
+
+    def pull_failed():
+        events = cluster.kube.request("GET", f"/api/v1/namespaces/{namespace}/events")["items"]
+        return [e["message"] for e in events if e.get("reason") == "Failed" and
+                "not-imported" in e.get("message", "")]
+    messages = cluster.wait_for("the pull to fail", pull_failed, 60)
+    assert any("proxyconnect tcp: dial tcp 127.0.0.1:9" in m for m in messages), messages
