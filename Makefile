@@ -92,8 +92,15 @@ $(BIN)/argo-events: tools/e2e/argo-events/go.mod tools/e2e/argo-events/go.sum
 	cd tools/e2e/argo-events && CGO_ENABLED=0 go build -buildvcs=false -trimpath -o ../../../$@ \
 	  github.com/argoproj/argo-events/cmd
 
+# S3-compatible artifact repository (Apache-2.0, posix backend).
+$(BIN)/versitygw: tools/e2e/versitygw/go.mod tools/e2e/versitygw/go.sum
+	@mkdir -p $(BIN)
+	cd tools/e2e/versitygw && go build -buildvcs=false -trimpath -o ../../../$@ \
+	  github.com/versity/versitygw/cmd/versitygw
+
 E2E_BINS := $(BIN)/kube-apiserver $(addprefix $(BIN)/,$(KUBE_NODE_BINS)) $(BIN)/e2e-pause \
-	$(BIN)/workflow-controller $(BIN)/argoexec $(BIN)/coredns $(BIN)/nats-server $(BIN)/argo-events
+	$(BIN)/workflow-controller $(BIN)/argoexec $(BIN)/coredns $(BIN)/nats-server $(BIN)/argo-events \
+	$(BIN)/versitygw
 
 .PHONY: e2e-tools e2e cluster-up cluster-down
 e2e-tools: $(E2E_BINS)

@@ -30,6 +30,7 @@ import json
 import os
 import secrets
 import shutil
+import socket
 import subprocess
 import sys
 import time
@@ -59,7 +60,7 @@ CLUSTER_DOMAIN = "cluster.local"
 LOG_TAIL_LINES = 80
 
 NODE_BINS = ["kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubelet",
-             "kube-proxy", "e2e-pause", "workflow-controller", "argoexec", "coredns"]
+             "kube-proxy", "e2e-pause", "workflow-controller", "argoexec", "coredns", "versitygw"]
 EVENTS_BINS = ["argo-events", "nats-server"]
 DEBIAN = {"containerd": "containerd", "runc": "runc", "ctr": "containerd",
           "etcd": "etcd-server", "iptables": "iptables", "conntrack": "conntrack"}
@@ -226,6 +227,7 @@ class Cluster:
             crds.result()
         self.timings["crds"] = time.monotonic() - t0
         if argo_workflows:
+            self.start_s3()
             self.start_argo_workflows()
             self.timings["argo_workflows"] = time.monotonic() - t0
         self.wait_dns()
@@ -643,6 +645,41 @@ disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshot
         except ClusterError as e:
             raise ClusterError(f"{e}\n{self.dump_namespace(self.EVENTS_NAMESPACE)}") from None
 
+    # ================================================================ artifact repository
+    S3_PORT = 7070
+    S3_BUCKET = "argo-artifacts"
+    S3_SECRET = "e2e-s3-credentials"
+
+    def start_s3(self) -> None:
+        """versitygw (S3 API, posix backend) on the node IP, a bucket for Argo's artifacts."""
+        root = self.workdir / "s3"
+        (root / self.S3_BUCKET).mkdir(parents=True)
+        self.s3_access, self.s3_secret = "e2e" + secrets.token_hex(6), secrets.token_hex(20)
+        self.s3_endpoint = f"{self.node_ip}:{self.S3_PORT}"
+        self.spawn("versitygw", [str(BIN / "versitygw"), "--port", self.s3_endpoint, "posix",
+                                 str(root)],
+                   env={"ROOT_ACCESS_KEY_ID": self.s3_access,
+                        "ROOT_SECRET_ACCESS_KEY": self.s3_secret})
+
+        def listening():
+            with socket.create_connection((self.node_ip, self.S3_PORT), timeout=1):
+                return True
+        self.wait_for("versitygw listening", listening, 30, logs=["versitygw"], interval=0.1)
+
+    def artifact_repository_config(self) -> dict:
+        """The controller's default artifact repository, as an operator configures it."""
+        return {"s3": {"bucket": self.S3_BUCKET, "endpoint": self.s3_endpoint, "insecure": True,
+                       "accessKeySecret": {"name": self.S3_SECRET, "key": "accesskey"},
+                       "secretKeySecret": {"name": self.S3_SECRET, "key": "secretkey"}}}
+
+    def artifact_credentials(self, namespace: str) -> None:
+        """The S3 credentials Secret the artifact repository names, in `namespace`."""
+        self.kube.apply([{"apiVersion": "v1", "kind": "Secret",
+                          "metadata": {"name": self.S3_SECRET, "namespace": namespace},
+                          "stringData": {"accesskey": self.s3_access,
+                                         "secretkey": self.s3_secret}}],
+                        field_manager="e2e-cluster")
+
     # ================================================================ Argo Workflows
     ARGO_NAMESPACE = "argo"
     EXECUTOR_SECURITY_CONTEXT = {
@@ -662,6 +699,7 @@ disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshot
                          "securityContext": self.EXECUTOR_SECURITY_CONTEXT},
             "metricsConfig": {"enabled": False},
             "telemetryConfig": {"enabled": False},
+            "artifactRepository": self.artifact_repository_config(),
         }
         self.kube.apply([
             {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}},
@@ -695,6 +733,8 @@ disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshot
         self.wait_for(f"ServiceAccount default in {name}", lambda: self.kube.request(
             "GET", f"/api/v1/namespaces/{name}/serviceaccounts/default", ok=(404,)
         ).get("kind") == "ServiceAccount", 30, logs=["kube-controller-manager"])
+        if getattr(self, "s3_access", None):
+            self.artifact_credentials(name)
         return name
 
     def delete_namespace(self, name: str) -> None:

@@ -66,3 +66,30 @@ def test_two_steps_pass_a_parameter(cluster, namespace):
     pods = cluster.kube.request("GET", f"/api/v1/namespaces/{namespace}/pods")["items"]
     logs = "".join(cluster.pod_logs(namespace, p["metadata"]["name"], "main") for p in pods)
     assert "got passed-along" in logs
+
+
+def test_an_artifact_passes_through_the_s3_repository(cluster, namespace):
+    """Output artifact -> the controller's default S3 repository (versitygw) -> input artifact."""
+    sa = cluster.workflow_service_account(namespace)
+    t0 = time.monotonic()
+    cluster.kube.apply([_workflow("artifact", namespace, sa, [
+        {"name": "main", "steps": [
+            [{"name": "produce", "template": "produce"}],
+            [{"name": "consume", "template": "consume", "arguments": {"artifacts": [
+                {"name": "dir", "from": "{{steps.produce.outputs.artifacts.dir}}"}]}}]]},
+        {"name": "produce",
+         "container": _container("mkdir -p /tmp/out && echo artifact-content > /tmp/out/file"),
+         "outputs": {"artifacts": [{"name": "dir", "path": "/tmp/out"}]}},
+        {"name": "consume", "inputs": {"artifacts": [{"name": "dir", "path": "/tmp/in"}]},
+         "container": _container("cat /tmp/in/file")},
+    ], "main")])
+    wf = cluster.wait_workflow(namespace, "artifact", timeout=180)
+    print(f"artifact workflow: create -> Succeeded in {time.monotonic() - t0:.1f} s")
+    produce = next(n for n in wf["status"]["nodes"].values()
+                   if n.get("templateName") == "produce" and n["type"] == "Pod")
+    key = produce["outputs"]["artifacts"][0]["s3"]["key"]
+    stored = cluster.workdir / "s3" / cluster.S3_BUCKET / key
+    assert stored.is_file(), f"{key} is not in the bucket"
+    pods = cluster.kube.request("GET", f"/api/v1/namespaces/{namespace}/pods")["items"]
+    logs = "".join(cluster.pod_logs(namespace, p["metadata"]["name"], "main") for p in pods)
+    assert "artifact-content" in logs
