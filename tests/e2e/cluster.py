@@ -18,7 +18,8 @@ Teardown (`stop`) works from the state file (tests/e2e/hoststate.py), so it also
 containerd then their shims by PID, netns entries, mounts under `workdir`, the cgroup root,
 the bridge, our iptables chains and rules, and the sysctls as they were read before.
 
-Run by hand:  python3 -m tests.e2e.cluster up|down|status   (make cluster-up / cluster-down)
+Run by hand:  python3 -m tests.e2e.cluster up [--no-events] | down | status
+              (make cluster-up / cluster-down; `up` starts Argo Events' controller too)
 """
 
 from __future__ import annotations
@@ -224,6 +225,7 @@ class Cluster:
             self.wait_node_ready()
             self.timings["node_ready"] = time.monotonic() - t0
             self.start_dns()
+            self.start_storage()
             crds.result()
         self.timings["crds"] = time.monotonic() - t0
         if argo_workflows:
@@ -645,6 +647,35 @@ disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshot
         except ClusterError as e:
             raise ClusterError(f"{e}\n{self.dump_namespace(self.EVENTS_NAMESPACE)}") from None
 
+    # ================================================================ storage
+    STORAGE_CLASS = "e2e-hostpath"
+    VOLUMES = 8
+
+    def start_storage(self) -> None:
+        """A default StorageClass and a pool of hostPath PersistentVolumes under the run dir.
+
+        No dynamic provisioner: PVCs (e.g. a JetStream EventBus with persistence) bind to
+        these pre-made volumes (20Gi nominal each, not enforced; mode 0777 because the kubelet
+        applies no fsGroup to hostPath volumes).
+        """
+        docs: list[dict] = [{
+            "apiVersion": "storage.k8s.io/v1", "kind": "StorageClass",
+            "metadata": {"name": self.STORAGE_CLASS, "annotations": {
+                "storageclass.kubernetes.io/is-default-class": "true"}},
+            "provisioner": "kubernetes.io/no-provisioner",
+            "volumeBindingMode": "WaitForFirstConsumer", "reclaimPolicy": "Retain"}]
+        for i in range(self.VOLUMES):
+            path = self.workdir / "volumes" / f"pv-{i}"
+            path.mkdir(parents=True)
+            path.chmod(0o777)
+            docs.append({
+                "apiVersion": "v1", "kind": "PersistentVolume", "metadata": {"name": f"e2e-pv-{i}"},
+                "spec": {"capacity": {"storage": "20Gi"}, "accessModes": ["ReadWriteOnce"],
+                         "storageClassName": self.STORAGE_CLASS,
+                         "persistentVolumeReclaimPolicy": "Retain",
+                         "hostPath": {"path": str(path), "type": "Directory"}}})
+        self.kube.apply(docs, field_manager="e2e-cluster")
+
     # ================================================================ artifact repository
     S3_PORT = 7070
     S3_BUCKET = "argo-artifacts"
@@ -1003,7 +1034,7 @@ def main(argv: list[str]) -> int:
     cluster = Cluster(Path(os.environ.get("E2E_WORKDIR", DEFAULT_WORKDIR)))
     if cmd == "up":
         try:
-            cluster.start()
+            cluster.start(argo_events="--no-events" not in argv)
         except ClusterError as e:
             print(f"cluster-up failed: {e}", file=sys.stderr)
             return 1
@@ -1023,7 +1054,7 @@ def main(argv: list[str]) -> int:
         if cluster.state.data.get("kubeconfig"):
             print(f"export KUBECONFIG={cluster.state.data['kubeconfig']}")
         return 0
-    print("usage: python3 -m tests.e2e.cluster up|down|status", file=sys.stderr)
+    print("usage: python3 -m tests.e2e.cluster up [--no-events] | down | status", file=sys.stderr)
     return 2
 
 

@@ -282,9 +282,9 @@ done
 """
 EXPORTER_SCRIPT = """#!/bin/sh
 # Stand-in for natsio/prometheus-nats-exporter (see tests/e2e/images.py): serves an empty
-# /metrics on the exporter's port; the arguments are ignored.
-mkdir -p /tmp/www && echo "# stand-in: no NATS metrics" > /tmp/www/metrics
-exec httpd -f -v -p 7777 -h /tmp/www
+# /metrics on the exporter's port (from the image: works with a read-only root filesystem);
+# the arguments are ignored.
+exec httpd -f -v -p 7777 -h /srv/www
 """
 
 
@@ -294,6 +294,9 @@ def _script_image(name: str, script: str) -> Image:
         path = rootfs / "bin" / "stand-in"
         path.write_text(script)
         path.chmod(0o755)
+        www = rootfs / "srv" / "www"
+        www.mkdir(parents=True)
+        (www / "metrics").write_text("# stand-in: no NATS metrics\n")
 
     return Image(name, build, inputs=[BUSYBOX], entrypoint=["/bin/stand-in"], user="65532",
                  extra_key=hashlib.sha256(script.encode()).hexdigest(), fix="make debs")

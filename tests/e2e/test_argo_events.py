@@ -57,7 +57,10 @@ def _run(cluster, ns: str) -> None:
     cluster.kube.apply([{
         "apiVersion": "argoproj.io/v1alpha1", "kind": "EventBus",
         "metadata": {"name": "default", "namespace": ns},
-        "spec": {"jetstream": {"version": "2.10.29", "replicas": 1}}}])
+        # persistence as the bundle's EventBus has it: binds one of the fixture's volumes
+        "spec": {"jetstream": {"version": "2.10.29", "replicas": 1,
+                               "persistence": {"accessMode": "ReadWriteOnce",
+                                               "volumeSize": "1Gi"}}}}])
     cluster.wait_condition("argoproj.io/v1alpha1", "EventBus", "default", ns, "Deployed",
                            timeout=60)
 
