@@ -788,6 +788,30 @@ disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshot
         ], field_manager="e2e-cluster")
         return name
 
+    # ---------------------------------------------------------------- bundles
+    def render_bundle(self, out: Path, config_text: str | None = None) -> Path:
+        """Render a platform config (default: the embedded one) for this cluster.
+
+        The step images (`images.python`, `images.git`) point at the locally built
+        python3 + git image; everything else is as the config says. Returns the bundle dir.
+        """
+        from argo_delivery.bundle import build_bundle, write_bundle
+        from argo_delivery.config import default_config_text, parse_config
+
+        data = yaml.safe_load(config_text or default_config_text())
+        local = images.python_git_image().name
+        data.setdefault("images", {}).update({"python": local, "git": local})
+        config = parse_config(yaml.safe_dump(data, sort_keys=False), source="e2e")
+        return write_bundle(build_bundle(config), out).path
+
+    def apply_bundle(self, bundle_dir: Path) -> list[dict]:
+        """Apply a rendered bundle as its README tells an operator: its CRDs, wait until they
+        are Established, then everything else (server-side apply, in the bundle's order)."""
+        index = json.loads((Path(bundle_dir) / "bundle.json").read_text())
+        docs = [yaml.safe_load((Path(bundle_dir) / r["path"]).read_text())
+                for r in index["resources"]]
+        return self.kube.apply(docs, field_manager="argo-delivery-e2e")
+
     def get(self, api_version: str, kind: str, name: str, namespace: str | None = None,
             ) -> dict | None:
         path = self.kube.path_for(api_version, kind, name, namespace)

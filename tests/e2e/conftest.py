@@ -11,6 +11,8 @@ are printed after the test summary; the full logs stay in .cache/e2e/run/logs/.
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from tests.e2e.cluster import Cluster, ClusterError
@@ -35,6 +37,19 @@ def cluster(request: pytest.FixtureRequest):
         if request.session.testsfailed:
             request.config.stash[_LOGS] = c.logs()
         c.stop()
+
+
+@pytest.fixture(scope="session")
+def events_controller(cluster: Cluster) -> Cluster:
+    """Argo Events' controller, started on the session cluster the first time a test asks."""
+    if cluster.get("apps/v1", "Deployment", "controller-manager", cluster.EVENTS_NAMESPACE) is None:
+        t0 = time.monotonic()
+        try:
+            cluster.start_argo_events()
+        except ClusterError as e:
+            pytest.fail(str(e), pytrace=False)
+        print(f"Argo Events controller ready in {time.monotonic() - t0:.1f} s")
+    return cluster
 
 
 @pytest.fixture

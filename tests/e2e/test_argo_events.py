@@ -28,18 +28,7 @@ SECURITY = {"runAsNonRoot": True, "runAsUser": 65532, "allowPrivilegeEscalation"
             "capabilities": {"drop": ["ALL"]}, "seccompProfile": {"type": "RuntimeDefault"}}
 
 
-@pytest.fixture(scope="module")
-def events(cluster):
-    """Argo Events' controller, started once for this module's tests."""
-    if cluster.get("apps/v1", "Deployment", "controller-manager", cluster.EVENTS_NAMESPACE) is None:
-        t0 = time.monotonic()
-        cluster.start_argo_events()
-        print(f"Argo Events controller ready in {time.monotonic() - t0:.1f} s")
-    return cluster
-
-
-def test_webhook_event_creates_a_workflow(events, request):
-    cluster = events
+def test_webhook_event_creates_a_workflow(cluster, events_controller, request):
     ns = cluster.new_namespace("events", pod_security="baseline")
     try:
         _run(cluster, ns)
