@@ -27,11 +27,19 @@ render: install
 	$(PY) render.py $(RENDER_ARGS)
 
 # Debian packages the test suite needs: etcd for the API server, git (with `git daemon`) for
-# the flow tests.
+# the flow tests; containerd, runc, the CNI plugins, iptables and conntrack for the node of the
+# end-to-end cluster (tests/e2e), mmdebstrap and busybox-static for its images.
 debs:
 	@missing=""; \
 	command -v etcd >/dev/null || missing="$$missing etcd-server"; \
 	command -v git >/dev/null || missing="$$missing git"; \
+	command -v containerd >/dev/null || missing="$$missing containerd"; \
+	command -v runc >/dev/null || missing="$$missing runc"; \
+	test -x /usr/lib/cni/bridge || missing="$$missing containernetworking-plugins"; \
+	command -v iptables >/dev/null || missing="$$missing iptables"; \
+	command -v conntrack >/dev/null || missing="$$missing conntrack"; \
+	command -v mmdebstrap >/dev/null || missing="$$missing mmdebstrap"; \
+	test -x /bin/busybox || missing="$$missing busybox-static"; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing Debian packages:$$missing"; \
 	  apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$missing; \
@@ -43,6 +51,73 @@ tools: $(TOOL_BINS)
 $(BIN)/%: tools/%/go.mod tools/%/go.sum $$(wildcard tools/%/*.go)
 	@mkdir -p $(BIN)
 	cd tools/$* && go build -buildvcs=false -trimpath -o ../../$(BIN)/$* .
+
+# ---- end-to-end cluster (tests/e2e, see tests/e2e/README.md): not part of `make tools`.
+# Go modules under tools/e2e/ hold several commands each, so the `tools/*/go.mod` wildcard
+# above does not see them; each binary has its explicit rule here.
+KUBE_NODE := tools/e2e/kube-node
+KUBE_NODE_BINS := kubelet kube-controller-manager kube-scheduler kube-proxy
+KUBE_NODE_DEPS := $(KUBE_NODE)/go.mod $(KUBE_NODE)/go.sum $(wildcard $(KUBE_NODE)/internal/*/*.go)
+
+$(addprefix $(BIN)/,$(KUBE_NODE_BINS)): $(BIN)/%: $(KUBE_NODE)/%/main.go $(KUBE_NODE_DEPS)
+	@mkdir -p $(BIN)
+	cd $(KUBE_NODE) && go build -buildvcs=false -trimpath -o ../../../$(BIN)/$* ./$*
+
+# Everything that goes into an image is static (CGO_ENABLED=0): the images have no libc.
+$(BIN)/e2e-pause: tools/e2e/pause/go.mod tools/e2e/pause/main.go
+	@mkdir -p $(BIN)
+	cd tools/e2e/pause && CGO_ENABLED=0 go build -buildvcs=false -trimpath -o ../../../$@ .
+
+# Argo Workflows: both binaries from one patched copy of the module (see prepare-src.py).
+ARGO_WF := tools/e2e/argo-workflows
+$(BIN)/workflow-controller $(BIN)/argoexec &: $(ARGO_WF)/go.mod $(ARGO_WF)/go.sum $(ARGO_WF)/prepare-src.py
+	@mkdir -p $(BIN)
+	modfile=$$($(PYTHON) $(ARGO_WF)/prepare-src.py) && cd $(ARGO_WF) && \
+	  CGO_ENABLED=0 go build -buildvcs=false -trimpath -modfile=$$modfile -o ../../../$(BIN)/ \
+	    github.com/argoproj/argo-workflows/v4/cmd/workflow-controller \
+	    github.com/argoproj/argo-workflows/v4/cmd/argoexec
+	@touch $(BIN)/workflow-controller $(BIN)/argoexec
+
+# Cluster DNS: CoreDNS with a few plugins and no `forward` (tools/e2e/coredns/main.go).
+$(BIN)/coredns: tools/e2e/coredns/go.mod tools/e2e/coredns/go.sum tools/e2e/coredns/main.go
+	@mkdir -p $(BIN)
+	cd tools/e2e/coredns && CGO_ENABLED=0 go build -buildvcs=false -trimpath -o ../../../$@ .
+
+# The JetStream EventBus server, at the version Argo Events' controller config pins.
+$(BIN)/nats-server: tools/e2e/nats-server/go.mod tools/e2e/nats-server/go.sum
+	@mkdir -p $(BIN)
+	cd tools/e2e/nats-server && CGO_ENABLED=0 go build -buildvcs=false -trimpath -o ../../../$@ \
+	  github.com/nats-io/nats-server/v2
+
+# Argo Events: one binary for the controller, EventSource and Sensor pods.
+$(BIN)/argo-events: tools/e2e/argo-events/go.mod tools/e2e/argo-events/go.sum
+	@mkdir -p $(BIN)
+	cd tools/e2e/argo-events && CGO_ENABLED=0 go build -buildvcs=false -trimpath -o ../../../$@ \
+	  github.com/argoproj/argo-events/cmd
+
+# S3-compatible artifact repository (Apache-2.0, posix backend).
+$(BIN)/versitygw: tools/e2e/versitygw/go.mod tools/e2e/versitygw/go.sum
+	@mkdir -p $(BIN)
+	cd tools/e2e/versitygw && go build -buildvcs=false -trimpath -o ../../../$@ \
+	  github.com/versity/versitygw/cmd/versitygw
+
+E2E_BINS := $(BIN)/kube-apiserver $(addprefix $(BIN)/,$(KUBE_NODE_BINS)) $(BIN)/e2e-pause \
+	$(BIN)/workflow-controller $(BIN)/argoexec $(BIN)/coredns $(BIN)/nats-server $(BIN)/argo-events \
+	$(BIN)/versitygw
+
+.PHONY: e2e-tools e2e cluster-up cluster-down
+e2e-tools: $(E2E_BINS)
+
+# The end-to-end tests on the real single-node cluster (root; see tests/e2e/README.md).
+e2e: install e2e-tools debs
+	$(PY) -m pytest -m e2e tests/e2e
+
+# A cluster to poke at by hand: prints the kubeconfig to export; `make cluster-down` stops it.
+cluster-up: install e2e-tools debs
+	$(PY) -m tests.e2e.cluster up
+
+cluster-down:
+	$(PY) -m tests.e2e.cluster down
 
 test: install tools debs
 	$(PY) -m pytest

@@ -145,6 +145,10 @@ class KubeServer:
         self.cert_dir = self.workdir / "certs"
         self.ca_file = self.cert_dir / "apiserver.crt"
         self.admin_token = secrets.token_hex(24)
+        # Where the API server listens; the e2e cluster (tests/e2e/cluster.py) sets its node IP
+        # and a fixed port so that pods reach it.
+        self.host = "127.0.0.1"
+        self.port: int | None = None
         self.server = ""
         self.etcd_url = ""
         self.timings: dict[str, float] = {}
@@ -250,8 +254,8 @@ class KubeServer:
         _generate_rsa_key(self.workdir / "sa.key")
         (self.workdir / "tokens.csv").write_text(
             f'{self.admin_token},admin,admin-uid,"system:masters"\n')
-        port = free_port()
-        self.server = f"https://127.0.0.1:{port}"
+        port = self.port or free_port()
+        self.server = f"https://{self.host}:{port}"
         # GOGC=400: installing Argo's multi-megabyte CRDs is mostly garbage collection at
         # the default of 100; 400 cuts the API server's CPU time for it by about a third.
         gogc = os.environ.get("KUBE_TEST_GOGC", "400")

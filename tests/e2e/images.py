@@ -1,0 +1,335 @@
+"""The images of the end-to-end cluster, built on this machine (no registry).
+
+Each image is a recipe: a root filesystem put together from files built here (.cache/bin,
+`make e2e-tools`) or installed from Debian (busybox-static, mmdebstrap), written as a one-layer
+OCI archive by tools/images/mkimage.py into .cache/e2e/images/, and imported into the
+cluster's containerd with `ctr -n k8s.io images import`. An archive is rebuilt only when the
+recipe's inputs (the recipe itself, each input file's size and modification time) change; the
+key is kept beside the archive as NAME.key.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+BIN = REPO_ROOT / ".cache" / "bin"
+IMAGE_CACHE = REPO_ROOT / ".cache" / "e2e" / "images"
+sys.path.insert(0, str(REPO_ROOT / "tools" / "images"))
+import mkimage  # noqa: E402
+
+BUSYBOX = Path("/bin/busybox")
+# Users of the images: root, Argo's executor (8737, as in upstream's argoexec image), the
+# non-root uid every pod we render runs as (65532) and nobody.
+PASSWD = """root:x:0:0:root:/root:/bin/sh
+argo:x:8737:8737:argo:/home/argo:/bin/sh
+nonroot:x:65532:65532:nonroot:/home/nonroot:/bin/sh
+argo-events:x:9731:9731:argo-events:/home/argo-events:/bin/sh
+nobody:x:65534:65534:nobody:/nonexistent:/bin/false
+"""
+GROUP = """root:x:0:
+argo:x:8737:
+nonroot:x:65532:
+argo-events:x:9731:
+nogroup:x:65534:
+"""
+# Recipe revision: bump when a build function changes in a way its inputs do not show.
+RECIPE_REVISION = "2"
+
+
+class MissingInput(Exception):
+    """An input of a recipe is not built or installed; the message says how to get it."""
+
+
+@dataclass
+class Image:
+    name: str
+    build: Callable[[Path], None]
+    inputs: list[Path] = field(default_factory=list)
+    fix: str = "make e2e-tools"
+    entrypoint: list[str] | None = None
+    cmd: list[str] | None = None
+    user: str = ""
+    workdir: str = ""
+    env: list[str] | None = None
+    extra_key: str = ""
+    revision: str = RECIPE_REVISION
+
+    @property
+    def archive(self) -> Path:
+        return IMAGE_CACHE / (re.sub(r"[^A-Za-z0-9_.-]+", "_", self.name) + ".tar")
+
+    def key(self) -> str:
+        h = hashlib.sha256()
+        h.update(json.dumps([self.revision, self.name, self.entrypoint, self.cmd, self.user,
+                             self.workdir, self.env, self.extra_key]).encode())
+        for p in self.inputs:
+            if not p.exists():
+                raise MissingInput(f"{_rel(p)} is missing for image {self.name}: run `{self.fix}`")
+            st = p.stat()
+            h.update(f"{p}:{st.st_size}:{st.st_mtime_ns}".encode())
+        return h.hexdigest()
+
+    def ensure(self) -> tuple[Path, bool]:
+        """The archive, built if missing or stale; returns (path, rebuilt)."""
+        key = self.key()
+        keyfile = self.archive.with_suffix(".key")
+        if self.archive.exists() and keyfile.exists() and keyfile.read_text() == key:
+            return self.archive, False
+        IMAGE_CACHE.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(prefix="e2e-image-", dir=IMAGE_CACHE) as tmp:
+            rootfs = Path(tmp) / "rootfs"
+            rootfs.mkdir()
+            self.build(rootfs)
+            mkimage.build(rootfs, self.archive, self.name, entrypoint=self.entrypoint,
+                          cmd=self.cmd, env=self.env, user=self.user, workdir=self.workdir)
+        keyfile.write_text(key)
+        return self.archive, True
+
+
+def _rel(p: Path) -> str:
+    try:
+        return str(p.relative_to(REPO_ROOT))
+    except ValueError:
+        return str(p)
+
+
+def _install(src: Path, rootfs: Path, dest: str, mode: int = 0o755) -> None:
+    target = rootfs / dest.lstrip("/")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(src, target)
+    target.chmod(mode)
+
+
+def _base_files(rootfs: Path) -> None:
+    """/etc/passwd, /etc/group, /tmp and home folders."""
+    (rootfs / "etc").mkdir(exist_ok=True)
+    for name, text in (("passwd", PASSWD), ("group", GROUP)):
+        path = rootfs / "etc" / name
+        if path.exists():
+            have = {line.split(":")[0] for line in path.read_text().splitlines() if line}
+            extra = [line for line in text.splitlines() if line.split(":")[0] not in have]
+            path.write_text(path.read_text().rstrip("\n") + "\n" + "\n".join(extra) + "\n")
+        else:
+            path.write_text(text)
+    (rootfs / "tmp").mkdir(exist_ok=True)
+    (rootfs / "tmp").chmod(0o1777)
+    for user, uid in (("argo", 8737), ("nonroot", 65532), ("argo-events", 9731)):
+        home = rootfs / "home" / user
+        home.mkdir(parents=True, exist_ok=True)
+        shutil.chown(home, uid, uid)
+    for d in ("dev", "proc", "sys", "etc/ssl/certs"):
+        (rootfs / d).mkdir(parents=True, exist_ok=True)
+    (rootfs / "etc" / "hosts").touch()
+    nss = rootfs / "etc" / "nsswitch.conf"
+    if not nss.exists():
+        nss.write_text("passwd: files\ngroup: files\nhosts: files dns\n")
+    (rootfs / "etc" / "resolv.conf").touch()
+
+
+def _busybox_rootfs(rootfs: Path) -> None:
+    if not BUSYBOX.exists():
+        raise MissingInput("/bin/busybox is missing: run `make debs` (busybox-static)")
+    _install(BUSYBOX, rootfs, "/bin/busybox")
+    applets = subprocess.run([str(BUSYBOX), "--list-full"], check=True, capture_output=True,
+                             text=True).stdout.split()
+    for applet in applets:
+        link = rootfs / applet
+        if applet.endswith("/busybox") or link.exists():
+            continue
+        link.parent.mkdir(parents=True, exist_ok=True)
+        link.symlink_to("/bin/busybox")
+    _base_files(rootfs)
+
+
+def busybox_version() -> str:
+    if not BUSYBOX.exists():
+        raise MissingInput("/bin/busybox is missing: run `make debs` (busybox-static)")
+    out = subprocess.run([str(BUSYBOX)], capture_output=True, text=True).stdout
+    m = re.search(r"BusyBox v(\d+\.\d+\.\d+)", out)
+    return m.group(1) if m else "unknown"
+
+
+def go_pin(rel_gomod: str, module: str) -> str:
+    text = (REPO_ROOT / rel_gomod).read_text()
+    m = re.search(rf"^\s*(?:require\s+)?{re.escape(module)}\s+(v\S+)", text, re.M)
+    if not m:
+        raise MissingInput(f"{rel_gomod} does not require {module}")
+    return m.group(1)
+
+
+# ------------------------------------------------------------------ recipes
+PAUSE_IMAGE = "e2e.local/pause:1"
+
+
+def pause_image() -> Image:
+    src = BIN / "e2e-pause"
+    return Image(PAUSE_IMAGE, lambda r: (_install(src, r, "/pause"), _base_files(r)),
+                 inputs=[src], entrypoint=["/pause"], user="65535")
+
+
+def busybox_image() -> Image:
+    return Image(f"e2e.local/busybox:{busybox_version()}", _busybox_rootfs, inputs=[BUSYBOX],
+                 fix="make debs", cmd=["sh"])
+
+
+def argoexec_image() -> Image:
+    version = go_pin("tools/e2e/argo-workflows/go.mod", "github.com/argoproj/argo-workflows/v4")
+    src = BIN / "argoexec"
+
+    def build(rootfs: Path) -> None:
+        _busybox_rootfs(rootfs)
+        _install(src, rootfs, "/bin/argoexec")
+
+    return Image(f"quay.io/argoproj/argoexec:{version}", build, inputs=[src, BUSYBOX],
+                 entrypoint=["argoexec"], user="8737")
+
+
+PYTHON_GIT_PACKAGES = ["python3", "git", "ca-certificates"]
+
+
+def python_git_image() -> Image:
+    """Debian bookworm's python3 and git (mmdebstrap minbase), with a passwd entry for 65532."""
+    mmdebstrap = shutil.which("mmdebstrap")
+
+    def build(rootfs: Path) -> None:
+        if not mmdebstrap:
+            raise MissingInput("mmdebstrap is missing: run `make debs`")
+        log = IMAGE_CACHE / "python-git.mmdebstrap.log"
+        with open(log, "w") as out:
+            proc = subprocess.run(
+                [mmdebstrap, "--variant=minbase", "--mode=root",
+                 f"--include={','.join(PYTHON_GIT_PACKAGES)}",
+                 "--dpkgopt=path-exclude=/usr/share/doc/*",
+                 "--dpkgopt=path-exclude=/usr/share/man/*",
+                 "--dpkgopt=path-exclude=/usr/share/locale/*",
+                 "bookworm", str(rootfs)], stdout=out, stderr=subprocess.STDOUT)
+        if proc.returncode != 0:
+            raise RuntimeError(f"mmdebstrap failed (exit {proc.returncode}); see {log}")
+        for cache in ("var/cache/apt", "var/lib/apt/lists"):
+            shutil.rmtree(rootfs / cache, ignore_errors=True)
+            (rootfs / cache).mkdir(parents=True, exist_ok=True)
+        _base_files(rootfs)
+
+    return Image("e2e.local/python-git:bookworm", build,
+                 inputs=[Path(mmdebstrap)] if mmdebstrap else [Path("/usr/bin/mmdebstrap")],
+                 fix="make debs", extra_key=",".join(PYTHON_GIT_PACKAGES), cmd=["python3"],
+                 # its own revision: a 3-minute rebuild; Debian's rootfs brings nsswitch.conf
+                 revision="1")
+
+
+def _static_binary_image(name: str, binary: str, dest: str, user: str,
+                         entrypoint: list[str] | None = None) -> Image:
+    src = BIN / binary
+
+    def build(rootfs: Path) -> None:
+        _busybox_rootfs(rootfs)
+        _install(src, rootfs, dest)
+
+    return Image(name, build, inputs=[src, BUSYBOX], entrypoint=entrypoint or [dest], user=user)
+
+
+def coredns_image() -> Image:
+    version = go_pin("tools/e2e/coredns/go.mod", "github.com/coredns/coredns")
+    return _static_binary_image(f"e2e.local/coredns:{version}", "coredns", "/coredns", "65532")
+
+
+def argo_events_image() -> Image:
+    """The image of Argo Events' controller, EventSource and Sensor pods (one binary)."""
+    version = go_pin("tools/e2e/argo-events/go.mod", "github.com/argoproj/argo-events")
+    return _static_binary_image(f"quay.io/argoproj/argo-events:{version}", "argo-events",
+                                "/bin/argo-events", "9731")
+
+
+def nats_image() -> Image:
+    """nats-server at the version Argo Events' controller config names (startCommand /nats-server)."""
+    version = go_pin("tools/e2e/nats-server/go.mod", "github.com/nats-io/nats-server/v2")
+    return _static_binary_image(f"docker.io/library/nats:{version.lstrip('v')}", "nats-server",
+                                "/nats-server", "65532")
+
+
+# Stand-ins for the EventBus sidecars: natsio/nats-server-config-reloader and
+# natsio/prometheus-nats-exporter are not available as Go modules here. They take the
+# arguments Argo Events' controller gives the upstream images and do the least that keeps
+# the StatefulSet honest: the reloader signals nats-server (SIGHUP) when its config changes,
+# the exporter answers on the metrics port without metrics.
+RELOADER_SCRIPT = """#!/bin/sh
+# Stand-in for natsio/nats-server-config-reloader (see tests/e2e/images.py).
+pid=/var/run/nats/nats.pid; config=""
+while [ $# -gt 0 ]; do
+  case "$1" in -pid) pid=$2; shift 2;; -config) config="$config $2"; shift 2;; *) shift;; esac
+done
+sums() { for f in $config; do md5sum "$f" 2>/dev/null; done; }
+last=$(sums)
+echo "reloader stand-in: watching$config, signalling the pid in $pid"
+while sleep 2; do
+  now=$(sums)
+  if [ "$now" != "$last" ] && [ -s "$pid" ]; then
+    echo "config changed: SIGHUP to $(cat "$pid")"; kill -HUP "$(cat "$pid")"
+  fi
+  last=$now
+done
+"""
+EXPORTER_SCRIPT = """#!/bin/sh
+# Stand-in for natsio/prometheus-nats-exporter (see tests/e2e/images.py): serves an empty
+# /metrics on the exporter's port (from the image: works with a read-only root filesystem);
+# the arguments are ignored.
+exec httpd -f -v -p 7777 -h /srv/www
+"""
+
+
+def _script_image(name: str, script: str) -> Image:
+    def build(rootfs: Path) -> None:
+        _busybox_rootfs(rootfs)
+        path = rootfs / "bin" / "stand-in"
+        path.write_text(script)
+        path.chmod(0o755)
+        www = rootfs / "srv" / "www"
+        www.mkdir(parents=True)
+        (www / "metrics").write_text("# stand-in: no NATS metrics\n")
+
+    return Image(name, build, inputs=[BUSYBOX], entrypoint=["/bin/stand-in"], user="65532",
+                 extra_key=hashlib.sha256(script.encode()).hexdigest(), fix="make debs")
+
+
+def reloader_image() -> Image:
+    return _script_image("e2e.local/nats-config-reloader:stand-in", RELOADER_SCRIPT)
+
+
+def exporter_image() -> Image:
+    return _script_image("e2e.local/nats-metrics-exporter:stand-in", EXPORTER_SCRIPT)
+
+
+def events_images() -> list[Image]:
+    return [argo_events_image(), nats_image(), reloader_image(), exporter_image()]
+
+
+def base_images() -> list[Image]:
+    """What every cluster needs: the sandbox image, a test image and Argo's executor."""
+    return [pause_image(), busybox_image(), argoexec_image(), coredns_image()]
+
+
+def build_all(images: list[Image]) -> dict[str, tuple[Path, float, bool]]:
+    """Ensure every archive; returns name -> (archive, seconds, rebuilt)."""
+    out = {}
+    for image in images:
+        t0 = time.monotonic()
+        path, rebuilt = image.ensure()
+        out[image.name] = (path, time.monotonic() - t0, rebuilt)
+    return out
+
+
+if __name__ == "__main__":
+    for name, (path, secs, rebuilt) in build_all(
+            base_images() + [python_git_image()]).items():
+        print(f"{name}: {_rel(path)} ({'built' if rebuilt else 'cached'}, {secs:.1f} s)")

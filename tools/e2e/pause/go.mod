@@ -1,0 +1,3 @@
+module argo-delivery/tools/e2e/pause
+
+go 1.26.0
