@@ -72,26 +72,28 @@ def free_port() -> int:
 
 
 class GitDaemon:
-    """`git daemon` serving every repo under `base` over git:// on a loopback port."""
+    """`git daemon` serving every repo under `base` over git:// on a port of `host` (loopback
+    by default; the end-to-end tests bind the cluster's node IP, which pods reach)."""
 
-    def __init__(self, base: Path):
+    def __init__(self, base: Path, host: str = "127.0.0.1"):
         self.base = base
+        self.host = host
         self.port = free_port()
         self.process: subprocess.Popen[bytes] | None = None
 
     def url(self, repo: Repo) -> str:
-        return f"git://127.0.0.1:{self.port}/{repo.path.name}"
+        return f"git://{self.host}:{self.port}/{repo.path.relative_to(self.base).as_posix()}"
 
     def __enter__(self) -> GitDaemon:
         self.process = subprocess.Popen(
-            ["git", "daemon", "--reuseaddr", "--export-all", "--listen=127.0.0.1",
+            ["git", "daemon", "--reuseaddr", "--export-all", f"--listen={self.host}",
              "--max-connections=128",
              f"--port={self.port}", f"--base-path={self.base}", str(self.base)],
             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
             try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
+                with socket.create_connection((self.host, self.port), timeout=0.2):
                     return self
             except OSError:
                 if self.process.poll() is not None:

@@ -24,6 +24,8 @@ EXIT_PERMANENT = 2  # a repo or branch that does not exist: retrying cannot help
 EXIT_TRANSIENT = 3  # the network still failed after every retry
 _PERMANENT_GIT_ERRORS = re.compile(
     r"not found|does not appear to be a git repository|does not exist|no such|"
+    # git daemon answers a missing repository so (it does not tell the two apart)
+    r"access denied or repository not exported|"
     r"authentication failed|could not read (username|password)|permission denied|"
     r"terminal prompts disabled|invalid|not a valid",
     re.IGNORECASE,

@@ -71,6 +71,18 @@ def test_missing_branch_and_missing_repo_fail_clearly_without_retrying(step, rep
     assert '"event": "retry"' not in capsys.readouterr().out, "permanent errors are not retried"
 
 
+def test_a_repository_git_daemon_does_not_serve_fails_without_retrying(step, repos, capsys):
+    root, made = repos
+    with GitDaemon(root) as daemon:
+        ghost = daemon.url(made["api"]).replace("api", "ghost")
+        with pytest.raises(step.StepError) as caught:
+            step.resolve_component_heads([{"name": "ghost", "repo": ghost, "branch": "main"}],
+                                         attempts=4)
+    assert "repository not exported" in str(caught.value)
+    assert caught.value.exit_code == step.EXIT_PERMANENT
+    assert '"event": "retry"' not in capsys.readouterr().out, "permanent errors are not retried"
+
+
 def test_network_errors_are_retried_with_backoff_then_fail(step, capsys):
     from tests.gitrepos import free_port
 
