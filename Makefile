@@ -119,8 +119,11 @@ cluster-up: install e2e-tools debs
 cluster-down:
 	$(PY) -m tests.e2e.cluster down
 
-test: install tools debs
+# Everything: the unit, golden, conformance, API-server, security and flow tests, then the
+# end-to-end tests on a real single-node cluster (started and stopped by the test session).
+test: install tools e2e-tools debs
 	$(PY) -m pytest
+	$(PY) -m pytest -m e2e tests/e2e
 
 # The edit loop: unit and golden tests only (no Go tools, no API server).
 test-fast: install
