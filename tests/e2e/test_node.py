@@ -75,3 +75,15 @@ def test_a_missing_image_is_never_pulled_from_outside(cluster, namespace):
                 "not-imported" in e.get("message", "")]
     messages = cluster.wait_for("the pull to fail", pull_failed, 60)
     assert any("proxyconnect tcp: dial tcp 127.0.0.1:9" in m for m in messages), messages
+
+
+def test_namespace_enforces_restricted(cluster, namespace):
+    """The per-test namespace rejects a pod that does not meet Pod Security `restricted`."""
+    from tests.kube_server import ApiError
+
+    pod = _pod("lax", namespace, "true")
+    del pod["spec"]["containers"][0]["securityContext"]
+    with pytest.raises(ApiError) as err:
+        cluster.kube.create(pod)
+    assert err.value.status == 403
+    assert 'violates PodSecurity "restricted' in err.value.message
