@@ -87,3 +87,18 @@ def test_namespace_enforces_restricted(cluster, namespace):
         cluster.kube.create(pod)
     assert err.value.status == 403
     assert 'violates PodSecurity "restricted' in err.value.message
+
+
+def test_pods_clone_from_the_git_daemon_on_the_node(cluster, namespace, tmp_path):
+    """A git server on the host, reachable from pods (for push -> Version flows)."""
+    from tests.e2e.images import python_git_image
+    from tests.gitrepos import make_repo
+
+    repo = make_repo(tmp_path / "repos", "component", {"main": 2})
+    prefix = cluster.start_git_daemon(tmp_path / "repos")
+    pod = _pod("clone", namespace, f"git clone -q {prefix}/{repo.path.name} /tmp/c && "
+               "git -C /tmp/c rev-parse HEAD")
+    pod["spec"]["containers"][0]["image"] = python_git_image().name
+    cluster.kube.apply([pod])
+    cluster.wait_pod(namespace, "clone")
+    assert repo.heads["main"] in cluster.pod_logs(namespace, "clone")
