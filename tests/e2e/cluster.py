@@ -895,9 +895,12 @@ disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshot
         return pod
 
     def pod_logs(self, namespace: str, pod: str, container: str | None = None) -> str:
-        query = {"container": container} if container else None
-        path = f"/api/v1/namespaces/{namespace}/pods/{pod}/log"
-        url = self.kube.server + path + ("?container=" + container if query else "")
+        """A container's log (the API's error text when there is none, e.g. not started)."""
+        import urllib.parse
+
+        url = f"{self.kube.server}/api/v1/namespaces/{namespace}/pods/{pod}/log"
+        if container:
+            url += "?" + urllib.parse.urlencode({"container": container})
         r = self.kube.http.request("GET", url, headers=self.kube._auth())
         return r.data.decode(errors="replace")
 
