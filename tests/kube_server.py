@@ -243,9 +243,10 @@ class KubeServer:
             "--disable-admission-plugins=ServiceAccount",
             "--allow-privileged=true",
             "--profiling=false",
-            # Debian's etcd 3.4 has no watch progress notifications, so client-go's streaming
-            # lists (WatchList) tear every watch down and informers only see changes on a
-            # relist, tens of seconds later: admission policies would take that long to act.
+            # Debian's etcd 3.4 lacks RequestWatchProgress: with WatchList on, client-go
+            # watches end with "a watch stream was requested by the client but the required
+            # storage feature RequestWatchProgress is disabled" and informers only see changes
+            # on relists (tests/e2e/README.md).
             "--feature-gates=WatchList=false",
         ]
 

@@ -788,6 +788,23 @@ disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshot
         ], field_manager="e2e-cluster")
         return name
 
+    # ---------------------------------------------------------------- git server
+    def start_git_daemon(self, base: Path) -> str:
+        """`git daemon` serving every repository under `base` (read-only, git://) on the node
+        IP, where pods reach it; owned by the cluster (stopped with it). Returns the URL
+        prefix: f"{prefix}/{repo_dir_name}"."""
+        port = free_port()
+        name = f"git-daemon-{port}"
+        self.spawn(name, [shutil.which("git") or "git", "daemon", "--reuseaddr", "--export-all",
+                          f"--listen={self.node_ip}", f"--port={port}", "--max-connections=64",
+                          f"--base-path={base}", str(base)])
+
+        def listening():
+            with socket.create_connection((self.node_ip, port), timeout=1):
+                return True
+        self.wait_for("git daemon listening", listening, 15, logs=[name], interval=0.05)
+        return f"git://{self.node_ip}:{port}"
+
     # ---------------------------------------------------------------- bundles
     def render_bundle(self, out: Path, config_text: str | None = None) -> Path:
         """Render a platform config (default: the embedded one) for this cluster.
@@ -878,9 +895,12 @@ disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshot
         return pod
 
     def pod_logs(self, namespace: str, pod: str, container: str | None = None) -> str:
-        query = {"container": container} if container else None
-        path = f"/api/v1/namespaces/{namespace}/pods/{pod}/log"
-        url = self.kube.server + path + ("?container=" + container if query else "")
+        """A container's log (the API's error text when there is none, e.g. not started)."""
+        import urllib.parse
+
+        url = f"{self.kube.server}/api/v1/namespaces/{namespace}/pods/{pod}/log"
+        if container:
+            url += "?" + urllib.parse.urlencode({"container": container})
         r = self.kube.http.request("GET", url, headers=self.kube._auth())
         return r.data.decode(errors="replace")
 

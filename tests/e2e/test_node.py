@@ -75,3 +75,30 @@ def test_a_missing_image_is_never_pulled_from_outside(cluster, namespace):
                 "not-imported" in e.get("message", "")]
     messages = cluster.wait_for("the pull to fail", pull_failed, 60)
     assert any("proxyconnect tcp: dial tcp 127.0.0.1:9" in m for m in messages), messages
+
+
+def test_namespace_enforces_restricted(cluster, namespace):
+    """The per-test namespace rejects a pod that does not meet Pod Security `restricted`."""
+    from tests.kube_server import ApiError
+
+    pod = _pod("lax", namespace, "true")
+    del pod["spec"]["containers"][0]["securityContext"]
+    with pytest.raises(ApiError) as err:
+        cluster.kube.create(pod)
+    assert err.value.status == 403
+    assert 'violates PodSecurity "restricted' in err.value.message
+
+
+def test_pods_clone_from_the_git_daemon_on_the_node(cluster, namespace, tmp_path):
+    """A git server on the host, reachable from pods (for push -> Version flows)."""
+    from tests.e2e.images import python_git_image
+    from tests.gitrepos import make_repo
+
+    repo = make_repo(tmp_path / "repos", "component", {"main": 2})
+    prefix = cluster.start_git_daemon(tmp_path / "repos")
+    pod = _pod("clone", namespace, f"git clone -q {prefix}/{repo.path.name} /tmp/c && "
+               "git -C /tmp/c rev-parse HEAD")
+    pod["spec"]["containers"][0]["image"] = python_git_image().name
+    cluster.kube.apply([pod])
+    cluster.wait_pod(namespace, "clone")
+    assert repo.heads["main"] in cluster.pod_logs(namespace, "clone")
