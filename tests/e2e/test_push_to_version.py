@@ -179,7 +179,7 @@ def expected(repos, daemon) -> tuple[str, str]:
     return digest, version_name("core-team", digest)
 
 
-def test_push_creates_exactly_one_version(cluster, installed, served, request):
+def test_push_creates_exactly_one_version(cluster, installed, served):
     daemon, repos = served
     known = {w["metadata"]["name"] for w in workflows(cluster, CORE)}
     commit = push_commit(repos["api"], "main")
@@ -195,7 +195,6 @@ def test_push_creates_exactly_one_version(cluster, installed, served, request):
     assert version["spec"]["trigger"]["commit"] == commit
     assert version["spec"]["trigger"]["sender"] == "e2e-alice"
     print(f"push -> Version in {latency:.1f} s")
-    request.config.cache.set("e2e/push_to_version_seconds", round(latency, 1))
 
     # each pod ran as the ServiceAccount meant for it, with a token only where it needs one
     [pod] = [p for p in cluster.kube.request("GET", f"/api/v1/namespaces/{CORE}/pods")["items"]
@@ -260,7 +259,7 @@ def test_a_missing_repository_fails_visibly(cluster, installed, served):
         shutil.move(hidden, repo.path)
     logs = "\n".join(cluster.pod_logs(PARTNER, p["metadata"]["name"], "main")
                      for p in _pods(cluster, PARTNER, failed["metadata"]["name"]))
-    assert "does not exist" in logs or "not found" in logs.lower(), logs
+    assert '"event": "failed", "message": "component billing-adapter: cannot read' in logs, logs
     assert {v["metadata"]["name"] for v in versions(cluster, PARTNER)} == before
     # exit 2 is permanent: no retry of the step
     retries = [n for n in failed["status"]["nodes"].values() if n.get("type") == "Pod"]
