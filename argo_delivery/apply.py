@@ -295,9 +295,13 @@ def _recorded(parent: dict[str, Any] | None, set_id: str) -> tuple[set[str], set
     if tooling.partition("/")[0] != TOOLING_NAME or parent_id != set_id:
         raise ApplyError(f"Secret {meta['namespace']}/{meta['name']} exists but is not the ApplySet "
                          f"parent argo-delivery writes (tooling {tooling!r}); refusing to take it over")
-    split = lambda text: {x for x in text.split(",") if x}  # noqa: E731
-    return split(annotations.get(APPLYSET_KINDS, "")), \
-        split(annotations.get(APPLYSET_NAMESPACES, "")) | {meta["namespace"]}
+    return _listed(annotations.get(APPLYSET_KINDS, "")), \
+        _listed(annotations.get(APPLYSET_NAMESPACES, "")) | {meta["namespace"]}
+
+
+def _listed(text: str) -> set[str]:
+    """The entries of a comma-separated ApplySet annotation."""
+    return {entry for entry in text.split(",") if entry}
 
 
 def _wait_established(cluster: Cluster, crds: list[dict[str, Any]], timeout: float) -> None:
