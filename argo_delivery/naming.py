@@ -29,24 +29,20 @@ __all__ = [
     "LABEL_PROJECT",
     "LABEL_VERSION",
     "PART_OF",
-    "ORCHESTRATOR_POD_SECURITY_LABELS",
     "POD_SECURITY_LABELS",
     "bundle_labels",
 ]
 
 
-# Pod Security Admission. Project namespaces enforce `restricted`: our steps meet it, and
+# Pod Security Admission: every namespace we render enforces `restricted`. Our steps meet it,
 # Argo's init and wait containers do with the executor securityContext the bundle README
-# prescribes (the end-to-end suite runs workflows so). The orchestrator namespace enforces
-# `baseline` and warns and audits at `restricted`: the pods Argo Events' controller builds
-# there (EventBus, EventSource, Sensor) are not yet proven under `restricted`.
+# prescribes, and the EventBus, EventSource and Sensor pods Argo Events' controller builds
+# from our templates do too (the end-to-end suite runs the flow so).
 POD_SECURITY_LABELS = {
     "pod-security.kubernetes.io/enforce": "restricted",
     "pod-security.kubernetes.io/warn": "restricted",
     "pod-security.kubernetes.io/audit": "restricted",
 }
-ORCHESTRATOR_POD_SECURITY_LABELS = {**POD_SECURITY_LABELS,
-                                    "pod-security.kubernetes.io/enforce": "baseline"}
 
 
 def bundle_labels(bundle_name: str, bundle_version: str, **extra: str) -> dict[str, str]:

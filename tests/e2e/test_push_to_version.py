@@ -267,11 +267,16 @@ def test_a_missing_repository_fails_visibly(cluster, installed, served):
 
 
 def test_the_bundle_runs_under_pod_security_restricted(cluster, installed):
-    for namespace in (CORE, PARTNER):
+    for namespace in (CORE, PARTNER, ORCHESTRATOR):
         labels = cluster.get("v1", "Namespace", namespace)["metadata"]["labels"]
         assert labels["pod-security.kubernetes.io/enforce"] == "restricted"
     # the Workflows above ran there; their pods were admitted (Argo's init and wait included)
     assert any((w.get("status") or {}).get("phase") == "Succeeded" for w in workflows(cluster, CORE))
+    # and the pods Argo Events' controller built in the orchestrator namespace run there
+    running = [p["metadata"]["name"] for p in _pods(cluster, ORCHESTRATOR, "")
+               if p["status"].get("phase") == "Running"]
+    for prefix in ("eventbus-default-js-", "git-push-eventsource-", "on-push-core-team-sensor-"):
+        assert any(name.startswith(prefix) for name in running), (prefix, running)
 
 
 def _decoded(workflow: dict) -> dict[str, str]:

@@ -3,6 +3,7 @@ virtualenv (not editable, no test extras), gives a working `argo-delivery` on PA
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 import venv
@@ -17,9 +18,13 @@ pytestmark = pytest.mark.install
 @pytest.fixture(scope="module")
 def installed(tmp_path_factory):
     root = tmp_path_factory.mktemp("install")
+    # a copy of the source tree: setuptools builds in-tree and would leave build/ in the repo
+    source = root / "source"
+    shutil.copytree(REPO_ROOT, source, ignore=shutil.ignore_patterns(
+        ".git", ".venv", ".cache", "dist", "build", "*.egg-info", "__pycache__", ".pytest_cache"))
     wheels = root / "wheels"
     subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(wheels),
-                    str(REPO_ROOT)], check=True, capture_output=True, text=True)
+                    str(source)], check=True, capture_output=True, text=True)
     [wheel] = wheels.glob("argo_delivery-*.whl")
     env_dir = root / "venv"
     venv.create(env_dir, with_pip=True)
