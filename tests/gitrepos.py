@@ -65,6 +65,17 @@ def make_repo(root: Path, name: str, branches: dict[str, int], files: int = 0) -
     return repo
 
 
+def push_commit(repo: Repo, branch: str = "main") -> str:
+    """One more commit on `branch` of `repo`, pushed as a developer would; its SHA."""
+    work = repo.path.parent / f".work-{repo.name}"
+    git("checkout", "-q", branch, cwd=work)
+    (work / "file.txt").write_text((work / "file.txt").read_text() + "more\n")
+    git("commit", "-q", "-am", "another change", cwd=work)
+    git("push", "-q", str(repo.path), f"HEAD:refs/heads/{branch}", cwd=work)
+    repo.heads[branch] = git("rev-parse", "HEAD", cwd=work)
+    return repo.heads[branch]
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

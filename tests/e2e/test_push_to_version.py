@@ -24,7 +24,7 @@ import yaml
 from argo_delivery.config import default_config_text
 from argo_delivery.versionhash import version_hash, version_name
 from tests.e2e.images import python_git_image
-from tests.gitrepos import GitDaemon, git, make_repo
+from tests.gitrepos import GitDaemon, make_repo, push_commit
 
 pytestmark = pytest.mark.e2e
 
@@ -106,16 +106,6 @@ def _subscribed(cluster, prefix: str) -> bool:
     # A Sensor only gets events published after it subscribed (see tests/e2e/README.md).
     return any("Subscribing to subject" in cluster.pod_logs(ORCHESTRATOR, p["metadata"]["name"])
                for p in _pods(cluster, ORCHESTRATOR, prefix))
-
-
-def push_commit(repo, branch: str) -> str:
-    work = repo.path.parent / f".work-{repo.name}"
-    git("checkout", "-q", branch, cwd=work)
-    (work / "file.txt").write_text((work / "file.txt").read_text() + "more\n")
-    git("commit", "-q", "-am", "e2e change", cwd=work)
-    git("push", "-q", str(repo.path), f"HEAD:refs/heads/{branch}", cwd=work)
-    repo.heads[branch] = git("rev-parse", "HEAD", cwd=work)
-    return repo.heads[branch]
 
 
 def payload(owner: str, name: str, branch: str, commit: str) -> bytes:

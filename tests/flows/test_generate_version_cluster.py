@@ -18,7 +18,7 @@ import pytest
 from argo_delivery.bundle import build_bundle
 from argo_delivery.config import parse_config
 from argo_delivery.versionhash import version_hash, version_name
-from tests.gitrepos import GitDaemon, git, make_repo
+from tests.gitrepos import GitDaemon, make_repo, push_commit
 from tests.stepscripts import run_step, script_template, step_environment
 from tests.support import REPO_ROOT
 
@@ -52,16 +52,6 @@ def local_bundle(git_server):
 def installed(kube, local_bundle):
     kube.apply(local_bundle.resources)
     return local_bundle
-
-
-def push(repo, branch: str = "main") -> str:
-    work = repo.path.parent / f".work-{repo.name}"
-    git("checkout", "-q", branch, cwd=work)
-    (work / "file.txt").write_text((work / "file.txt").read_text() + "more\n")
-    git("commit", "-q", "-am", "another change", cwd=work)
-    git("push", "-q", str(repo.path), f"HEAD:refs/heads/{branch}", cwd=work)
-    repo.heads[branch] = git("rev-parse", "HEAD", cwd=work)
-    return repo.heads[branch]
 
 
 class Step:
@@ -151,7 +141,7 @@ def test_the_same_token_is_refused_in_another_project(kube, installed, tmp_path)
 
 def test_two_runs_at_once_end_with_one_version(kube, installed, git_server, tmp_path):
     daemon, repos = git_server
-    push(repos["web"])
+    push_commit(repos["web"])
     digest, name = expected_version("core-team", repos, CORE, daemon)
     step = Step(kube, installed, "core-team", tmp_path)
     runs = [step.popen("core-team", f"run-{i}") for i in range(2)]
@@ -173,7 +163,7 @@ HOSTILE = {
 
 def test_hostile_webhook_values_stay_data(kube, installed, git_server, tmp_path):
     daemon, repos = git_server
-    push(repos["worker"], "release")
+    push_commit(repos["worker"], "release")
     digest, name = expected_version("core-team", repos, CORE, daemon)
     step = Step(kube, installed, "core-team", tmp_path)
     result = step.run("core-team", run="hostile", repo=daemon.url(repos["worker"]), **HOSTILE)
@@ -198,7 +188,7 @@ def test_a_pre_planted_version_with_other_components_fails_the_step(kube, instal
     """A Version that has the name and hash the step computes but describes other commits
     (planted with the writer's own token, which admission allows) is an error, not `exists`."""
     daemon, repos = git_server
-    push(repos["api"])
+    push_commit(repos["api"])
     digest, name = expected_version("core-team", repos, CORE, daemon)
     step = Step(kube, installed, "core-team", tmp_path)
     forged = {"apiVersion": "argo-delivery.io/v1alpha1", "kind": "Version",
