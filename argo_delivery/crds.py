@@ -128,21 +128,31 @@ def _project_schema() -> Schema:
                    required=["spec"])
 
 
-def _stream_status() -> Schema:
+def _stream_status(with_history: bool = True) -> Schema:
     result = _object("Result of one suite.", {
         "suite": _string("Suite name."),
         "phase": _string("Outcome.", enum=["Pending", "Running", "Succeeded", "Failed", "Error"]),
-        "message": _string("Detail."),
+        "reason": _string("Why: Completed, ExitCode, Timeout, ImageError, OOMKilled, Error, "
+                          "Pending or Running.", maxLength=64),
+        "message": _string("Detail: the exit code or what stopped the suite.", maxLength=4096),
+        "exitCode": {"type": "integer", "description": "Exit code of the suite's container."},
         "startedAt": _string("Start.", format="date-time"),
         "finishedAt": _string("End.", format="date-time"),
     }, required=["suite", "phase"])
-    return _object("One stream's run.", {
+    properties: dict[str, Schema] = {
         "phase": _string("Outcome.", enum=["Pending", "Running", "Succeeded", "Failed", "Error"]),
+        "reason": _string("Why: AllSuitesPassed, NoSuites, SuitesFailed or WorkflowFailed.",
+                          maxLength=64),
+        "message": _string("Detail.", maxLength=4096),
         "startedAt": _string("Start.", format="date-time"),
         "finishedAt": _string("End.", format="date-time"),
         "workflow": _string("Workflow that ran the stream."),
-        "results": _array("Per-suite results.", result),
-    })
+        "results": _array("Per-suite results.", result, maxItems=256),
+    }
+    if with_history:
+        properties["history"] = _array("Earlier runs of this stream, newest first (bounded).",
+                                       _stream_status(with_history=False), maxItems=10)
+    return _object("One stream's run.", properties)
 
 
 def _version_schema() -> Schema:
@@ -183,6 +193,9 @@ def _version_schema() -> Schema:
                     " && has(self.trigger) == has(oldSelf.trigger)"
                     " && (!has(self.trigger) || self.trigger == oldSelf.trigger)",
             "message": "project, components, hash and trigger of a Version are immutable",
+        }, {
+            "rule": "!has(oldSelf.approval) || (has(self.approval) && self.approval == oldSelf.approval)",
+            "message": "an approval, once given, is never changed or withdrawn",
         }]},
     )
     status = _object("Where the Version is in its QA journey.", {
