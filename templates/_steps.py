@@ -4,28 +4,39 @@ from __future__ import annotations
 
 import inspect
 import types
+from collections.abc import Sequence
 from importlib import resources
 
-from argo_delivery import versionhash
+from argo_delivery import promotion, steplib, versionhash
 
 __all__ = ["step_module", "step_source"]
 
+# Shared standard-library modules a step may have prepended, by name.
+SHARED = {"steplib": steplib, "versionhash": versionhash, "promotion": promotion}
 
-def step_source(name: str, with_versionhash: bool = False) -> str:
-    """The source of `steps/<name>.py`, optionally after argo_delivery/versionhash.py."""
+
+def step_source(name: str, with_versionhash: bool = False,
+                shared: Sequence[str] = ("steplib",)) -> str:
+    """The source of `steps/<name>.py` after the `shared` modules (and versionhash)."""
     body = resources.files("argo_delivery.templates").joinpath(f"steps/{name}.py").read_text()
-    if not with_versionhash:
-        return body
-    return inspect.getsource(versionhash) + "\n\n" + body
+    names = [*shared, *(["versionhash"] if with_versionhash else [])]
+    parts = [_without_future(inspect.getsource(SHARED[n])) for n in names]
+    return "\n\n".join([*parts, body])
 
 
-def step_module(name: str) -> types.ModuleType:
-    """`steps/<name>.py` after versionhash, as a module: the very code the rendered step runs.
+def _without_future(source: str) -> str:
+    # `from __future__` must open a file; in a concatenation only the first may keep it.
+    return source.replace("from __future__ import annotations\n", "")
+
+
+def step_module(name: str, shared: Sequence[str] = ("steplib",)) -> types.ModuleType:
+    """`steps/<name>.py` after its shared modules and versionhash, as a module: the very code
+    the rendered step runs.
 
     The CLI calls its functions (`argo-delivery hash --config` resolves heads with the
     generate-version step's `resolve_component_heads`); its `__main__` block does not run.
     """
     module = types.ModuleType(f"argo_delivery_step_{name}")
-    source = step_source(name, with_versionhash=True)
+    source = step_source(name, with_versionhash=True, shared=shared)
     exec(compile(source, f"<argo-delivery step {name}>", "exec"), module.__dict__)  # noqa: S102
     return module

@@ -1,27 +1,21 @@
 # generate-version step: resolve every component's head commit, hash, create the Version.
 #
-# Standard library only. The renderer prepends argo_delivery/versionhash.py to this file,
-# so `version_hash`, `version_name` and `normalise_repo` are the very functions the CLI
-# uses. Every input arrives as an environment variable: nothing from a webhook payload is
-# ever part of this source or of a shell string.
+# Standard library only. The renderer prepends argo_delivery/steplib.py (StepError, log,
+# Kube, the exit codes) and argo_delivery/versionhash.py to this file, so `version_hash`,
+# `version_name` and `normalise_repo` are the very functions the CLI uses. Every input arrives as an
+# environment variable: nothing from a webhook payload is ever part of this source or of
+# a shell string.
 # ruff: noqa: F821
 
 import base64
 import binascii
-import json
 import os
 import re
-import ssl
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 
-SA_DIR = "/var/run/secrets/kubernetes.io/serviceaccount"
-EXIT_PERMANENT = 2  # a repo or branch that does not exist: retrying cannot help
-EXIT_TRANSIENT = 3  # the network still failed after every retry
 _PERMANENT_GIT_ERRORS = re.compile(
     r"not found|does not appear to be a git repository|does not exist|no such|"
     # git daemon answers a missing repository so (it does not tell the two apart)
@@ -35,16 +29,6 @@ _PERMANENT_GIT_ERRORS = re.compile(
 _AUTH_ERRORS = re.compile(
     r"could not read (username|password)|authentication failed|terminal prompts disabled|"
     r"permission denied \(publickey", re.IGNORECASE)
-
-
-class StepError(Exception):
-    def __init__(self, message, exit_code):
-        super().__init__(message)
-        self.exit_code = exit_code
-
-
-def log(event, **fields):
-    print(json.dumps({"event": event, **fields}, sort_keys=True), flush=True)
 
 
 # query parameters that carry a credential (GitLab's private_token, OAuth access_token, ...)
@@ -140,51 +124,6 @@ def resolve_component_heads(components, attempts=4, timeout=60):
             log("error", message=str(exc))
         raise StepError("; ".join(str(e) for e in errors), max(e.exit_code for e in errors))
     return heads
-
-
-class Kube:
-    """The few Kubernetes API calls the step makes, with its own ServiceAccount token."""
-
-    def __init__(self):
-        server = os.environ.get("AD_API_SERVER")
-        if not server:
-            host = os.environ["KUBERNETES_SERVICE_HOST"]
-            port = os.environ.get("KUBERNETES_SERVICE_PORT", "443")
-            server = f"https://[{host}]:{port}" if ":" in host else f"https://{host}:{port}"
-        self.server = server.rstrip("/")
-        token_file = os.environ.get("AD_TOKEN_FILE", SA_DIR + "/token")
-        try:
-            with open(token_file) as handle:
-                self.token = handle.read().strip()
-        except OSError as exc:
-            raise StepError(f"no API token at {token_file} ({exc.strerror}): this step needs its "
-                            "ServiceAccount's token mounted (the template's api-token volume)",
-                            EXIT_PERMANENT) from None
-        self.context = ssl.create_default_context(
-            cafile=os.environ.get("AD_CA_FILE", SA_DIR + "/ca.crt"))
-
-    def request(self, method, path, body=None):
-        data = None if body is None else json.dumps(body).encode()
-        for attempt in range(1, 5):
-            req = urllib.request.Request(self.server + path, data=data, method=method, headers={
-                "Authorization": "Bearer " + self.token, "Accept": "application/json",
-                "Content-Type": "application/json"})
-            try:
-                with urllib.request.urlopen(req, context=self.context, timeout=30) as response:
-                    return response.status, json.load(response)
-            except urllib.error.HTTPError as exc:
-                payload = exc.read()
-                try:
-                    document = json.loads(payload)
-                except ValueError:
-                    document = {"message": payload.decode(errors="replace")}
-                if exc.code < 500 or attempt == 4:
-                    return exc.code, document
-            except (urllib.error.URLError, OSError) as exc:
-                if attempt == 4:
-                    raise StepError(f"Kubernetes API unreachable: {exc}", EXIT_TRANSIENT) from exc
-            time.sleep(2 ** attempt)
-        raise AssertionError("unreachable")
 
 
 def trigger():

@@ -1,0 +1,79 @@
+"""What every script step shares: its error type, its log line, its Kubernetes API client.
+
+Standard library only: the renderer prepends this file to a step's source (see
+templates/_steps.py), so a step is one self-contained script any pinned Python image runs.
+A step talks to the API server with its own ServiceAccount's token, mounted explicitly
+(security.script_step(api_access=True)).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import ssl
+import time
+import urllib.error
+import urllib.request
+
+SA_DIR = "/var/run/secrets/kubernetes.io/serviceaccount"
+EXIT_PERMANENT = 2  # retrying cannot help (a missing repo, a refused request, bad input)
+EXIT_TRANSIENT = 3  # the network or the API server still failed after the step's own retries
+
+
+class StepError(Exception):
+    def __init__(self, message, exit_code):
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+def log(event, **fields):
+    print(json.dumps({"event": event, **fields}, sort_keys=True), flush=True)
+
+
+class Kube:
+    """The few Kubernetes API calls a step makes, with its own ServiceAccount token."""
+
+    def __init__(self):
+        server = os.environ.get("AD_API_SERVER")
+        if not server:
+            host = os.environ["KUBERNETES_SERVICE_HOST"]
+            port = os.environ.get("KUBERNETES_SERVICE_PORT", "443")
+            server = f"https://[{host}]:{port}" if ":" in host else f"https://{host}:{port}"
+        self.server = server.rstrip("/")
+        token_file = os.environ.get("AD_TOKEN_FILE", SA_DIR + "/token")
+        try:
+            with open(token_file) as handle:
+                self.token = handle.read().strip()
+        except OSError as exc:
+            raise StepError(f"no API token at {token_file} ({exc.strerror}): this step needs its "
+                            "ServiceAccount's token mounted (the template's api-token volume)",
+                            EXIT_PERMANENT) from None
+        self.context = ssl.create_default_context(
+            cafile=os.environ.get("AD_CA_FILE", SA_DIR + "/ca.crt"))
+
+    def request(self, method, path, body=None, content_type="application/json"):
+        """(HTTP status, decoded JSON body); 5xx and connection errors are retried."""
+        data = None if body is None else json.dumps(body).encode()
+        for attempt in range(1, 5):
+            req = urllib.request.Request(self.server + path, data=data, method=method, headers={
+                "Authorization": "Bearer " + self.token, "Accept": "application/json",
+                "Content-Type": content_type})
+            try:
+                with urllib.request.urlopen(req, context=self.context, timeout=30) as response:
+                    return response.status, json.load(response)
+            except urllib.error.HTTPError as exc:
+                payload = exc.read()
+                try:
+                    document = json.loads(payload)
+                except ValueError:
+                    document = {"message": payload.decode(errors="replace")}
+                if exc.code < 500 or attempt == 4:
+                    return exc.code, document
+            except (urllib.error.URLError, OSError) as exc:
+                if attempt == 4:
+                    raise StepError(f"Kubernetes API unreachable: {exc}", EXIT_TRANSIENT) from exc
+            time.sleep(2 ** attempt)
+        raise AssertionError("unreachable")
+
+    def merge_patch(self, path, body):
+        return self.request("PATCH", path, body, "application/merge-patch+json")
