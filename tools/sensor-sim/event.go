@@ -50,6 +50,45 @@ func defaultHeaders(sourceType string) [][2]string {
 // buildEvent returns the CloudEvent the EventSource publishes on the event bus,
 // after the bus's JSON round trip (what the Sensor receives).
 func buildEvent(o options) (*cloudevents.Event, error) {
+	var data []byte
+	var err error
+	if o.sourceType == "resource" {
+		data, err = resourceEventData(o)
+	} else {
+		data, err = webhookTypeEventData(o)
+	}
+	if err != nil {
+		return nil, err
+	}
+
+	// pkg/eventsources/eventing.go (inside EventSourceAdaptor.run, unexported): the
+	// dispatch function wraps the data into a CloudEvent.
+	uuidNew := uuid.New()
+	event := cloudevents.NewEvent()
+	event.SetID(fmt.Sprintf("%x", uuidNew[:]))
+	event.SetType(o.sourceType) // string(s.GetEventSourceType()): "github", "gitlab", "webhook", "resource"
+	event.SetSource(o.eventSource)
+	event.SetSubject(o.eventName)
+	event.SetTime(time.Now())
+	if err := event.SetData(cloudevents.ApplicationJSON, data); err != nil {
+		return nil, err
+	}
+	// The EventSource publishes json.Marshal(event); the JetStream trigger
+	// connection (pkg/eventbus/jetstream/sensor/trigger_conn.go) json.Unmarshals it.
+	wire, err := json.Marshal(event)
+	if err != nil {
+		return nil, err
+	}
+	var received *cloudevents.Event
+	if err := json.Unmarshal(wire, &received); err != nil {
+		return nil, err
+	}
+	return received, nil
+}
+
+// webhookTypeEventData sends the payload, as an http.Request, to the code of the
+// github, gitlab or webhook EventSource and returns the event data it builds.
+func webhookTypeEventData(o options) ([]byte, error) {
 	payload, err := os.ReadFile(o.payloadPath)
 	if err != nil {
 		return nil, err
@@ -82,33 +121,7 @@ func buildEvent(o options) (*cloudevents.Event, error) {
 	case "webhook":
 		data, err = webhookEventData(writer, request, o)
 	}
-	if err != nil {
-		return nil, err
-	}
-
-	// pkg/eventsources/eventing.go (inside EventSourceAdaptor.run, unexported): the
-	// dispatch function wraps the data into a CloudEvent.
-	uuidNew := uuid.New()
-	event := cloudevents.NewEvent()
-	event.SetID(fmt.Sprintf("%x", uuidNew[:]))
-	event.SetType(o.sourceType) // string(s.GetEventSourceType()): "github", "gitlab", "webhook"
-	event.SetSource(o.eventSource)
-	event.SetSubject(o.eventName)
-	event.SetTime(time.Now())
-	if err := event.SetData(cloudevents.ApplicationJSON, data); err != nil {
-		return nil, err
-	}
-	// The EventSource publishes json.Marshal(event); the JetStream trigger
-	// connection (pkg/eventbus/jetstream/sensor/trigger_conn.go) json.Unmarshals it.
-	wire, err := json.Marshal(event)
-	if err != nil {
-		return nil, err
-	}
-	var received *cloudevents.Event
-	if err := json.Unmarshal(wire, &received); err != nil {
-		return nil, err
-	}
-	return received, nil
+	return data, err
 }
 
 // pkg/eventsources/sources/github/start.go: Router.HandleRoute and

@@ -3,16 +3,40 @@
 //
 //	sensor-sim --sensor SENSOR.yaml --eventsource NAME --event NAME --payload PAYLOAD.json
 //	    [--type github|gitlab|webhook] [--header 'K: V' ...]
+//	sensor-sim --sensor SENSOR.yaml --eventsource NAME --event NAME --payload EVENT.json
+//	    --type resource [--group G] [--version V] [--resource R] [--metadata 'K=V' ...]
+//	sensor-sim --print-event --eventsource NAME --event NAME --payload FILE [--type ...]
 //	sensor-sim --registered-url EVENTSOURCE.yaml
 //
-// The second form prints the webhook URL Argo Events registers with GitHub or GitLab
-// for each event of the EventSource (see hookurl.go).
+// The last form prints the webhook URL Argo Events registers with GitHub or GitLab
+// for each event of the EventSource (see hookurl.go). --print-event prints the
+// data of the event the Sensor would receive (the JSON its filters' paths and
+// trigger parameters' dataKeys address, byte for byte) instead of running a
+// Sensor.
 //
-// The event: the payload is sent (in memory, as an http.Request) to the code the
-// EventSource of --type runs, which builds the event data ({"headers"|"header":
-// ..., "body": ...}); it is wrapped in a CloudEvent as pkg/eventsources/eventing.go
-// does (source = EventSource name, subject = event name) and goes through the
-// JSON round trip of the event bus.
+// The event of a webhook type (github, gitlab, webhook): the payload is sent (in
+// memory, as an http.Request) to the code the EventSource of --type runs, which
+// builds the event data ({"headers"|"header": ..., "body": ...}).
+//
+// The event of --type resource (see resource.go): the payload is what the
+// resource EventSource's informer hands its event handler,
+//
+//	{"type": "ADD"|"UPDATE"|"DELETE", "body": OBJECT, "oldBody": OBJECT}
+//
+// (oldBody for UPDATE only; objects need apiVersion and kind, as every object
+// from the API server has). The event data is built as
+// pkg/eventsources/sources/resource/start.go does: events.ResourceEventData
+// {"type", "body", "oldBody", "group", "version", "resource", "metadata"}, with
+// "oldBody": null for ADD and DELETE and "metadata" only when --metadata is
+// given; group/version/resource are the EventSource's (--group, --version,
+// --resource; default argo-delivery.io, v1alpha1, versions). An UPDATE whose
+// body and oldBody have the same metadata.resourceVersion is dropped, as
+// upstream drops it (exit 3). The EventSource's own spec.resource.filter is
+// not applied.
+//
+// Either way the data is wrapped in a CloudEvent as pkg/eventsources/eventing.go
+// does (type = --type, source = EventSource name, subject = event name) and goes
+// through the JSON round trip of the event bus.
 //
 // The Sensor: validated with pkg/reconciler/sensor.ValidateSensor; then, per
 // trigger, its dependency expression (conditions, or all dependencies), its
@@ -24,8 +48,8 @@
 // (FetchResource, ApplyResourceParameters, Execute) against a fake dynamic
 // client; the object it would create is printed as YAML.
 //
-// --type defaults to the event name when that is github, gitlab or webhook.
-// Default headers per type (a --header with the same key replaces them):
+// --type defaults to the event name when that is github, gitlab, webhook or
+// resource. Default headers per type (a --header with the same key replaces them):
 // all: Content-Type: application/json; github: X-GitHub-Event: push,
 // X-GitHub-Delivery, and X-Hub-Signature-256 always computed over the payload;
 // gitlab: X-Gitlab-Event: Push Hook, X-Gitlab-Token; webhook: Authorization
@@ -34,11 +58,13 @@
 //
 // Output: the created objects on stdout (YAML, "---" separated). When no trigger
 // fires, stdout stays empty and stderr says which dependency rejected the event.
-// Exit status: 0 a trigger fired, 3 nothing fired, 2 usage error, 1 other error
+// Exit status: 0 a trigger fired (or --print-event printed the event), 3 nothing
+// fired (or the EventSource publishes no event), 2 usage error, 1 other error
 // (unreadable or invalid Sensor / payload, a trigger failing).
 package main
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"strings"
@@ -53,7 +79,10 @@ func (h *headerFlags) Set(v string) error { *h = append(*h, v); return nil }
 
 func usage(format string, args ...any) {
 	fmt.Fprintf(os.Stderr, tool+": "+format+"\n", args...)
-	fmt.Fprintln(os.Stderr, "usage: "+tool+" --sensor SENSOR.yaml --eventsource NAME --event NAME --payload PAYLOAD.json [--type github|gitlab|webhook] [--header 'K: V' ...]")
+	fmt.Fprintln(os.Stderr, "usage: "+tool+" --sensor SENSOR.yaml --eventsource NAME --event NAME --payload PAYLOAD.json [--type github|gitlab|webhook] [--header 'K: V' ...]\n"+
+		"       "+tool+" --sensor SENSOR.yaml --eventsource NAME --event NAME --payload EVENT.json --type resource [--group G] [--version V] [--resource R] [--metadata 'K=V' ...]\n"+
+		"       "+tool+" --print-event --eventsource NAME --event NAME --payload FILE [--type ...]\n"+
+		"       "+tool+" --registered-url EVENTSOURCE.yaml")
 	os.Exit(2)
 }
 
@@ -74,8 +103,17 @@ func main() {
 
 	opts := parseArgs(os.Args[1:])
 	event, err := buildEvent(opts)
+	var dropped droppedError
+	if errors.As(err, &dropped) {
+		fmt.Fprintln(os.Stderr, tool+": "+dropped.reason)
+		os.Exit(3)
+	}
 	if err != nil {
 		fail("building the event: %v", err)
+	}
+	if opts.printEvent {
+		fmt.Fprintln(stdout, string(event.Data()))
+		return
 	}
 	sensor, err := loadSensor(opts.sensorPath)
 	if err != nil {
