@@ -79,14 +79,22 @@ def validating_policy(name: str, description: str, *, resources: list[dict[str, 
 
 def sensor_workflow_policy(capabilities: Registry, config: PlatformConfig) -> list[dict[str, Any]]:
     """The policy on Workflows created by any Sensor account of the registry's triggers."""
-    # user -> namespace -> template -> parameters
-    allowed: dict[str, dict[str, dict[str, list[str]]]] = {}
+    # user -> namespace -> template -> parameter -> allowed values ([] = any)
+    allowed: dict[str, dict[str, dict[str, dict[str, list[str]]]]] = {}
     for trigger in capabilities.triggers():
         for project in config.projects:
             account = trigger.account.for_project(project.name)
             user = service_account_user(config.orchestrator_namespace, account.name)
-            allowed.setdefault(user, {}).setdefault(project.namespace, {})[trigger.template] = \
-                list(trigger.parameters)
+            parameters = allowed.setdefault(user, {}).setdefault(project.namespace, {}) \
+                .setdefault(trigger.template, {})
+            for name, values in trigger.allowed_values().items():
+                # two triggers of one template: a parameter is free if either leaves it free
+                if name not in parameters:
+                    parameters[name] = list(values)
+                elif not parameters[name] or not values:
+                    parameters[name] = []
+                else:
+                    parameters[name] = sorted({*parameters[name], *values})
     if not allowed:
         return []
     ref = "object.spec.workflowTemplateRef"
@@ -132,6 +140,15 @@ def sensor_workflow_policy(capabilities: Registry, config: PlatformConfig) -> li
                            f"variables.templates[{ref}.name])",
              "messageExpression": "'the parameters of ' + object.spec.workflowTemplateRef.name + "
                                   "' a Sensor may set are: ' + "
-                                  "variables.templates[object.spec.workflowTemplateRef.name].join(', ')"},
+                                  "variables.templates[object.spec.workflowTemplateRef.name]"
+                                  ".map(p, p).join(', ')"},
+            {"expression": f"!has({ref}.name) || !({ref}.name in variables.templates) || "
+                           "variables.parameters.all(p, !(p.name in "
+                           f"variables.templates[{ref}.name]) || "
+                           f"size(variables.templates[{ref}.name][p.name]) == 0 || "
+                           f"(has(p.value) && p.value in variables.templates[{ref}.name][p.name]))",
+             "message": "a Sensor's Workflow sets a parameter to a value its trigger does not "
+                        "declare (a fixed parameter such as the stream may only take its "
+                        "declared values)"},
         ],
     )

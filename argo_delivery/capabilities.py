@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from argo_delivery import crds, isolation, orchestrator, tenancy
 from argo_delivery.capability import Registry
-from argo_delivery.templates import generate_version
+from argo_delivery.templates import generate_version, streams
 
 __all__ = ["CAPABILITIES"]
 
@@ -16,5 +16,6 @@ CAPABILITIES = Registry([
     orchestrator.CAPABILITY,      # orchestrator namespace, EventBus
     tenancy.CAPABILITY,           # per project: namespace, Project, members, executor account
     generate_version.CAPABILITY,  # F1: push -> Version
+    streams.CAPABILITY,           # F2-F4: alpha, nightly, sign-off and release
     isolation.CAPABILITY,         # NetworkPolicies, per project ResourceQuota and LimitRange
 ])

@@ -34,13 +34,20 @@ class CapabilityError(ValueError):
 class SensorTrigger:
     """A WorkflowTemplate a Sensor (running as `account`) may create Workflows from.
 
-    `parameters` are the only Workflow parameters the Sensor sets. The declaration is what
-    admission policies for Sensor-created Workflows are derived from.
+    `parameters` are the only Workflow parameters the Sensor sets; `values` narrows some of
+    them to fixed values (parameter -> the values allowed). The declaration is what admission
+    policies for Sensor-created Workflows are derived from.
     """
 
     template: str
     parameters: tuple[str, ...]
     account: Account
+    values: tuple[tuple[str, tuple[str, ...]], ...] = ()
+
+    def allowed_values(self) -> dict[str, list[str]]:
+        """parameter -> its allowed values ([] = any value)."""
+        fixed = dict(self.values)
+        return {name: sorted(fixed.get(name, ())) for name in self.parameters}
 
 
 @dataclass(frozen=True)

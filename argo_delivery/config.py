@@ -188,6 +188,7 @@ class Schedules:
     time_zone: str
     nightly: str
     reaper: str
+    nightly_versions: int = 1  # how many Versions one nightly run takes, newest first
 
 
 @dataclass(frozen=True)
@@ -689,6 +690,23 @@ def unique_suite_names(data: Data, base: list[Any], project: Data) -> Iterator[P
         yield from _duplicates(base + ["testSuites", stream], names, f"{stream} suite name")
 
 
+def suites_are_plain_text(data: Data, base: list[Any], project: Data) -> Iterator[Problem]:
+    """A suite's image, command and args become a container's fields verbatim: Argo would read
+    `{{...}}` in them as an expression of its own, so they may not contain it."""
+    for stream in ("alpha", "nightly"):
+        for index, suite in enumerate(project.get("testSuites", {}).get(stream, [])):
+            for key in ("image", "command", "args"):
+                values = suite.get(key)
+                for position, value in enumerate(values if isinstance(values, list) else [values]):
+                    if isinstance(value, str) and "{{" in value:
+                        path = base + ["testSuites", stream, index, key]
+                        if isinstance(values, list):
+                            path.append(position)
+                        yield path, (f"{value!r} contains '{{{{', which Argo Workflows would "
+                                     "expand as its own expression; suites get the Version's "
+                                     "facts as environment variables (AD_VERSION, ...) instead")
+
+
 def unique_demo_names(data: Data, base: list[Any], project: Data) -> Iterator[Problem]:
     demos = project.get("demoEnvironments", [])
     yield from _duplicates(base + ["demoEnvironments"], [d["name"] for d in demos], "demo environment name")
@@ -757,6 +775,7 @@ PROJECT_RULES: tuple[Callable[[Data, list[Any], Data], Iterator[Problem]], ...] 
     known_components,
     unique_project_components,
     unique_suite_names,
+    suites_are_plain_text,
     unique_demo_names,
     default_ttl_within_max,
     sensible_ttls,
@@ -1203,8 +1222,8 @@ def next_runs(data: Data) -> Iterator[Problem]:
 
 
 # Settings read by flows that are not shipped yet: optional, and named when set.
-NOT_YET_USED = {("images", "python"): "the test streams", ("images", "terraform"): "environments",
-                ("schedules",): "nightly tests and the environment reaper"}
+NOT_YET_USED = {("images", "terraform"): "environments",
+                ("schedules", "reaper"): "the environment reaper"}
 
 
 def settings_no_flow_uses_yet(data: Data) -> Iterator[Problem]:
@@ -1277,7 +1296,9 @@ def _build(data: Data) -> PlatformConfig:
                          if key in data["images"] or default}),
         registry=Registry(registry.get("mirror"), bool(registry.get("requireDigests", False))),
         schedules=Schedules(data["schedules"]["timeZone"], data["schedules"]["nightly"],
-                            data["schedules"]["reaper"]) if "schedules" in data else None,
+                            data["schedules"]["reaper"],
+                            data["schedules"].get("nightlyVersions", 1))
+        if "schedules" in data else None,
         git_provider=GitProvider(provider["type"], SecretKeyRef(**provider["webhookSecret"]),
                                  provider.get("baseURL"),
                                  provider.get("credentialsSecret", {}).get("name"),

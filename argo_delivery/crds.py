@@ -147,6 +147,8 @@ def _stream_status(with_history: bool = True) -> Schema:
         "startedAt": _string("Start.", format="date-time"),
         "finishedAt": _string("End.", format="date-time"),
         "workflow": _string("Workflow that ran the stream."),
+        "request": _string("What asked for this run: created, schedule, a re-run request's "
+                           "annotation value, or the Workflow of a manual run.", maxLength=256),
         "results": _array("Per-suite results.", result, maxItems=256),
     }
     if with_history:

@@ -97,7 +97,7 @@ RULES: dict[str, tuple[str, str]] = {
               "bind member groups only to Roles without access to secrets; Secrets in a project "
               "namespace are for its ServiceAccounts"),
     "AD019": ("workflow-ref-only",
-              "a Workflow from a WorkflowTemplate sets only spec.workflowTemplateRef and "
+              "a Workflow or CronWorkflow from a WorkflowTemplate sets only spec.workflowTemplateRef and "
               "spec.arguments; put anything else in the template"),
     "AD020": ("sensor-workflows-admission",
               "keep the bundle's ValidatingAdmissionPolicy argo-delivery-sensor-workflows, with "
@@ -261,6 +261,14 @@ def _adapt_to_hera(value: Any, annotation: Any) -> Any:
     if isinstance(annotation, type) and issubclass(annotation, pydantic.BaseModel):
         if annotation.__name__ in _OPAQUE_EVENTS_TYPES:
             return {}
+        aliases = {f.alias or name for name, f in annotation.model_fields.items()}
+        if isinstance(value, dict) and "groupVersionResource" in aliases and \
+                "groupVersionResource" not in value:
+            # Go embeds GroupVersionResource inline (`json:",inline"`): group, version and
+            # resource sit beside the other fields; hera's model nests them.
+            value = {k: v for k, v in value.items() if k not in ("group", "version", "resource")} | {
+                "groupVersionResource": {k: value[k] for k in ("group", "version", "resource")
+                                         if k in value}}
         if isinstance(value, dict):
             fields = {(f.alias or name): f.annotation for name, f in annotation.model_fields.items()}
             return {k: _adapt_to_hera(v, fields[k]) if k in fields else v for k, v in value.items()}
@@ -386,7 +394,7 @@ def _container_rules(file: str, doc: dict[str, Any], where: str, container: dict
 
 def _check_workflow_policy(file: str, doc: dict[str, Any]) -> list[Finding]:
     spec, at = _workflow_spec(doc)
-    if doc["kind"] == "Workflow" and spec.get("workflowTemplateRef"):
+    if doc["kind"] in ("Workflow", "CronWorkflow") and spec.get("workflowTemplateRef"):
         # The referenced template carries (and is checked for) the policy; anything set here
         # overrides it, and is exactly what the admission policy refuses from a Sensor.
         from argo_delivery.admission import SENSOR_SETTABLE

@@ -21,6 +21,8 @@ from argo_delivery.providers import PROVIDERS, provider_root
 from argo_delivery.rbac import WORKFLOW_SUBMITTER, Account
 from argo_delivery.security import events_pod_template
 
+from ._triggers import workflow_trigger
+
 __all__ = ["ACCOUNT", "NAME", "on_push", "push_filter"]
 
 NAME = "on-push"
@@ -98,20 +100,8 @@ def _dependency_name(project: Project) -> str:
     return f"push-{project.name}"
 
 
-def _trigger(project: Project, provider: str, target: SensorTrigger) -> dict[str, Any]:
-    fields = PROVIDERS[provider].payload
-    dependency = _dependency_name(project)
-    workflow = {
-        "apiVersion": "argoproj.io/v1alpha1",
-        "kind": "Workflow",
-        "metadata": {"generateName": f"{target.template}-", "namespace": project.namespace,
-                     "labels": {LABEL_PROJECT: project.name}},
-        "spec": {
-            "workflowTemplateRef": {"name": target.template},
-            "arguments": {"parameters": [{"name": name, "value": ""}
-                                         for name in target.parameters]},
-        },
-    }
+def _trigger(project: Project, config: PlatformConfig, target: SensorTrigger) -> dict[str, Any]:
+    fields = PROVIDERS[config.git_provider.type].payload
     sources = {
         "repo": {"dataTemplate": _b64_template(fields["repo"])},
         "branch": {"dataTemplate": _b64_template(fields["ref"], strip_prefix="refs/heads/")},
@@ -122,22 +112,10 @@ def _trigger(project: Project, provider: str, target: SensorTrigger) -> dict[str
     if unknown:
         raise CapabilityError(f"Sensor {NAME} cannot set parameters {unknown} of {target.template}; "
                               f"a push carries only {sorted(sources)}")
-    return {
-        "template": {
-            "name": f"{target.template}-{project.name}",
-            "conditions": dependency,
-            "k8s": {
-                "operation": "create",
-                "source": {"resource": workflow},
-                "parameters": [
-                    {"src": {"dependencyName": dependency, **source},
-                     "dest": f"spec.arguments.parameters.{index}.value"}
-                    for index, source in enumerate(sources[name] for name in target.parameters)
-                ],
-            },
-        },
-        "retryStrategy": {"steps": 3, "duration": "2s", "factor": 2, "jitter": 0.2},
-    }
+    return workflow_trigger(f"{target.template}-{project.name}", _dependency_name(project),
+                            project.namespace, project.name, target.template,
+                            {name: sources[name] for name in target.parameters},
+                            config.trigger_rate_limit)
 
 
 def on_push(project: Project, config: PlatformConfig, target: SensorTrigger) -> dict[str, Any]:
@@ -146,10 +124,7 @@ def on_push(project: Project, config: PlatformConfig, target: SensorTrigger) -> 
     template's module) in the project's namespace. Each project has its own Sensor and
     ServiceAccount, so no Sensor token reaches another tenant's namespace."""
     provider = config.git_provider.type
-    trigger = _trigger(project, provider, target)
-    if config.trigger_rate_limit:
-        trigger["rateLimit"] = {"unit": config.trigger_rate_limit.unit,
-                                "requestsPerUnit": config.trigger_rate_limit.requests_per_unit}
+    trigger = _trigger(project, config, target)
     return {
         "apiVersion": "argoproj.io/v1alpha1",
         "kind": "Sensor",

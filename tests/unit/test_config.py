@@ -290,10 +290,10 @@ def test_settings_no_shipped_flow_reads_are_optional_and_named():
     text = (REPO_ROOT / "tests/unit/minimal-platform.yaml").read_text()
     config = parse_config(text)
     [note] = [w for w in config.warnings if "change nothing yet" in w.message]
-    assert "images.python" in note.message and "images.terraform" in note.message
-    assert "schedules" in note.message
+    assert "images.terraform" in note.message and "schedules.reaper" in note.message
+    assert "images.python" not in note.message  # the stream steps run it
     trimmed = "\n".join(line for line in text.splitlines()
-                        if not line.startswith(("  python:", "  terraform:", "schedules:")))
+                        if not line.startswith(("  terraform:", "schedules:")))
     lean = parse_config(trimmed)
-    assert lean.schedules is None and lean.images.python is None
+    assert lean.schedules is None and lean.images.terraform is None
     assert not [w for w in lean.warnings if "change nothing yet" in w.message]

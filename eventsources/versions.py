@@ -1,0 +1,55 @@
+"""EventSource `versions`: every Version created or changed in a project namespace (F2, F4).
+
+A resource EventSource (Argo Events' informer on `versions.argo-delivery.io`), one event
+per project, each watching only that project's namespace. Its ServiceAccount may get, list
+and watch Versions in project namespaces and nothing else. The Sensors filter on what
+changed (sensors/on_version.py): an informer also sends every existing Version as ADD when
+the EventSource restarts, and every status write as UPDATE.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from argo_delivery.config import PlatformConfig, Project
+from argo_delivery.naming import API_VERSION, GROUP
+from argo_delivery.rbac import Account, Role, Rule
+from argo_delivery.security import events_pod_template
+
+__all__ = ["ACCOUNT", "NAME", "event_name", "versions"]
+
+NAME = "versions"
+_ROLE = Role("argo-delivery-version-watcher",
+             "The versions EventSource: watch Versions, nothing else.",
+             (Rule(GROUP, ("versions",), ("get", "list", "watch")),))
+ACCOUNT = Account("argo-delivery-eventsource-versions",
+                  "The versions EventSource: watches Versions in project namespaces.",
+                  _ROLE, home="orchestrator")
+
+
+def event_name(project: Project) -> str:
+    return f"versions-{project.name}"
+
+
+def versions(config: PlatformConfig) -> dict[str, Any]:
+    """The EventSource, in the orchestrator namespace."""
+    return {
+        "apiVersion": "argoproj.io/v1alpha1",
+        "kind": "EventSource",
+        "metadata": {"name": NAME, "namespace": config.orchestrator_namespace,
+                     "annotations": {"argo-delivery.io/description":
+                                     "Versions created or changed, per project namespace."}},
+        "spec": {
+            "template": events_pod_template(ACCOUNT, api_access=True),
+            "resource": {
+                event_name(project): {
+                    "namespace": project.namespace,
+                    "group": GROUP,
+                    "version": API_VERSION,
+                    "resource": "versions",
+                    "eventTypes": ["ADD", "UPDATE"],
+                }
+                for project in config.projects
+            },
+        },
+    }

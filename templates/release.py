@@ -1,0 +1,91 @@
+"""Sign-off and release (flow F4).
+
+A product owner approves a candidate by writing `spec.approval` on the Version (the CLI's
+`versions approve`, kubectl, any client of the API). The API server decides, not our
+templates: RBAC gives the custom verb `approve` on versions to the project's product owners
+only, and the admission policy below lets `spec.approval` be set only on a candidate, only by
+a user the authorizer allows to `approve` that Version, only with `approvedBy` equal to that
+user's name, and never changed once set (the CRD's own rule says so too). The on-version
+Sensor sees the approval appear and runs `release`, whose step marks the Version released.
+"""
+
+from __future__ import annotations
+
+from hera.workflows import Env, Parameter, WorkflowTemplate
+
+from argo_delivery.admission import validating_policy
+from argo_delivery.config import PlatformConfig, Project
+from argo_delivery.naming import GROUP, LABEL_PROJECT
+from argo_delivery.security import script_step, step_resources, workflow_defaults
+from argo_delivery.tenancy import EXECUTOR
+
+from ._steps import step_source
+from .run_stream import RECORDER, step_image
+
+__all__ = ["NAME", "approval_policy", "release"]
+
+NAME = "release"
+
+
+def release(project: Project, config: PlatformConfig) -> WorkflowTemplate:
+    """The `release` WorkflowTemplate of one project: an approved candidate -> released."""
+    with WorkflowTemplate(
+        name=NAME,
+        namespace=project.namespace,
+        labels={LABEL_PROJECT: project.name},
+        annotations={
+            f"{GROUP}/description": "Release an approved candidate Version.",
+            f"{GROUP}/flow": "F4",
+            "workflows.argoproj.io/description": "Approved candidate -> released.",
+            "workflows.argoproj.io/version": ">= 4.0.0",
+        },
+        entrypoint=NAME,
+        arguments=[Parameter(name="version", value="", description="the approved Version")],
+        **workflow_defaults(RECORDER, EXECUTOR, deadline_seconds=600),
+    ) as template:
+        script_step(
+            name=NAME, image=step_image(config), command=["python3"],
+            source=step_source("run_stream", shared=("steplib", "promotion")),
+            env=[Env(name="AD_MODE", value="release"), Env(name="AD_PROJECT", value=project.name),
+                 Env(name="AD_NAMESPACE", value="{{workflow.namespace}}"),
+                 Env(name="AD_WORKFLOW", value="{{workflow.name}}"),
+                 Env(name="AD_VERSION", value="{{workflow.parameters.version}}"),
+                 Env(name="HOME", value="/tmp")],
+            resources=step_resources(cpu="50m", memory="64Mi", cpu_limit="500m",
+                                     memory_limit="256Mi"),
+            api_access=True, active_deadline_seconds=300)
+    return template
+
+
+def approval_policy(config: PlatformConfig) -> list[dict]:
+    """Who may approve a Version, when, and in whose name (see the module docstring)."""
+    adding = "!has(oldObject.spec.approval) && has(object.spec.approval)"
+    return validating_policy(
+        "argo-delivery-version-approval",
+        "A Version's approval: a candidate only, by a user allowed to approve it, in that "
+        "user's own name, never changed once given.",
+        resources=[{"apiGroups": [GROUP], "apiVersions": ["*"], "operations": ["UPDATE"],
+                    "resources": ["versions"]}],
+        namespace_selector={"matchExpressions": [{"key": LABEL_PROJECT, "operator": "Exists"}]},
+        validations=[
+            {"expression": "!has(oldObject.spec.approval) || (has(object.spec.approval) && "
+                           "object.spec.approval == oldObject.spec.approval)",
+             "message": "an approval, once given, is never changed or withdrawn"},
+            {"expression": f"!({adding}) || authorizer.group('{GROUP}').resource('versions')"
+                           ".namespace(request.namespace).name(object.metadata.name)"
+                           ".check('approve').allowed()",
+             "messageExpression": "request.userInfo.username + ' may not approve Versions in ' + "
+                                  "request.namespace + ': approving needs the verb approve on "
+                                  "versions, which the product owners of the project hold "
+                                  "(Role argo-delivery-product-owner)'"},
+            {"expression": f"!({adding}) || (has(oldObject.status) && has(oldObject.status.stream)"
+                           " && oldObject.status.stream == 'candidate')",
+             "messageExpression": "'only a candidate Version can be approved; ' + "
+                                  "object.metadata.name + ' is ' + (has(oldObject.status) && "
+                                  "has(oldObject.status.stream) ? oldObject.status.stream : "
+                                  "'not yet tested')"},
+            {"expression": f"!({adding}) || object.spec.approval.approvedBy == "
+                           "request.userInfo.username",
+             "messageExpression": "'spec.approval.approvedBy must be your own user name, ' + "
+                                  "request.userInfo.username"},
+        ])
