@@ -105,7 +105,8 @@ class Rendered:
     @property
     def sensors(self) -> list[Path]:
         found = sorted(self.bundle_dir.glob(SENSOR_GLOB))
-        assert len(found) == len([r for r in self.bundle.resources if r["kind"] == "Sensor"]) > 1
+        assert len(found) == len([r for r in self.bundle.resources if r["kind"] == "Sensor"
+                                  and r["metadata"]["name"].startswith("on-push-")]) > 1
         return found
 
 
