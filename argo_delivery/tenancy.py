@@ -32,15 +32,18 @@ EXECUTOR = Account(_EXECUTOR_ROLE.name, _EXECUTOR_ROLE.description, _EXECUTOR_RO
 # People: member groups of a project are bound to these in the project's namespace.
 DEVELOPER = Role(
     "argo-delivery-developer",
-    "People who build on the project: see Versions, ask for Environments.",
-    (Rule(GROUP, ("projects", "versions"), _READ),
+    "People who build on the project: see Versions and ask for a stream to run again "
+    "(an annotation: patch), ask for Environments. Approving needs the verb approve.",
+    (Rule(GROUP, ("projects",), _READ),
+     Rule(GROUP, ("versions",), _READ + ("patch",)),
      Rule(GROUP, ("environments",), _READ + ("create", "delete")),
      Rule("argoproj.io", ("workflows",), _READ)))
 PRODUCT_OWNER = Role(
     "argo-delivery-product-owner",
-    "Product owners: sign off Versions (write spec.approval).",
+    "Product owners: sign off Versions (write spec.approval; the admission policy "
+    "argo-delivery-version-approval asks the authorizer for the custom verb approve).",
     (Rule(GROUP, ("projects", "environments"), _READ),
-     Rule(GROUP, ("versions",), _READ + ("patch",)),
+     Rule(GROUP, ("versions",), _READ + ("patch", "approve")),
      Rule("argoproj.io", ("workflows",), _READ)))
 
 
