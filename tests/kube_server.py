@@ -359,16 +359,21 @@ class KubeServer:
     def request(self, method: str, path: str, body: Any = None, *,
                 query: dict[str, Any] | Sequence[tuple[str, Any]] | None = None,
                 token: str | None = None, content_type: str = "application/json",
-                ok: Iterable[int] = ()) -> Any:
+                ok: Iterable[int] = (), as_user: tuple[str, Sequence[str]] | None = None) -> Any:
         """One REST call as admin (or as `token`); returns the decoded JSON answer.
 
         `body` may be a dict/list (sent as JSON) or str/bytes (sent as is). Raises ApiError
-        for a non-2xx status unless that status is in `ok`.
+        for a non-2xx status unless that status is in `ok`. `as_user` = (name, groups): the
+        admin impersonates that user (RBAC and admission see the user and its groups).
         """
         url = self.server + path
         if query:
             url += "?" + urllib.parse.urlencode(query)
-        headers = {**self._auth(token), "Accept": "application/json"}
+        headers = urllib3.HTTPHeaderDict({**self._auth(token), "Accept": "application/json"})
+        if as_user is not None:
+            headers["Impersonate-User"] = as_user[0]
+            for group in as_user[1]:
+                headers.add("Impersonate-Group", group)
         data = None
         if body is not None:
             headers["Content-Type"] = content_type

@@ -122,6 +122,7 @@ def test_apply_offboard_and_diff(kube, bundles):
     assert "ServiceAccount ob-delivery/argo-delivery-sensor-on-push-ob-contractor" in removed
     assert {r for c, r in changes if c == "changed"} == {
         "EventSource.argoproj.io ob-delivery/git-push",
+        "EventSource.argoproj.io ob-delivery/versions",   # no longer watches its namespace
         "ValidatingAdmissionPolicy.admissionregistration.k8s.io argo-delivery-sensor-workflows"}
     assert not {c for c, _ in changes} - {"removed", "changed"}
     # against the cluster, the same plan

@@ -40,10 +40,12 @@ def test_whole_bundle_applies_and_a_second_apply_changes_nothing(kube, applied):
 
 def can(kube, user: str, groups: list[str], verb: str, resource: str, namespace: str,
         group: str = "") -> bool:
+    resource, _, subresource = resource.partition("/")
     review = kube.request("POST", "/apis/authorization.k8s.io/v1/subjectaccessreviews", {
         "apiVersion": "authorization.k8s.io/v1", "kind": "SubjectAccessReview",
         "spec": {"user": user, "groups": groups, "resourceAttributes": {
-            "verb": verb, "group": group, "resource": resource, "namespace": namespace}}})
+            "verb": verb, "group": group, "resource": resource, "subresource": subresource,
+            "namespace": namespace}}})
     return review["status"].get("allowed", False)
 
 
@@ -58,6 +60,10 @@ PARTNER_ON_PUSH = sa("argo-delivery", "argo-delivery-sensor-on-push-northwind")
 EVENTSOURCE = sa("argo-delivery", "argo-delivery-eventsource")
 WRITER = sa("core-team", "argo-delivery-version-writer")
 EXECUTOR = sa("core-team", "argo-delivery-executor")
+ON_VERSION = sa("argo-delivery", "argo-delivery-sensor-on-version-core-team")
+VERSIONS_SOURCE = sa("argo-delivery", "argo-delivery-eventsource-versions")
+RECORDER = sa("core-team", "argo-delivery-stream-recorder")
+SUITE = sa("core-team", "argo-delivery-test-suite")
 CORE_DEV = ("alice", ["acme:core-developers", "system:authenticated"])
 CORE_PO = ("olivia", ["acme:product-owners", "system:authenticated"])
 PARTNER_DEV = ("nico", ["northwind:engineers", "system:authenticated"])
@@ -95,12 +101,39 @@ MATRIX = [
     (CORE_DEV, "create", AD, "environments", "core-team", True),
     (CORE_DEV, "delete", AD, "environments", "core-team", True),
     (CORE_DEV, "list", AD, "versions", "core-team", True),
-    (CORE_DEV, "patch", AD, "versions", "core-team", False),
+    (CORE_DEV, "patch", AD, "versions", "core-team", True),   # a re-run request
+    (CORE_DEV, "approve", AD, "versions", "core-team", False),
+    (CORE_DEV, "update", AD, "versions/status", "core-team", False),
     (CORE_DEV, "create", AD, "environments", "partner-northwind", False),
     (CORE_DEV, "create", ARGO, "workflows", "core-team", False),
     (CORE_PO, "patch", AD, "versions", "core-team", True),
     (CORE_PO, "create", AD, "environments", "core-team", False),
     (CORE_PO, "patch", AD, "versions", "partner-northwind", False),
+    (CORE_PO, "approve", AD, "versions", "core-team", True),
+    (CORE_PO, "approve", AD, "versions", "partner-northwind", False),
+    (CORE_PO, "update", AD, "versions/status", "core-team", False),
+    (PARTNER_DEV, "approve", AD, "versions", "partner-northwind", False),
+    (ON_VERSION, "create", ARGO, "workflows", "core-team", True),
+    (ON_VERSION, "create", ARGO, "workflows", "partner-northwind", False),
+    (ON_VERSION, "get", AD, "versions", "core-team", False),
+    (VERSIONS_SOURCE, "watch", AD, "versions", "core-team", True),
+    (VERSIONS_SOURCE, "watch", AD, "versions", "partner-northwind", True),
+    (VERSIONS_SOURCE, "patch", AD, "versions", "core-team", False),
+    (VERSIONS_SOURCE, "create", ARGO, "workflows", "core-team", False),
+    (VERSIONS_SOURCE, "list", AD, "environments", "core-team", False),
+    (RECORDER, "update", AD, "versions/status", "core-team", True),
+    (RECORDER, "get", AD, "versions", "core-team", True),
+    (RECORDER, "get", ARGO, "workflows", "core-team", True),
+    (RECORDER, "update", AD, "versions", "core-team", False),
+    (RECORDER, "patch", AD, "versions", "core-team", False),
+    (RECORDER, "create", AD, "versions", "core-team", False),
+    (RECORDER, "create", ARGO, "workflows", "core-team", False),
+    (RECORDER, "update", AD, "versions/status", "partner-northwind", False),
+    (RECORDER, "get", "", "secrets", "core-team", False),
+    (SUITE, "get", AD, "versions", "core-team", False),
+    (SUITE, "get", ARGO, "workflows", "core-team", False),
+    (SUITE, "get", "", "secrets", "core-team", False),
+    (WRITER, "update", AD, "versions/status", "core-team", False),
     (PARTNER_DEV, "create", AD, "environments", "partner-northwind", True),
     (PARTNER_DEV, "get", AD, "projects", "core-team", False),
     (PARTNER_DEV, "list", AD, "versions", "core-team", False),

@@ -809,8 +809,9 @@ disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshot
     def render_bundle(self, out: Path, config_text: str | None = None) -> Path:
         """Render a platform config (default: the embedded one) for this cluster.
 
-        The step images (`images.python`, `images.git`) point at the locally built
-        python3 + git image; everything else is as the config says. Returns the bundle dir.
+        The step images (`images.python`, `images.git`) and suites on the public python image
+        point at the locally built python3 + git image; everything else is as the config
+        says. Returns the bundle dir.
         """
         from argo_delivery.bundle import build_bundle, write_bundle
         from argo_delivery.config import default_config_text, parse_config
@@ -818,6 +819,13 @@ disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshot
         data = yaml.safe_load(config_text or default_config_text())
         local = images.python_git_image().name
         data.setdefault("images", {}).update({"python": local, "git": local})
+        # suites that name the public python image run the local one (they fail fast there:
+        # it has no pytest) rather than waiting out an image pull that cannot succeed
+        for project in data.get("projects", []):
+            for suites in (project.get("testSuites") or {}).values():
+                for suite in suites:
+                    if suite["image"].startswith("docker.io/library/python:"):
+                        suite["image"] = local
         config = parse_config(yaml.safe_dump(data, sort_keys=False), source="e2e")
         return write_bundle(build_bundle(config), out).path
 

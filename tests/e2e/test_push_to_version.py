@@ -68,11 +68,21 @@ def served(cluster, tmp_path_factory):
 @pytest.fixture(scope="module")
 def installed(cluster, events_controller, served, tmp_path_factory):
     """The default platform, its repos on the git daemon, installed as the bundle README says."""
+    return install(cluster, served, tmp_path_factory)
+
+
+def install(cluster, served, tmp_path_factory, edit=None) -> Path:
+    """Render the default platform (changed by `edit(data)` when given) with its repos on the
+    git daemon, install it as the bundle README says, wait for its Argo Events pods."""
     daemon, repos = served
     text = default_config_text()
     for owner, names in REPOS.items():
         for name in names:
             text = text.replace(f"https://github.com/{owner}/{name}.git", daemon.url(repos[name]))
+    if edit is not None:
+        data = yaml.safe_load(text)
+        edit(data)
+        text = yaml.safe_dump(data, sort_keys=False)
     bundle_dir = cluster.render_bundle(tmp_path_factory.mktemp("dist"), text)
     cluster.kube.apply([{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ORCHESTRATOR}},
                         {"apiVersion": "v1", "kind": "Secret",
@@ -80,13 +90,15 @@ def installed(cluster, events_controller, served, tmp_path_factory):
                          "stringData": {"secret": SECRET}}], field_manager="e2e-operator")
     t0 = time.monotonic()
     cluster.apply_bundle(bundle_dir)
-    for prefix in ("git-push-eventsource", "on-push-core-team-sensor", "on-push-northwind-sensor"):
+    sensors = [f"{kind}-{project}-sensor" for kind in ("on-push", "on-version")
+               for project in ("core-team", "northwind")]
+    for prefix in ("git-push-eventsource", "versions-eventsource", *sensors):
         cluster.wait_for(f"Deployment {prefix} ready", lambda p=prefix: _ready(cluster, p), 240,
                          logs=["kubelet"])
-    for sensor in ("on-push-core-team-sensor", "on-push-northwind-sensor"):
+    for sensor in sensors:
         cluster.wait_for(f"{sensor} subscribed", lambda s=sensor: _subscribed(cluster, s), 120,
                          logs=["kubelet"])
-    print(f"bundle applied, EventSource and Sensors ready in {time.monotonic() - t0:.1f} s")
+    print(f"bundle applied, EventSources and Sensors ready in {time.monotonic() - t0:.1f} s")
     return bundle_dir
 
 
@@ -144,9 +156,12 @@ def sign(body: bytes, secret: str = SECRET) -> str:
     return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
 
 
-def workflows(cluster, namespace: str) -> list[dict]:
-    return cluster.kube.request(
+def workflows(cluster, namespace: str, template: str | None = "generate-version") -> list[dict]:
+    """The Workflows in `namespace` made from `template` (None: all of them)."""
+    found = cluster.kube.request(
         "GET", f"/apis/argoproj.io/v1alpha1/namespaces/{namespace}/workflows")["items"]
+    return [w for w in found if template is None
+            or (w["spec"].get("workflowTemplateRef") or {}).get("name") == template]
 
 
 def versions(cluster, namespace: str) -> list[dict]:
@@ -154,9 +169,11 @@ def versions(cluster, namespace: str) -> list[dict]:
         "GET", f"/apis/argo-delivery.io/v1alpha1/namespaces/{namespace}/versions")["items"]
 
 
-def new_workflow(cluster, namespace: str, known: set[str], timeout: float = 90) -> dict:
+def new_workflow(cluster, namespace: str, known: set[str], timeout: float = 90,
+                 template: str | None = "generate-version") -> dict:
     def created():
-        fresh = [w for w in workflows(cluster, namespace) if w["metadata"]["name"] not in known]
+        fresh = [w for w in workflows(cluster, namespace, template)
+                 if w["metadata"]["name"] not in known]
         return fresh[0] if fresh else None
     return cluster.wait_for(f"a new Workflow in {namespace}", created, timeout,
                             logs=["workflow-controller"])

@@ -115,7 +115,7 @@ ATTACKS = {
     "cluster template": (lambda w: w["spec"]["workflowTemplateRef"].update(clusterScope=True),
                          "never a ClusterWorkflowTemplate"),
     "undeclared parameter": (lambda w: w["spec"]["arguments"]["parameters"].append(
-        {"name": "image", "value": "evil"}), "a Sensor may set are: repo, branch, commit, sender"),
+        {"name": "image", "value": "evil"}), "a Sensor may set are: branch, commit, repo, sender"),
     "parameter from a ConfigMap": (lambda w: w["spec"]["arguments"]["parameters"][0].update(
         valueFrom={"configMapKeyRef": {"name": "x", "key": "y"}}), "a name and a value"),
     "artifacts": (lambda w: w["spec"]["arguments"].update(
