@@ -104,9 +104,11 @@ def settle(version, status):
 def facts(version):
     """What a suite sees of the Version (its environment): name, hash, components."""
     components = version["spec"]["components"]
+    # `components` is a list, not a JSON string: Argo writes a list item field as JSON text,
+    # but keeps the escaping of quotes inside a string field (AD_COMPONENTS would not parse)
     run = {"version": version["metadata"]["name"], "hash": version["spec"]["hash"],
-           "components": json.dumps([{k: c.get(k, "") for k in ("name", "repo", "commit")}
-                                     for c in components], sort_keys=True)}
+           "components": [{k: c.get(k, "") for k in ("name", "repo", "commit")}
+                          for c in components]}
     by_name = {c["name"]: c for c in components}
     for name in env_json("AD_COMPONENT_NAMES", []):
         found = by_name.get(name, {})

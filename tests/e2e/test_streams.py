@@ -107,6 +107,16 @@ def runs_of(cluster, namespace: str, template: str, name: str) -> list[dict]:
                    for p in w["spec"]["arguments"]["parameters"])]
 
 
+def suite_logs(cluster, namespace: str, run: dict) -> dict[str, str]:
+    """The logs of a run's failed suites whose pods are still there (podGC keeps failed ones)."""
+    found = {}
+    for pod in cluster.kube.request("GET", f"/api/v1/namespaces/{namespace}/pods")["items"]:
+        name = pod["metadata"]["name"]
+        if name.startswith(run.get("workflow", "?")) and "-suite-" in name:
+            found[name] = cluster.pod_logs(namespace, name, "main")[-2000:]
+    return found
+
+
 def condition(doc: dict, kind: str) -> str:
     return {c["type"]: c["status"] for c in doc["status"]["conditions"]}[kind]
 
@@ -132,6 +142,9 @@ def test_alpha_suites_pass_and_the_version_moves_to_nightly(cluster, pushed):
     name = pushed[CORE]
     found = wait_stream(cluster, CORE, name, ("nightly", "failed"))
     alpha = found["status"]["streams"]["alpha"]
+    if found["status"]["stream"] != "nightly":
+        for pod, log in suite_logs(cluster, CORE, alpha).items():
+            print(f"--- {pod}\n{log}")
     assert found["status"]["stream"] == "nightly", alpha
     assert alpha["phase"] == "Succeeded" and alpha["reason"] == "AllSuitesPassed"
     assert {r["suite"]: (r["phase"], r["reason"]) for r in alpha["results"]} == {
