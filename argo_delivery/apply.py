@@ -156,19 +156,42 @@ def api_client(kubeconfig: str | None = None, context: str | None = None) -> Any
                          f"): {exc}") from None
 
 
+def context_namespace(kubeconfig: str | None = None, context: str | None = None) -> str:
+    """The namespace the kubeconfig's context names (the current one unless `context`), or
+    `default` when it names none, as kubectl reads it."""
+    from kubernetes import config
+    from kubernetes.config.config_exception import ConfigException
+
+    where = kubeconfig or "KUBECONFIG or ~/.kube/config"
+    try:
+        contexts, current = config.list_kube_config_contexts(config_file=kubeconfig)
+    except (ConfigException, OSError) as exc:
+        raise ApplyError(f"cannot load the kubeconfig ({where}): {exc}") from None
+    chosen = current if context is None else next(
+        (c for c in contexts or [] if c.get("name") == context), None)
+    if chosen is None:
+        raise ApplyError(f"the kubeconfig ({where}) has no context {context!r}" if context else
+                         f"the kubeconfig ({where}) has no current context: pass --context")
+    return (chosen.get("context") or {}).get("namespace") or "default"
+
+
 class Cluster:
-    """The few API calls apply and diff make, through the kubernetes client's dynamic client."""
+    """The few API calls apply and diff make, through the kubernetes client's dynamic client
+    (`resource` gives any served kind to other commands, such as `versions`)."""
 
     def __init__(self, api_client: Any):
         from kubernetes import dynamic
 
+        self.api_client = api_client
         self._dynamic = dynamic.DynamicClient(api_client)
 
     @classmethod
     def from_kubeconfig(cls, kubeconfig: str | None = None, context: str | None = None) -> Cluster:
         return cls(api_client(kubeconfig, context))
 
-    def _api(self, api_version: str, kind: str) -> Any:
+    def resource(self, api_version: str, kind: str) -> Any:
+        """The dynamic client's resource for `kind` in `api_version` (discovery refreshed once
+        when the kind is not known yet)."""
         from kubernetes.dynamic.exceptions import ResourceNotFoundError
 
         try:
@@ -184,7 +207,7 @@ class Cluster:
 
     def apply(self, resource: dict[str, Any], dry_run: bool = False,
               force_conflicts: bool = False) -> dict[str, Any]:
-        api = self._api(resource["apiVersion"], resource["kind"])
+        api = self.resource(resource["apiVersion"], resource["kind"])
         meta = resource["metadata"]
         kwargs: dict[str, Any] = {"field_manager": FIELD_MANAGER, "force_conflicts": force_conflicts}
         if dry_run:
@@ -195,7 +218,7 @@ class Cluster:
     def get(self, api_version: str, kind: str, name: str, namespace: str | None) -> dict[str, Any] | None:
         from kubernetes.dynamic.exceptions import NotFoundError
 
-        api = self._api(api_version, kind)
+        api = self.resource(api_version, kind)
         try:
             return api.get(name=name, namespace=namespace if api.namespaced else None).to_dict()
         except NotFoundError:
@@ -203,7 +226,7 @@ class Cluster:
 
     def members(self, api_version: str, kind: str, selector: str,
                 namespaces: Iterable[str]) -> list[dict[str, Any]]:
-        api = self._api(api_version, kind)
+        api = self.resource(api_version, kind)
         scopes = sorted(set(namespaces)) if api.namespaced else [None]
         found = []
         for namespace in scopes:
@@ -217,7 +240,7 @@ class Cluster:
     def delete(self, resource: dict[str, Any]) -> None:
         from kubernetes.dynamic.exceptions import NotFoundError
 
-        api = self._api(resource["apiVersion"], resource["kind"])
+        api = self.resource(resource["apiVersion"], resource["kind"])
         meta = resource["metadata"]
         try:
             api.delete(name=meta["name"], namespace=meta.get("namespace"),

@@ -1,5 +1,6 @@
 """The `argo-delivery` command line: render, lint, verify, init, schema, hash, version,
-completion, apply, diff.
+completion, apply, diff, doctor, and `versions` (list, show, approve, rerun, wait: the logic is
+in argo_delivery/versions.py).
 
 Heavy modules (hera, jsonschema, the renderers) are imported inside the commands that need
 them, so `--help` and `completion` answer at once. User text (config values, patterns,
@@ -8,6 +9,7 @@ paths, lint messages) is printed with rich's markup off: a branch called `dev[/x
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sys
@@ -792,6 +794,245 @@ def doctor(config_path: str | None, example: bool, workflows_namespace: str, eve
         _stdout.print(f"{len(problems)} problem(s)" if problems else "every prerequisite is met",
                       markup=False)
     sys.exit(EXIT_FINDINGS if problems else 0)
+
+
+# --- versions: the developer CLI (argo_delivery/versions.py) ---------------------------------
+
+_OUTPUT_OPTION = click.option("-o", "--output", type=click.Choice(["table", "json", "yaml"]),
+                              default="table", show_default=True, help="Output format.")
+
+
+def _versions_options(command):
+    """--kubeconfig, --context, -n/--namespace and --project, on every `versions` command."""
+    for option in reversed([
+        *_KUBE_OPTIONS,
+        click.option("-n", "--namespace", metavar="NS",
+                     help="Namespace of the Versions. Default: the one labelled "
+                          "argo-delivery.io/project=PROJECT (with --project, when you may list "
+                          "namespaces), else the kubeconfig context's namespace."),
+        click.option("--project", metavar="P", help="Only Versions of project P (spec.project)."),
+    ]):
+        command = option(command)
+    return command
+
+
+def _versions_client(kubeconfig: str | None, context: str | None, namespace: str | None,
+                     project: str | None, all_namespaces: bool = False):
+    """(client, namespace): connected with the user's kubeconfig; says on stderr where it looks
+    unless -n named the namespace. The namespace is None for all namespaces."""
+    from argo_delivery.versions import VersionsClient
+
+    with _versions_errors():
+        client = VersionsClient.connect(kubeconfig, context)
+        if all_namespaces:
+            return client, None
+        chosen, why = client.namespace_for(namespace, project)
+    if why != "-n":
+        _note(f"namespace: {chosen} ({why})")
+    return client, chosen
+
+
+@contextlib.contextmanager
+def _versions_errors():
+    """A VersionsError ends the command: exit 2 for usage, 1 for a refusal or a failure."""
+    from argo_delivery.versions import VersionsError
+
+    try:
+        yield
+    except VersionsError as exc:
+        _fail(str(exc), EXIT_USAGE if exc.usage else EXIT_FINDINGS)
+
+
+def _print_wide(*renderables: Any) -> None:
+    """Tables fitted to a terminal; to a pipe or a file, at their natural width without trailing
+    blanks (rich would fold them to 80 columns), so `grep` and `awk` see whole lines."""
+    if _stdout.is_terminal:
+        for renderable in renderables:
+            _stdout.print(renderable)
+        return
+    import io
+
+    wide = Console(file=io.StringIO(), width=100_000, color_system=None, highlight=False,
+                   markup=False, emoji=False)
+    for renderable in renderables:
+        wide.print(renderable)
+    for line in wide.file.getvalue().splitlines():
+        click.echo(line.rstrip())
+
+
+def _dump(document: Any, output: str) -> None:
+    if output == "json":
+        click.echo(json.dumps(document, indent=2))
+    else:
+        import yaml
+
+        click.echo(yaml.safe_dump(document, sort_keys=False, allow_unicode=True), nl=False)
+
+
+_VERSIONS_EXIT = ("Exit codes: 0 done, 1 refused or failed (by the API server, or locally with "
+                  "the reason), 2 usage or kubeconfig error.")
+
+
+@main.group(epilog="\b\nExamples:\n"
+                   "  argo-delivery versions list --project core-team\n"
+                   "  argo-delivery versions show core-team-0123456789abcdef\n"
+                   "  argo-delivery versions approve core-team-0123456789abcdef --comment 'QA ok'\n"
+                   "  argo-delivery versions rerun core-team-0123456789abcdef --stream alpha\n"
+                   "  argo-delivery versions wait core-team-0123456789abcdef --for stream=candidate\n\n"
+                   + _VERSIONS_EXIT)
+def versions() -> None:
+    """Versions on the cluster, with your kubeconfig: list, show, approve, rerun, wait.
+
+    The API server decides who may do what (RBAC and the bundle's admission policies); a
+    refusal is explained in one sentence.
+    """
+
+
+@versions.command("list", epilog="\b\nExamples:\n"
+                                 "  argo-delivery versions list\n"
+                                 "  argo-delivery versions list --project core-team --stream candidate\n"
+                                 "  argo-delivery versions list -n core-team -o json\n"
+                                 "  argo-delivery versions list -A\n\n" + _VERSIONS_EXIT)
+@click.option("--stream", type=click.Choice(["alpha", "nightly", "candidate", "released", "failed"]),
+              help="Only Versions at this stream.")
+@click.option("-A", "--all-namespaces", is_flag=True, help="Versions of every namespace you may list.")
+@_OUTPUT_OPTION
+@_versions_options
+def versions_list(stream: str | None, all_namespaces: bool, output: str, kubeconfig: str | None,
+                  context: str | None, namespace: str | None, project: str | None) -> None:
+    """List Versions, newest first: name, project, stream, who approved, age."""
+    from argo_delivery.versions import list_table, now, select, summary
+
+    if all_namespaces and namespace:
+        _fail("--all-namespaces and --namespace exclude each other", EXIT_USAGE)
+    client, chosen = _versions_client(kubeconfig, context, namespace, project, all_namespaces)
+    with _versions_errors():
+        found = select(client.list(chosen), project, stream)
+    at = now()
+    rows = [summary(v, at) for v in found]
+    if output != "table":
+        _dump(rows, output)
+        return
+    if not rows:
+        where = "any namespace you may list" if all_namespaces else f"namespace {chosen}"
+        which = " ".join(x for x in (f"of project {project}" if project else "",
+                                     f"at stream {stream}" if stream else "") if x)
+        _note(f"no Versions {which + ' ' if which else ''}in {where}")
+        return
+    _print_wide(list_table(rows, all_namespaces))
+
+
+@versions.command("show", epilog="\b\nExamples:\n"
+                                 "  argo-delivery versions show core-team-0123456789abcdef\n"
+                                 "  argo-delivery versions show core-team-0123456789abcdef -o yaml\n\n"
+                                 + _VERSIONS_EXIT)
+@click.argument("name")
+@_OUTPUT_OPTION
+@_versions_options
+def versions_show(name: str, output: str, kubeconfig: str | None, context: str | None,
+                  namespace: str | None, project: str | None) -> None:
+    """Show Version NAME: components, hash, trigger, each stream's run and suites, approval,
+    release, conditions."""
+    from argo_delivery.versions import check_project, detail, now, show_renderables
+
+    client, chosen = _versions_client(kubeconfig, context, namespace, project)
+    with _versions_errors():
+        version = client.get(name, chosen)
+        check_project(version, project)
+    document = detail(version, now())
+    if output != "table":
+        _dump(document, output)
+        return
+    _print_wide(*show_renderables(document))
+
+
+@versions.command("approve", epilog="\b\nExamples:\n"
+                                    "  argo-delivery versions approve core-team-0123456789abcdef\n"
+                                    "  argo-delivery versions approve core-team-0123456789abcdef "
+                                    "--comment 'release 4.2'\n\n"
+                                    "Needs the Role argo-delivery-product-owner in the project's "
+                                    "namespace; the API server approves only a candidate.\n"
+                                    + _VERSIONS_EXIT)
+@click.argument("name")
+@click.option("--comment", metavar="TEXT", help="Why (kept in spec.approval.comment).")
+@_versions_options
+def versions_approve(name: str, comment: str | None, kubeconfig: str | None, context: str | None,
+                     namespace: str | None, project: str | None) -> None:
+    """Sign Version NAME off as yourself (the API server says who you are): sets
+    spec.approval = {approvedBy, approvedAt, comment}, once."""
+    from argo_delivery.versions import approval_text, approve
+
+    client, chosen = _versions_client(kubeconfig, context, namespace, project)
+    with _versions_errors():
+        version, _user = approve(client, name, chosen, comment, project=project)
+    _stdout.print(f"Version {chosen}/{name} {approval_text(version['spec'].get('approval'))}")
+
+
+@versions.command("rerun", epilog="\b\nExamples:\n"
+                                  "  argo-delivery versions rerun core-team-0123456789abcdef "
+                                  "--stream alpha\n"
+                                  "  argo-delivery versions rerun core-team-0123456789abcdef "
+                                  "--stream nightly -n core-team\n\n" + _VERSIONS_EXIT)
+@click.argument("name")
+@click.option("--stream", required=True, type=click.Choice(["alpha", "nightly"]),
+              help="The stream to run again.")
+@_versions_options
+def versions_rerun(name: str, stream: str, kubeconfig: str | None, context: str | None,
+                   namespace: str | None, project: str | None) -> None:
+    """Run STREAM of Version NAME again: sets the annotation argo-delivery.io/rerun-STREAM to a
+    fresh timestamp, which the project's Sensor reacts to. A released Version is refused."""
+    from argo_delivery.versions import rerun
+
+    client, chosen = _versions_client(kubeconfig, context, namespace, project)
+    with _versions_errors():
+        _version, value = rerun(client, name, chosen, stream, project=project)
+    _stdout.print(f"asked for the {stream} stream of Version {chosen}/{name} to run again "
+                  f"(argo-delivery.io/rerun-{stream}={value})")
+
+
+@versions.command("wait", epilog="\b\nExamples:\n"
+                                 "  argo-delivery versions wait core-team-0123456789abcdef "
+                                 "--for stream=candidate --timeout 12h\n"
+                                 "  argo-delivery versions wait core-team-0123456789abcdef "
+                                 "--for condition=AlphaPassed\n"
+                                 "  argo-delivery versions wait core-team-0123456789abcdef "
+                                 "--for condition=Approved=True\n\n"
+                                 "Exit codes: 0 the condition holds, 1 timed out (the last state is "
+                                 "shown) or the Version failed\n(its failing suites are shown), 2 "
+                                 "usage or kubeconfig error.")
+@click.argument("name")
+@click.option("--for", "for_", required=True, metavar="stream=S|condition=TYPE[=STATUS]",
+              help="stream=S holds once the Version is at S or past it (alpha, nightly, candidate, "
+                   "released; or failed); condition=TYPE[=True|False|Unknown] when status.conditions "
+                   "says so (AlphaPassed, NightlyPassed, Approved, Released).")
+@click.option("--timeout", default="10m", show_default=True, metavar="DURATION",
+              help="Give up after this long (30s, 10m, 2h).")
+@_versions_options
+def versions_wait(name: str, for_: str, timeout: str, kubeconfig: str | None, context: str | None,
+                  namespace: str | None, project: str | None) -> None:
+    """Wait until Version NAME reaches a stream or a condition (a watch, resumed when it ends).
+
+    A Version that fails while you wait for anything else ends the wait at once, with its
+    failing suites, unless a rerun of its failed stream is pending.
+    """
+    from argo_delivery.durations import parse_duration
+    from argo_delivery.versions import check_project, parse_wait_for, wait
+
+    with _versions_errors():
+        want = parse_wait_for(for_)
+    try:
+        seconds = parse_duration(timeout).total_seconds()
+    except ValueError as exc:
+        _fail(f"--timeout: {exc}", EXIT_USAGE)
+    client, chosen = _versions_client(kubeconfig, context, namespace, project)
+    with _versions_errors():
+        if project:
+            check_project(client.get(name, chosen), project)
+        outcome = wait(client, name, chosen, want, seconds,
+                       progress=lambda state: _note(f"{name}: {state}"))
+    if not outcome.ok:
+        _fail(outcome.message, EXIT_FINDINGS)
+    _stdout.print(outcome.message)
 
 
 if __name__ == "__main__":

@@ -18,7 +18,9 @@ Each conftest.py that imports `kube` defines its own session fixture, i.e. its o
 import it in one conftest.py above every folder that needs it.
 
 Identity: the admin authenticates with a static bearer token (--token-auth-file) as user
-"admin" in group system:masters; service accounts get bound tokens via the TokenRequest API.
+"admin" in group system:masters; the people of `PEOPLE` (users in the default platform's member
+groups) have static tokens too (`user_token`, `write_kubeconfig`); service accounts get bound
+tokens via the TokenRequest API.
 """
 
 from __future__ import annotations
@@ -56,6 +58,15 @@ READY_TIMEOUT = 90.0
 CRD_TIMEOUT = 60.0
 LOG_TAIL_LINES = 200
 CRD_PARALLEL = int(os.environ.get("KUBE_TEST_CRD_PARALLEL", "3"))
+
+# People with static tokens: user -> groups (the default platform's member groups). A test binds
+# Roles to them (or to their groups) in its own namespaces; nothing is bound here.
+PEOPLE = {
+    "ada": ("acme:product-owners",),       # core-team's product owner
+    "bob": ("acme:core-developers",),      # core-team's developer
+    "nia": ("northwind:engineers",),       # northwind's developer
+    "eve": (),                             # authenticated, in no project group
+}
 
 # Server-side apply order: the bundle's own (what others depend on first); other kinds keep
 # their relative order after them.
@@ -145,6 +156,7 @@ class KubeServer:
         self.cert_dir = self.workdir / "certs"
         self.ca_file = self.cert_dir / "apiserver.crt"
         self.admin_token = secrets.token_hex(24)
+        self.people_tokens = {user: secrets.token_hex(24) for user in PEOPLE}
         # Where the API server listens; the e2e cluster (tests/e2e/cluster.py) sets its node IP
         # and a fixed port so that pods reach it.
         self.host = "127.0.0.1"
@@ -254,7 +266,10 @@ class KubeServer:
         self.cert_dir.mkdir(exist_ok=True)
         _generate_rsa_key(self.workdir / "sa.key")
         (self.workdir / "tokens.csv").write_text(
-            f'{self.admin_token},admin,admin-uid,"system:masters"\n')
+            f'{self.admin_token},admin,admin-uid,"system:masters"\n'
+            + "".join(f'{self.people_tokens[user]},{user},{user}-uid'
+                      + (f',"{",".join(groups)}"' if groups else "") + "\n"
+                      for user, groups in PEOPLE.items()))
         port = self.port or free_port()
         self.server = f"https://{self.host}:{port}"
         # GOGC=400: installing Argo's multi-megabyte CRDs is mostly garbage collection at
@@ -322,6 +337,15 @@ class KubeServer:
         return {"Authorization": f"Bearer {token or self.admin_token}"}
 
     def _write_kubeconfig(self) -> None:
+        self.write_kubeconfig(self.kubeconfig, "admin", self.admin_token)
+
+    def write_kubeconfig(self, path: Path, user: str, token: str | None = None,
+                         namespace: str | None = None) -> Path:
+        """A kubeconfig at `path` that authenticates as `user` (one of PEOPLE, or `token`), its
+        context `test` with `namespace` if given."""
+        context: dict[str, str] = {"cluster": "test", "user": user}
+        if namespace:
+            context["namespace"] = namespace
         config = {
             "apiVersion": "v1",
             "kind": "Config",
@@ -329,12 +353,20 @@ class KubeServer:
                 "server": self.server,
                 "certificate-authority-data": base64.b64encode(self.ca_file.read_bytes()).decode(),
             }}],
-            "users": [{"name": "admin", "user": {"token": self.admin_token}}],
-            "contexts": [{"name": "test", "context": {"cluster": "test", "user": "admin"}}],
+            "users": [{"name": user, "user": {"token": token or self.user_token(user)}}],
+            "contexts": [{"name": "test", "context": context}],
             "current-context": "test",
         }
-        self.kubeconfig.write_text(yaml.safe_dump(config))
-        self.kubeconfig.chmod(0o600)
+        path = Path(path)
+        path.write_text(yaml.safe_dump(config))
+        path.chmod(0o600)
+        return path
+
+    def user_token(self, user: str) -> str:
+        """The static token of one of PEOPLE (authenticates as `user` in its groups)."""
+        if user not in self.people_tokens:
+            raise KeyError(f"{user!r} is not one of tests.kube_server.PEOPLE: {', '.join(PEOPLE)}")
+        return self.people_tokens[user]
 
     @property
     def api_client(self):

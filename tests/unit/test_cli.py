@@ -401,7 +401,8 @@ def test_render_stdout_is_one_stream_and_writes_nothing(empty_cwd, default_bundl
     assert CliRunner().invoke(main, ["render", "--example", "--stdout", "--check"]).exit_code == 2
 
 
-@pytest.mark.parametrize("command", [[], ["render"], ["lint"], ["hash"], ["verify"], ["schema"]])
+@pytest.mark.parametrize("command", [[], ["render"], ["lint"], ["hash"], ["verify"], ["schema"],
+                                     ["versions"], ["versions", "show"]])
 def test_help_does_not_import_hera(command):
     import subprocess
     import sys
