@@ -79,22 +79,28 @@ def validating_policy(name: str, description: str, *, resources: list[dict[str, 
 
 def sensor_workflow_policy(capabilities: Registry, config: PlatformConfig) -> list[dict[str, Any]]:
     """The policy on Workflows created by any Sensor account of the registry's triggers."""
-    # user -> namespace -> template -> parameter -> allowed values ([] = any)
-    allowed: dict[str, dict[str, dict[str, dict[str, list[str]]]]] = {}
+    # user -> namespace -> template -> parameters (CEL map literals must be homogeneous, so the
+    # allowed values are a flat map of their own: "user|namespace|template|parameter" -> values;
+    # a parameter without an entry takes any value)
+    allowed: dict[str, dict[str, dict[str, list[str]]]] = {}
+    values: dict[str, list[str]] = {}
+    free: set[str] = set()
     for trigger in capabilities.triggers():
         for project in config.projects:
             account = trigger.account.for_project(project.name)
             user = service_account_user(config.orchestrator_namespace, account.name)
-            parameters = allowed.setdefault(user, {}).setdefault(project.namespace, {}) \
-                .setdefault(trigger.template, {})
-            for name, values in trigger.allowed_values().items():
+            names = allowed.setdefault(user, {}).setdefault(project.namespace, {}).setdefault(
+                trigger.template, [])
+            for name, fixed in trigger.allowed_values().items():
+                if name not in names:
+                    names.append(name)
+                key = "|".join((user, project.namespace, trigger.template, name))
                 # two triggers of one template: a parameter is free if either leaves it free
-                if name not in parameters:
-                    parameters[name] = list(values)
-                elif not parameters[name] or not values:
-                    parameters[name] = []
+                if not fixed or key in free:
+                    free.add(key)
+                    values.pop(key, None)
                 else:
-                    parameters[name] = sorted({*parameters[name], *values})
+                    values[key] = sorted({*values.get(key, []), *fixed})
     if not allowed:
         return []
     ref = "object.spec.workflowTemplateRef"
@@ -114,6 +120,7 @@ def sensor_workflow_policy(capabilities: Registry, config: PlatformConfig) -> li
             {"name": "parameters", "expression":
                 "has(object.spec.arguments) && has(object.spec.arguments.parameters) ? "
                 "object.spec.arguments.parameters : []"},
+            {"name": "values", "expression": _cel(values)},
         ],
         validations=[
             {"expression": "request.namespace in variables.namespaces",
@@ -141,12 +148,12 @@ def sensor_workflow_policy(capabilities: Registry, config: PlatformConfig) -> li
              "messageExpression": "'the parameters of ' + object.spec.workflowTemplateRef.name + "
                                   "' a Sensor may set are: ' + "
                                   "variables.templates[object.spec.workflowTemplateRef.name]"
-                                  ".map(p, p).join(', ')"},
-            {"expression": f"!has({ref}.name) || !({ref}.name in variables.templates) || "
-                           "variables.parameters.all(p, !(p.name in "
-                           f"variables.templates[{ref}.name]) || "
-                           f"size(variables.templates[{ref}.name][p.name]) == 0 || "
-                           f"(has(p.value) && p.value in variables.templates[{ref}.name][p.name]))",
+                                  ".join(', ')"},
+            {"expression": f"!has({ref}.name) || variables.parameters.all(p, !((request.userInfo"
+                           f".username + '|' + request.namespace + '|' + {ref}.name + '|' + p.name)"
+                           " in variables.values) || (has(p.value) && p.value in variables.values["
+                           f"request.userInfo.username + '|' + request.namespace + '|' + {ref}.name"
+                           " + '|' + p.name]))",
              "message": "a Sensor's Workflow sets a parameter to a value its trigger does not "
                         "declare (a fixed parameter such as the stream may only take its "
                         "declared values)"},

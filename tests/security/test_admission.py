@@ -115,7 +115,7 @@ ATTACKS = {
     "cluster template": (lambda w: w["spec"]["workflowTemplateRef"].update(clusterScope=True),
                          "never a ClusterWorkflowTemplate"),
     "undeclared parameter": (lambda w: w["spec"]["arguments"]["parameters"].append(
-        {"name": "image", "value": "evil"}), "a Sensor may set are: branch, commit, repo, sender"),
+        {"name": "image", "value": "evil"}), "a Sensor may set are: repo, branch, commit, sender"),
     "parameter from a ConfigMap": (lambda w: w["spec"]["arguments"]["parameters"][0].update(
         valueFrom={"configMapKeyRef": {"name": "x", "key": "y"}}), "a name and a value"),
     "artifacts": (lambda w: w["spec"]["arguments"].update(
@@ -224,3 +224,148 @@ def test_a_versions_trigger_is_immutable(kube, installed):
     with pytest.raises(ApiError, match="trigger of a Version are immutable"):
         kube.request("PATCH", path, {"spec": {"trigger": {"type": "push", "sender": "mallory"}}},
                      content_type="application/merge-patch+json")
+
+
+# --- F2-F4: the on-version Sensor's Workflows and the product owner's sign-off ---------------
+
+ON_VERSION = "argo-delivery-sensor-on-version-core-team"
+
+
+def on_version_workflow(bundle, trigger: str) -> dict:
+    """The Workflow a trigger of core-team's on-version Sensor creates, version filled in."""
+    sensor = next(r for r in bundle.resources
+                  if r["kind"] == "Sensor" and r["metadata"]["name"] == "on-version-core-team")
+    [found] = [t for t in sensor["spec"]["triggers"] if t["template"]["name"] == trigger]
+    workflow = copy.deepcopy(found["template"]["k8s"]["source"]["resource"])
+    for parameter in workflow["spec"]["arguments"]["parameters"]:
+        if parameter["name"] == "version":
+            parameter["value"] = GOOD_NAME
+    return workflow
+
+
+@pytest.fixture(scope="module")
+def on_version_token(kube, installed):
+    token = kube.token_for(ORCHESTRATOR, ON_VERSION)
+    probe = {**on_version_workflow(installed, "release-core-team"),
+             "spec": {"templates": [], "entrypoint": "x"}}
+    wait_for_refusal(lambda: create(kube, token, PROJECT_NS, probe), "sensor-workflows")
+    return token
+
+
+@pytest.mark.parametrize("trigger", ["alpha-core-team", "rerun-alpha-core-team",
+                                     "rerun-nightly-core-team", "release-core-team"])
+def test_the_real_on_version_workflows_are_accepted(kube, installed, on_version_token, trigger):
+    status, body = create(kube, on_version_token, PROJECT_NS, on_version_workflow(installed, trigger))
+    assert status == 201, body
+
+
+def _set(name: str, value: str):
+    def mutate(workflow):
+        for parameter in workflow["spec"]["arguments"]["parameters"]:
+            if parameter["name"] == name:
+                parameter["value"] = value
+    return mutate
+
+
+ON_VERSION_ATTACKS = {
+    "a stream no trigger declares": (_set("stream", "beta"), "declared values"),
+    "a trigger value no Sensor may send": (_set("trigger", "schedule"), "declared values"),
+    "a stream with govaluate syntax": (_set("stream", "alpha || true"), "declared values"),
+    "generate-version from the wrong Sensor": (
+        lambda w: w["spec"]["workflowTemplateRef"].update(name="generate-version"),
+        "may only create Workflows from release, run-stream in sec-core"),
+    "run-stream as the recorder": (override(serviceAccountName="argo-delivery-stream-recorder"),
+                                   "may set only"),
+}
+
+
+@pytest.mark.parametrize("attack", sorted(ON_VERSION_ATTACKS))
+def test_on_version_token_cannot_run_anything_else(kube, installed, on_version_token, attack):
+    mutate, message = ON_VERSION_ATTACKS[attack]
+    workflow = on_version_workflow(installed, "alpha-core-team")
+    mutate(workflow)
+    status, body = create(kube, on_version_token, PROJECT_NS, workflow)
+    assert status == 422, f"{attack}: accepted ({status})"
+    assert "argo-delivery-sensor-workflows" in body and message in body, body
+
+
+DEVELOPER = ("sec-dev", ["acme:core-developers"])
+PRODUCT_OWNER = ("sec-po", ["acme:product-owners"])
+PARTNER_OWNER = ("sec-partner-po", ["acme:partner-managers"])
+RECORDER = "argo-delivery-stream-recorder"
+
+
+@pytest.fixture(scope="module")
+def candidate(kube, installed, writer_token):
+    """A Version of core-team the stream recorder made a candidate (status written with its
+    token, the only one allowed to)."""
+    name = f"{PROJECT}-{HASH[7:23]}"
+    kube.request("POST", VERSIONS.format(ns=PROJECT_NS), version(name), token=writer_token,
+                 ok=(409,))
+    path = VERSIONS.format(ns=PROJECT_NS) + f"/{name}"
+    current = kube.request("GET", path)
+    passed = {"phase": "Succeeded", "reason": "AllSuitesPassed", "workflow": "w"}
+    current["status"] = {"stream": "candidate", "streams": {"alpha": passed, "nightly": passed}}
+    kube.request("PUT", path + "/status", current, token=kube.token_for(PROJECT_NS, RECORDER))
+    return path
+
+
+def approve(kube, path: str, user, approved_by: str | None = None, dry_run: bool = True):
+    body = {"spec": {"approval": {"approvedBy": approved_by or user[0],
+                                  "approvedAt": "2026-11-29T12:00:00Z"}}}
+    try:
+        return 200, kube.request("PATCH", path, body, as_user=user,
+                                 content_type="application/merge-patch+json",
+                                 query={"dryRun": "All"} if dry_run else None)
+    except ApiError as exc:
+        return exc.status, exc.message
+
+
+def test_approvals_are_decided_by_the_api_server(kube, installed, candidate):
+    deadline = time.monotonic() + POLICY_TIMEOUT
+    while (result := approve(kube, candidate, DEVELOPER))[0] == 200:
+        assert time.monotonic() < deadline, "the approval policy never took effect"
+        time.sleep(0.5)
+    # a developer may patch the Version (re-run requests) but not approve it
+    assert result[0] == 422 and "sec-dev may not approve Versions in sec-core" in result[1], result
+    # a product owner of another project: RBAC refuses before admission
+    status, body = approve(kube, candidate, PARTNER_OWNER)
+    assert status == 403 and "cannot patch resource" in body, body
+    # in someone else's name
+    status, body = approve(kube, candidate, PRODUCT_OWNER, approved_by="sec-boss")
+    assert status == 422 and "must be your own user name, sec-po" in body, body
+    # the stream recorder writes the status, never an approval
+    recorder = kube.token_for(PROJECT_NS, RECORDER)
+    with pytest.raises(ApiError) as refused:
+        kube.request("PATCH", candidate, {"spec": {"approval": {
+            "approvedBy": f"system:serviceaccount:{PROJECT_NS}:{RECORDER}",
+            "approvedAt": "2026-11-29T12:00:00Z"}}}, token=recorder,
+            content_type="application/merge-patch+json")
+    assert refused.value.status == 403
+    # the real thing, once; then it is final, for its author too
+    status, body = approve(kube, candidate, PRODUCT_OWNER, dry_run=False)
+    assert status == 200, body
+    status, body = approve(kube, candidate, PRODUCT_OWNER, approved_by="sec-po", dry_run=False)
+    assert status == 200   # the same approval again changes nothing
+    with pytest.raises(ApiError) as changed:
+        kube.request("PATCH", candidate, {"spec": {"approval": {"comment": "edited"}}},
+                     as_user=PRODUCT_OWNER, content_type="application/merge-patch+json")
+    assert "never changed or withdrawn" in changed.value.message
+    with pytest.raises(ApiError) as withdrawn:
+        kube.request("PATCH", candidate, {"spec": {"approval": None}}, as_user=PRODUCT_OWNER,
+                     content_type="application/merge-patch+json")
+    assert "never changed or withdrawn" in withdrawn.value.message
+
+
+def test_only_a_candidate_can_be_approved(kube, installed, writer_token):
+    name = f"{PROJECT}-{'cd' * 8}"
+    body = version(name)
+    body["spec"]["hash"] = "sha256:" + "cd" * 32
+    kube.request("POST", VERSIONS.format(ns=PROJECT_NS), body, token=writer_token, ok=(409,))
+    path = VERSIONS.format(ns=PROJECT_NS) + f"/{name}"
+    deadline = time.monotonic() + POLICY_TIMEOUT
+    while (result := approve(kube, path, PRODUCT_OWNER))[0] == 200:
+        assert time.monotonic() < deadline, "the approval policy never took effect"
+        time.sleep(0.5)
+    assert "only a candidate Version can be approved" in result[1], result
+    assert "not yet tested" in result[1], result
