@@ -11,7 +11,6 @@ not exist), so its Version is `failed` and the nightly run does not pick it.
 
 from __future__ import annotations
 
-import calendar
 import statistics
 import time
 
@@ -154,11 +153,6 @@ def test_alpha_suites_pass_and_the_version_moves_to_nightly(cluster, pushed):
     assert condition(found, "NightlyPassed") == "Unknown"
     [run] = runs_of(cluster, CORE, "run-stream", name)   # exactly one alpha Workflow
     assert alpha["workflow"] == run["metadata"]["name"]
-    # Version created -> alpha Workflow created (the Sensor's latency)
-    created = _time(found["metadata"]["creationTimestamp"])
-    started = _time(run["metadata"]["creationTimestamp"])
-    print(f"Version created -> alpha Workflow created: {started - created:.0f} s "
-          "(timestamps have 1 s resolution)")
 
 
 def test_each_way_a_suite_fails_is_reported(cluster, pushed):
@@ -213,9 +207,10 @@ def test_nightly_makes_a_candidate_and_skips_failed_versions(cluster, pushed):
     assert failed["status"]["stream"] == "failed" and "nightly" not in failed["status"]["streams"]
 
 
-def _approve(cluster, namespace: str, name: str, user, approved_by: str | None = None):
+def _approve(cluster, namespace: str, name: str, user, approved_by: str | None = None,
+             comment: str = "e2e"):
     body = {"spec": {"approval": {"approvedBy": approved_by or user[0],
-                                  "approvedAt": "2026-11-29T12:00:00Z", "comment": "e2e"}}}
+                                  "approvedAt": "2026-11-29T12:00:00Z", "comment": comment}}}
     return cluster.kube.request("PATCH", f"{GROUP}/{namespace}/versions/{name}", body,
                                 content_type="application/merge-patch+json", as_user=user)
 
@@ -253,8 +248,8 @@ def test_sign_off_is_enforced_by_the_api_server_and_releases_once(cluster, pushe
     assert condition(released, "Released") == "True" and condition(released, "Approved") == "True"
     assert released["spec"]["approval"]["approvedBy"] == "e2e-po"
     # the approval is final, even for its author
-    message = _refused(lambda: _approve(cluster, CORE, name, PRODUCT_OWNER))
-    assert "never changed" in message or "immutable" in message or "once given" in message, message
+    message = _refused(lambda: _approve(cluster, CORE, name, PRODUCT_OWNER, comment="edited"))
+    assert "never changed or withdrawn" in message, message
     # further updates (a label, a re-run request the Sensor ignores for a released Version)
     # start no second release
     cluster.kube.request("PATCH", f"{GROUP}/{CORE}/versions/{name}",
@@ -285,12 +280,9 @@ def test_a_rerun_replaces_the_result_and_keeps_the_history(cluster, pushed):
     assert len(runs_of(cluster, PARTNER, "run-stream", name)) == 2
 
 
-def _time(stamp: str) -> float:
-    return calendar.timegm(time.strptime(stamp, "%Y-%m-%dT%H:%M:%SZ"))
-
-
 def test_version_to_alpha_latency(cluster, platform, served):  # noqa: F811
-    """Version created -> alpha Workflow created, five Versions (printed, not asserted)."""
+    """Version created -> alpha Workflow created, five Versions (printed, not asserted): the
+    test polls both every 50 ms from the moment it sent the push."""
     daemon, repos = served
     samples = []
     for _ in range(5):
@@ -299,12 +291,13 @@ def test_version_to_alpha_latency(cluster, platform, served):  # noqa: F811
         body = payload("acme-platform", "web", "main", commit)
         assert deliver(cluster, body, sign(body)) == "200"
         fresh = cluster.wait_for("a new Version", lambda before=before: [
-            v for v in versions(cluster, CORE) if v["metadata"]["name"] not in before], 180)[0]
+            v for v in versions(cluster, CORE) if v["metadata"]["name"] not in before], 180,
+            interval=0.05)[0]
+        seen = time.monotonic()
         name = fresh["metadata"]["name"]
-        [run] = cluster.wait_for("its alpha Workflow", lambda name=name: runs_of(
-            cluster, CORE, "run-stream", name), 120)
-        samples.append(_time(run["metadata"]["creationTimestamp"])
-                       - _time(fresh["metadata"]["creationTimestamp"]))
+        cluster.wait_for("its alpha Workflow", lambda name=name: runs_of(
+            cluster, CORE, "run-stream", name), 120, interval=0.05)
+        samples.append(time.monotonic() - seen)
         wait_stream(cluster, CORE, name, ("nightly", "failed"))
-    print(f"Version created -> alpha Workflow created: median {statistics.median(samples):.0f} s "
-          f"over {len(samples)} (samples {samples}; 1 s resolution)")
+    print(f"Version created -> alpha Workflow created: median {statistics.median(samples):.2f} s "
+          f"over {len(samples)} (samples {', '.join(f'{s:.2f}' for s in samples)})")
