@@ -130,6 +130,9 @@ class TestSuite:
     timeout: str
     command: tuple[str, ...] = ()
     args: tuple[str, ...] = ()
+    # the suite container's requests and limits (cpu, memory), defaults filled in
+    requests: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_SUITE_REQUESTS))
+    limits: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_SUITE_LIMITS))
 
 
 @dataclass(frozen=True)
@@ -228,6 +231,8 @@ class Namespaces:
 DEFAULT_QUOTA = {"pods": "20", "requests.cpu": "4", "requests.memory": "8Gi",
                  "limits.cpu": "8", "limits.memory": "16Gi"}
 DEFAULT_CONTAINER_REQUESTS = {"cpu": "50m", "memory": "64Mi"}
+DEFAULT_SUITE_REQUESTS = {"cpu": "100m", "memory": "128Mi"}
+DEFAULT_SUITE_LIMITS = {"cpu": "1", "memory": "512Mi"}
 DEFAULT_CONTAINER_LIMITS = {"cpu": "500m", "memory": "256Mi"}
 
 
@@ -707,6 +712,20 @@ def suites_are_plain_text(data: Data, base: list[Any], project: Data) -> Iterato
                                      "facts as environment variables (AD_VERSION, ...) instead")
 
 
+def suite_requests_within_limits(data: Data, base: list[Any], project: Data) -> Iterator[Problem]:
+    for stream in ("alpha", "nightly"):
+        for index, suite in enumerate(project.get("testSuites", {}).get(stream, [])):
+            configured = suite.get("resources", {})
+            for name in ("cpu", "memory"):
+                request = str(configured.get("requests", {}).get(name, DEFAULT_SUITE_REQUESTS[name]))
+                limit = str(configured.get("limits", {}).get(name, DEFAULT_SUITE_LIMITS[name]))
+                if parse_quantity(request) > parse_quantity(limit):
+                    kind = "requests" if name in configured.get("requests", {}) else "limits"
+                    yield base + ["testSuites", stream, index, "resources", kind, name], (
+                        f"the {name} request {request} is more than the limit {limit}: "
+                        "Kubernetes refuses such a container")
+
+
 def unique_demo_names(data: Data, base: list[Any], project: Data) -> Iterator[Problem]:
     demos = project.get("demoEnvironments", [])
     yield from _duplicates(base + ["demoEnvironments"], [d["name"] for d in demos], "demo environment name")
@@ -776,6 +795,7 @@ PROJECT_RULES: tuple[Callable[[Data, list[Any], Data], Iterator[Problem]], ...] 
     unique_project_components,
     unique_suite_names,
     suites_are_plain_text,
+    suite_requests_within_limits,
     unique_demo_names,
     default_ttl_within_max,
     sensible_ttls,
@@ -1261,7 +1281,11 @@ def _build(data: Data) -> PlatformConfig:
 
     def suites(items: list[dict[str, Any]]) -> tuple[TestSuite, ...]:
         return tuple(TestSuite(s["name"], resolve(s["image"]), s["timeout"], tuple(s.get("command", ())),
-                               tuple(s.get("args", ()))) for s in items)
+                               tuple(s.get("args", ())),
+                               {**DEFAULT_SUITE_REQUESTS, **{k: str(v) for k, v in s.get(
+                                   "resources", {}).get("requests", {}).items()}},
+                               {**DEFAULT_SUITE_LIMITS, **{k: str(v) for k, v in s.get(
+                                   "resources", {}).get("limits", {}).items()}}) for s in items)
 
     projects = []
     for p in data["projects"]:

@@ -166,6 +166,10 @@ def run_stream(project: Project, config: PlatformConfig) -> WorkflowTemplate:
                     command=list(suite.command) or None, args=list(suite.args) or None,
                     env=suite_environment(project, stream),
                     inputs=[Parameter(name=name) for name in facts],
+                    resources=step_resources(cpu=suite.requests["cpu"],
+                                             memory=suite.requests["memory"],
+                                             cpu_limit=suite.limits["cpu"],
+                                             memory_limit=suite.limits["memory"]),
                     timeout=f"{int(parse_duration(suite.timeout).total_seconds())}s")
                 for suite in suites]
             watch = _recorder_step(
