@@ -121,6 +121,7 @@ class Component:
     repo: str
     branch: str
     deploy_path: str
+    repository_id: int | None = None  # the provider's id of the repository, when configured
 
 
 @dataclass(frozen=True)
@@ -555,6 +556,43 @@ def one_component_per_branch(data: Data) -> Iterator[Problem]:
                                                    f"tracked by component {components[first]['name']!r}")
 
 
+def repository_ids_sent_by_the_provider(data: Data) -> Iterator[Problem]:
+    """The filter compares repositoryId with the id in the push: a provider that sends none
+    would never fire."""
+    kind = PROVIDERS[data["gitProvider"]["type"]]
+    if "id" in kind.payload:
+        return
+    for index, component in enumerate(data["components"]):
+        if "repositoryId" in component:
+            yield ["components", index, "repositoryId"], (
+                f"{kind.type} pushes carry no repository id, so no push would match it; remove "
+                f"repositoryId (repository ids apply to {_providers_where(lambda k: 'id' in k.payload)})")
+
+
+def repository_ids_name_one_repository(data: Data) -> Iterator[Problem]:
+    """One repository has one id (two components may track two branches of it), and one id
+    names one repository."""
+    ids: dict[int, tuple[int, str]] = {}
+    repos: dict[str, tuple[int, int]] = {}
+    for index, component in enumerate(data["components"]):
+        if "repositoryId" not in component:
+            continue
+        repo, number = _normalised_repo(component["repo"]), component["repositoryId"]
+        if repo in repos and repos[repo][1] != number:
+            first = repos[repo][0]
+            yield ["components", index, "repositoryId"], (
+                f"repository {repo} has repositoryId {repos[repo][1]} at components[{first}] "
+                f"({data['components'][first]['name']!r}); one repository has one id")
+        elif number in ids and ids[number][1] != repo:
+            first = ids[number][0]
+            yield ["components", index, "repositoryId"], (
+                f"repositoryId {number} is already the id of {ids[number][1]} "
+                f"(components[{first}], {data['components'][first]['name']!r}); one id names "
+                "one repository")
+        repos.setdefault(repo, (index, number))
+        ids.setdefault(number, (index, repo))
+
+
 def unique_project_names(data: Data) -> Iterator[Problem]:
     yield from _duplicates(["projects"], [p["name"] for p in data["projects"]], "project name")
 
@@ -843,7 +881,8 @@ def valid_crons(data: Data) -> Iterator[Problem]:
 
 
 def _providers_where(predicate: Callable[[GitProviderKind], bool]) -> str:
-    return " and ".join(kind.type for kind in PROVIDERS.values() if predicate(kind))
+    names = [kind.type for kind in PROVIDERS.values() if predicate(kind)]
+    return " and ".join([", ".join(names[:-1]), names[-1]] if len(names) > 2 else names)
 
 
 def base_url_applies(data: Data) -> Iterator[Problem]:
@@ -1061,6 +1100,8 @@ CROSS_FIELD_RULES: tuple[Callable[[Data], Iterator[Problem]], ...] = (
     repos_on_the_provider,
     ssh_repos_have_credentials,
     one_component_per_branch,
+    repository_ids_sent_by_the_provider,
+    repository_ids_name_one_repository,
     unique_project_names,
     project_namespaces_are_their_own,
     orchestrator_namespace_not_reserved,
@@ -1235,7 +1276,7 @@ def _build(data: Data) -> PlatformConfig:
     # The rules above have reported every image the policy refuses, so this cannot raise.
     resolve = _image_policy(data)
     components = tuple(
-        Component(c["name"], c["repo"], c["branch"], c.get("deployPath", "deploy"))
+        Component(c["name"], c["repo"], c["branch"], c.get("deployPath", "deploy"), c.get("repositoryId"))
         for c in data["components"]
     )
     by_name = {c.name: c for c in components}

@@ -46,7 +46,9 @@ class GitProviderKind:
     type: str                  # gitProvider.type in the config
     section: str               # the EventSource spec key (Argo Events' event source type)
     event_name: str            # the event's name inside that section (what Sensors depend on)
-    payload: dict[str, str]    # push fact -> gjson path in the webhook body
+    # push fact -> gjson path in the webhook body: path, repo, ref, commit, sender, and `id`
+    # (the repository's numeric id) where the provider sends one
+    payload: dict[str, str]
     api_token: Literal["required", "optional", "unsupported"]
     base_url: bool             # whether gitProvider.baseURL applies
     event_source: Callable[[EventSourceInputs], dict[str, Any]]
@@ -130,7 +132,8 @@ def _generic(inputs: EventSourceInputs) -> dict[str, Any]:
 
 
 _GITHUB_PAYLOAD = {"path": "body.repository.full_name", "repo": "body.repository.clone_url",
-                   "ref": "body.ref", "commit": "body.after", "sender": "body.sender.login"}
+                   "ref": "body.ref", "commit": "body.after", "sender": "body.sender.login",
+                   "id": "body.repository.id"}
 
 PROVIDERS: dict[str, GitProviderKind] = {kind.type: kind for kind in (
     # GitHub and GitHub Enterprise (baseURL): HMAC `webhookSecret`.
@@ -139,7 +142,8 @@ PROVIDERS: dict[str, GitProviderKind] = {kind.type: kind for kind in (
     # GitLab (self-hosted with baseURL): `secretToken`; its EventSource must register the hook.
     GitProviderKind("gitlab", "gitlab", "gitlab",
                     {"path": "body.project.path_with_namespace", "repo": "body.project.git_http_url",
-                     "ref": "body.ref", "commit": "body.after", "sender": "body.user_username"},
+                     "ref": "body.ref", "commit": "body.after", "sender": "body.user_username",
+                     "id": "body.project.id"},
                     "required", True, _gitlab, host="gitlab.com"),
     # Gitea and Forgejo send GitHub-shaped pushes with a bearer token (a relay can reshape
     # others, e.g. Bitbucket Server).

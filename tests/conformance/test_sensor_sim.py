@@ -125,10 +125,9 @@ def sensor_sim() -> Path:
     return require_binary("sensor-sim")
 
 
-@pytest.fixture(scope="session", params=PROVIDERS, ids=lambda p: p.type)
-def rendered(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Rendered:
-    provider: Provider = request.param
-    text = default_config_text()
+def render(provider: Provider, out: Path, text: str | None = None) -> Rendered:
+    """The default platform (or `text`) with `provider`'s gitProvider block, rendered into `out`."""
+    text = text or default_config_text()
     assert "\n  type: github\n" in text, "the default config's gitProvider.type moved"
     block = f"\n  type: {provider.type}\n"
     if provider.type == "gitlab":  # GitLab's EventSource registers its hook with a token
@@ -138,8 +137,13 @@ def rendered(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFa
     config = parse_config(text.replace("\n  type: github\n", block))
     assert config.git_provider.type == provider.type
     bundle = build_bundle(config)
-    out = write_bundle(bundle, tmp_path_factory.mktemp(f"bundle-{provider.type}")).path
-    return Rendered(provider, bundle, out)
+    return Rendered(provider, bundle, write_bundle(bundle, out).path)
+
+
+@pytest.fixture(scope="session", params=PROVIDERS, ids=lambda p: p.type)
+def rendered(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Rendered:
+    provider: Provider = request.param
+    return render(provider, tmp_path_factory.mktemp(f"bundle-{provider.type}"))
 
 
 def simulate(sensor_sim: Path, rendered: Rendered, payload: dict[str, Any], tmp_path: Path,
@@ -375,3 +379,41 @@ def test_same_repository_path_on_another_host_does_not_fire(sensor_sim, rendered
     else:
         assert run.returncode == NO_TRIGGER, run.stdout
         assert "repo=" in run.stderr
+
+
+# --- the repository id, where the config gives one ------------------------------------------
+
+# The id each sample payload carries: GitHub's and Gitea's repository.id, GitLab's project.id.
+SAMPLE_IDS = {"github": 186853002, "gitlab": 15, "generic": 42}
+
+
+def _with_id(provider: Provider, data: dict[str, Any], number: int) -> dict[str, Any]:
+    data[("project" if provider.type == "gitlab" else "repository")]["id"] = number
+    return data
+
+
+@pytest.mark.parametrize("provider", PROVIDERS, ids=lambda p: p.type)
+def test_a_same_named_repository_with_another_id_does_not_fire(sensor_sim, provider, tmp_path):
+    """`api` is configured with the id of the sample payload's repository: a push with that id
+    fires, a push of a repository with the same host, path and branch but another id (deleted
+    and re-created, or another renamed into its place) does not. `web` has no id configured:
+    whatever id its push carries, it fires as before."""
+    number = SAMPLE_IDS[provider.type]
+    text = default_config_text()
+    api = "  - name: api\n    repo: https://github.com/acme-platform/api.git\n    branch: main\n"
+    assert api in text
+    rendered = render(provider, tmp_path / "bundle",
+                      text.replace(api, api + f"    repositoryId: {number}\n"))
+    sample = provider.push("acme-platform/api", "main")
+    assert sample[("project" if provider.type == "gitlab" else "repository")]["id"] == number
+    run = simulate(sensor_sim, rendered, sample, tmp_path)
+    assert sorted(by_namespace(run)) == ["core-team", "partner-northwind"]
+
+    run = simulate(sensor_sim, rendered, _with_id(provider, sample, number + 1), tmp_path)
+    assert run.returncode == NO_TRIGGER, run.stdout
+    for dependency in ("push-core-team", "push-northwind"):
+        assert f"dependency {dependency} rejected the event (filter result false)" in run.stderr
+    assert f"id={number + 1}" in run.stderr
+
+    web = _with_id(provider, provider.push("acme-platform/web", "main"), number + 1)
+    assert list(by_namespace(simulate(sensor_sim, rendered, web, tmp_path))) == ["core-team"]
