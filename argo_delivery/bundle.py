@@ -230,7 +230,7 @@ def _bundle_readme(bundle: Bundle, config: PlatformConfig) -> str:
         name=bundle.name, version=bundle.version, digest=bundle.digest,
         resources=bundle.resources, kinds=bundle.kinds(),
         secrets=prerequisites.referenced_secrets(config),
-        webhook=prerequisites.webhook_route(config),
+        webhooks=prerequisites.webhook_routes(config),
         executor=settings["workflow-controller-configmap: executor"],
         restrictions=settings["workflow-controller-configmap: workflowRestrictions"],
         eventbus=settings["argo-events-controller-config: controller-config.yaml"],

@@ -162,6 +162,8 @@ class Project:
     demo_environments: tuple[DemoEnvironment, ...] = ()
     # ResourceQuota spec.hard: isolation.quota with the project's own keys over it
     quota: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_QUOTA))
+    # its own webhook endpoint and secret; None: the shared ones (gitProvider.webhookSecret)
+    webhook_secret: SecretKeyRef | None = None
 
 
 @dataclass(frozen=True)
@@ -206,7 +208,8 @@ class SecretKeyRef:
 @dataclass(frozen=True)
 class GitProvider:
     type: str
-    webhook_secret: SecretKeyRef
+    # the shared endpoint's secret; None when every project has a webhook secret of its own
+    webhook_secret: SecretKeyRef | None
     base_url: str | None = None
     credentials_secret: str | None = None
     webhook_url: str | None = None
@@ -927,6 +930,42 @@ def api_token_usable(data: Data) -> Iterator[Problem]:
                                 "at which the webhook is registered")
 
 
+def _on_the_shared_webhook(data: Data) -> list[str]:
+    """Names of the projects without a webhook secret of their own."""
+    return [project["name"] for project in data["projects"] if "webhookSecret" not in project]
+
+
+def shared_webhook_secret_when_used(data: Data) -> Iterator[Problem]:
+    shared = _on_the_shared_webhook(data)
+    if shared and "webhookSecret" not in data["gitProvider"]:
+        names = ", ".join(repr(name) for name in shared)
+        who, has, its = ("projects", "have", "their") if len(shared) > 1 else ("project", "has", "its")
+        yield ["gitProvider"], (
+            f"missing required key 'webhookSecret': {who} {names} {has} no webhookSecret of {its} "
+            f"own, so {its} pushes arrive at the shared endpoint {WEBHOOK_ENDPOINT}, verified with "
+            "gitProvider.webhookSecret")
+
+
+def webhook_secrets_are_their_own(data: Data) -> Iterator[Problem]:
+    """A project's own webhook secret shared with another endpoint isolates nothing: whoever
+    knows it sends pushes to both."""
+    seen: dict[tuple[str, str], str] = {}
+    shared = data["gitProvider"].get("webhookSecret")
+    if shared and _on_the_shared_webhook(data):
+        seen[(shared["name"], shared["key"])] = "the shared endpoint's secret (gitProvider.webhookSecret)"
+    for index, project in enumerate(data["projects"]):
+        ref = project.get("webhookSecret")
+        if not ref:
+            continue
+        mine = f"the secret of project {project['name']!r} (projects[{index}].webhookSecret)"
+        other = seen.setdefault((ref["name"], ref["key"]), mine)
+        if other != mine:
+            yield ["projects", index, "webhookSecret"], (
+                f"Secret {ref['name']!r} key {ref['key']!r} is already {other}: whoever knows it "
+                f"could send pushes for both; give project {project['name']!r} a key of its own, "
+                "or no webhookSecret to use the shared endpoint")
+
+
 def _image_policy(data: Data) -> Callable[[str], str]:
     """The reference the cluster pulls for a configured one (ImageError if it breaks policy)."""
     registry = data.get("registry", {})
@@ -1113,6 +1152,8 @@ CROSS_FIELD_RULES: tuple[Callable[[Data], Iterator[Problem]], ...] = (
     api_token_required,
     webhook_url_has_a_host,
     api_token_usable,
+    shared_webhook_secret_when_used,
+    webhook_secrets_are_their_own,
     images_follow_the_registry_policy,
     eventbus_digests_name_eventbus_images,
     eventbus_images_pinned,
@@ -1210,6 +1251,13 @@ def ssh_repos_on_the_provider(data: Data) -> Iterator[Problem]:
                 "it is another name of the same server, no push webhook will be about it")
 
 
+def shared_webhook_secret_is_used(data: Data) -> Iterator[Problem]:
+    if "webhookSecret" in data["gitProvider"] and not _on_the_shared_webhook(data):
+        yield ["gitProvider", "webhookSecret"], (
+            "every project has a webhookSecret of its own, so nothing listens at the shared "
+            f"endpoint {WEBHOOK_ENDPOINT} and this secret is not used; remove it")
+
+
 def namespace_settings_need_namespaces(data: Data) -> Iterator[Problem]:
     settings = data.get("namespaces", {})
     if settings.get("manage", True) is False:
@@ -1224,6 +1272,7 @@ WARNING_RULES: tuple[Callable[[Data], Iterator[Problem]], ...] = (
     webhook_url_is_a_base,
     ssh_repos_on_the_provider,
     namespace_settings_need_namespaces,
+    shared_webhook_secret_is_used,
 )
 
 
@@ -1303,6 +1352,7 @@ def _build(data: Data) -> PlatformConfig:
             demo_environments=tuple(DemoEnvironment(d["name"], d["owner"], dict(d.get("variables", {})))
                                     for d in p.get("demoEnvironments", [])),
             quota=_quota(data, p),
+            webhook_secret=SecretKeyRef(**p["webhookSecret"]) if "webhookSecret" in p else None,
         ))
     registry = data.get("registry", {})
     provider = data["gitProvider"]
@@ -1319,7 +1369,8 @@ def _build(data: Data) -> PlatformConfig:
         registry=Registry(registry.get("mirror"), bool(registry.get("requireDigests", False))),
         schedules=Schedules(data["schedules"]["timeZone"], data["schedules"]["nightly"],
                             data["schedules"]["reaper"]) if "schedules" in data else None,
-        git_provider=GitProvider(provider["type"], SecretKeyRef(**provider["webhookSecret"]),
+        git_provider=GitProvider(provider["type"], SecretKeyRef(**provider["webhookSecret"])
+                                 if "webhookSecret" in provider else None,
                                  provider.get("baseURL"),
                                  provider.get("credentialsSecret", {}).get("name"),
                                  webhook_base_url(provider["webhookURL"])

@@ -16,11 +16,17 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 __all__ = ["PROVIDERS", "WEBHOOK_ENDPOINT", "EventSourceInputs", "GitProviderKind", "provider_root",
-           "repository_path", "split_repo", "webhook_base_url"]
+           "repository_path", "split_repo", "webhook_base_url", "webhook_endpoint"]
 
-# The path the git-push EventSource serves; Argo Events appends it to `webhook.url` when it
-# registers the hook (sharedutil.FormattedURL), so the configured webhookURL is the base.
+# The path the git-push EventSource serves for the projects without a webhook secret of their
+# own (each of the others has `/push/<project>`); Argo Events appends it to `webhook.url` when
+# it registers the hook (sharedutil.FormattedURL), so the configured webhookURL is the base.
 WEBHOOK_ENDPOINT = "/push"
+
+
+def webhook_endpoint(project: str | None = None) -> str:
+    """The path of the shared webhook, or of `project`'s own."""
+    return WEBHOOK_ENDPOINT if project is None else f"{WEBHOOK_ENDPOINT}/{project}"
 
 
 def webhook_base_url(url: str) -> str:

@@ -1,8 +1,9 @@
 """Sensor `on-push` (flow F1): a push to a tracked branch -> `generate-version` per project.
 
-One dependency per project, on the `git-push` EventSource, whose filter accepts only a
-push to a tracked branch of one of that project's components (and never a branch
-deletion). Each project's trigger creates a Workflow from the project's `generate-version`
+One Sensor per project, with one dependency on the `git-push` EventSource's event for that
+project's webhook (its own, where it has a webhook secret of its own, else the shared one),
+whose filter accepts only a push to a tracked branch of one of that project's components (and
+never a branch deletion). Each project's trigger creates a Workflow from the project's `generate-version`
 WorkflowTemplate in the project's namespace; webhook fields become Workflow parameters,
 base64-encoded, which the step reads as environment variables. The trigger creates the Workflow directly
 (a `k8s` trigger), so the Sensor's ServiceAccount needs `create` on Workflows and nothing else.
@@ -179,7 +180,7 @@ def on_push(project: Project, config: PlatformConfig, target: SensorTrigger) -> 
             "dependencies": [{
                 "name": _dependency_name(project),
                 "eventSourceName": git_push.NAME,
-                "eventName": PROVIDERS[provider].event_name,
+                "eventName": git_push.event_name(project, config),
                 "filters": push_filter(project, config.git_provider),
             }],
             "triggers": [trigger],

@@ -25,6 +25,7 @@ import yaml
 
 from argo_delivery.bundle import Bundle, build_bundle, write_bundle
 from argo_delivery.config import default_config_text, parse_config
+from tests.providers import with_project_webhook
 from tests.support import require_binary
 
 pytestmark = pytest.mark.conformance
@@ -155,6 +156,8 @@ def simulate(sensor_sim: Path, rendered: Rendered, payload: dict[str, Any], tmp_
     for sensor in rendered.sensors:   # every project's Sensor sees every push
         args = [str(sensor_sim), "--sensor", str(sensor), "--eventsource", EVENTSOURCE,
                 "--event", event or provider.event, "--payload", str(path)]
+        if event and event not in {p.event for p in PROVIDERS}:   # a project's own webhook
+            args += ["--type", provider.event]
         for header in provider.headers:
             args += ["--header", header]
         proc = subprocess.run(args, capture_output=True, text=True, timeout=60)
@@ -417,3 +420,34 @@ def test_a_same_named_repository_with_another_id_does_not_fire(sensor_sim, provi
 
     web = _with_id(provider, provider.push("acme-platform/web", "main"), number + 1)
     assert list(by_namespace(simulate(sensor_sim, rendered, web, tmp_path))) == ["core-team"]
+
+
+# --- a project with a webhook secret of its own ---------------------------------------------
+
+
+@pytest.mark.parametrize("provider", PROVIDERS, ids=lambda p: p.type)
+def test_a_project_webhook_starts_that_project_only(sensor_sim, provider, tmp_path):
+    """northwind has its own webhook secret, so its own event (`<event>-northwind`, at
+    /push/northwind): a push of `api` (a component of both projects) delivered there starts
+    northwind's generate-version only, and delivered to the shared webhook core-team's only.
+    Whoever knows the shared secret starts nothing in northwind, and the reverse."""
+    rendered = render(provider, tmp_path / "bundle", with_project_webhook(default_config_text()))
+    own = f"{provider.event}-northwind"
+    api = provider.push("acme-platform/api", "main")
+
+    run = simulate(sensor_sim, rendered, api, tmp_path, event=own)
+    assert list(by_namespace(run)) == ["partner-northwind"]
+    check_workflow(run.workflows[0], provider, api, "main", "northwind")
+    assert ("generate-version-core-team: none of its dependencies (push-core-team) is on "
+            f'eventsource "{EVENTSOURCE}" event "{own}"') in run.stderr
+
+    run = simulate(sensor_sim, rendered, api, tmp_path)
+    assert list(by_namespace(run)) == ["core-team"]
+    assert ("generate-version-northwind: none of its dependencies (push-northwind) is on "
+            f'eventsource "{EVENTSOURCE}" event "{provider.event}"') in run.stderr
+
+    # the partner's own repository, pushed through the shared webhook: nothing
+    billing = provider.push("northwind-partners/billing-adapter", "main")
+    assert simulate(sensor_sim, rendered, billing, tmp_path).returncode == NO_TRIGGER
+    assert list(by_namespace(simulate(sensor_sim, rendered, billing, tmp_path, event=own))) == \
+        ["partner-northwind"]

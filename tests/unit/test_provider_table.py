@@ -59,7 +59,7 @@ def test_a_provider_that_sends_no_repository_id_refuses_repository_ids(bitbucket
     with pytest.raises(ConfigError) as caught:
         parse_config(text, "bitbucket.yaml")
     [problem] = caught.value.problems
-    assert (problem.path, problem.line) == ("components[2].repositoryId", 23)
+    assert (problem.path, problem.line) == ("components[2].repositoryId", 26)
     assert problem.message == ("bitbucket-server pushes carry no repository id, so no push would "
                                "match it; remove repositoryId (repository ids apply to github, "
                                "gitlab and generic)")
