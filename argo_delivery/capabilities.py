@@ -16,5 +16,5 @@ CAPABILITIES = Registry([
     orchestrator.CAPABILITY,      # orchestrator namespace, EventBus
     tenancy.CAPABILITY,           # per project: namespace, Project, members, executor account
     generate_version.CAPABILITY,  # F1: push -> Version
-    isolation.CAPABILITY,         # NetworkPolicies, per project ResourceQuota and LimitRange
+    isolation.CAPABILITY,         # NetworkPolicies, LimitRanges, per project ResourceQuota
 ])

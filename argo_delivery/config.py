@@ -251,6 +251,9 @@ class Isolation:
     egress_to: tuple[str, ...] | None = None     # None: egress not restricted
     container_requests: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_CONTAINER_REQUESTS))
     container_limits: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_CONTAINER_LIMITS))
+    # the orchestrator's ResourceQuota keys the config sets; the rest is sized from the pods
+    # the bundle makes Argo Events run there (argo_delivery/isolation.py)
+    orchestrator_quota: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -1034,7 +1037,7 @@ def eventbus_images_pinned(data: Data) -> Iterator[Problem]:
 def _quantities(data: Data) -> Iterator[tuple[list[Any], str, Any]]:
     """(path items, Kubernetes resource name, value) of every cpu and memory quantity."""
     isolation = data.get("isolation", {})
-    quotas = [(["isolation", "quota"], isolation.get("quota", {}))]
+    quotas = [(["isolation", key], isolation.get(key, {})) for key in ("quota", "orchestratorQuota")]
     quotas += [(["projects", index, "quota"], project.get("quota", {}))
                for index, project in enumerate(data["projects"])]
     for base, quota in quotas:
@@ -1393,4 +1396,5 @@ def _isolation(data: Data) -> Isolation:
         webhook_from=tuple(NetworkPeer(p.get("cidr"), p.get("namespace"), dict(p.get("podLabels", {})))
                            for p in isolation.get("webhookFrom", [])),
         egress_to=tuple(isolation["egressTo"]) if "egressTo" in isolation else None,
-        container_requests=defaults["requests"], container_limits=defaults["limits"])
+        container_requests=defaults["requests"], container_limits=defaults["limits"],
+        orchestrator_quota={key: str(value) for key, value in isolation.get("orchestratorQuota", {}).items()})

@@ -150,3 +150,48 @@ def test_the_default_configs_commented_example_is_valid_and_shows_the_defaults()
     assert config.isolation.container_requests == default.isolation.container_requests
     assert config.isolation.container_limits == default.isolation.container_limits
     assert config.isolation.egress_to == ("10.0.0.0/8",)
+    # the orchestrator's quota it shows is the one the default platform is sized to
+    assert build_bundle(config).files["namespaces/argo-delivery/resourcequota/argo-delivery-quota.yaml"] \
+        == build_bundle(default).files["namespaces/argo-delivery/resourcequota/argo-delivery-quota.yaml"]
+
+
+def _orchestrator_hard(resources, namespace="delivery"):
+    [quota] = _of(resources, "ResourceQuota", namespace)
+    return quota["spec"]["hard"]
+
+
+def test_the_orchestrator_quota_is_sized_from_its_event_pods(default_bundle):
+    """EventBus: 3 pods of main (100m/256Mi, 1/1Gi), reloader and metrics (10m/32Mi,
+    100m/64Mi each); the EventSource and each project's Sensor: 1 pod of 50m/64Mi, 500m/256Mi.
+    The default holds all of it twice over."""
+    assert _orchestrator_hard(default_bundle.resources, "argo-delivery") == {
+        "pods": "12",                                  # 2 x (3 + 1 + 2)
+        "requests.cpu": "1020m",                       # 2 x (3 x 120m + 3 x 50m)
+        "requests.memory": "2304Mi",                   # 2 x (3 x 320Mi + 3 x 64Mi)
+        "limits.cpu": "10200m",                        # 2 x (3 x 1.2 + 3 x 500m)
+        "limits.memory": "8448Mi"}                     # 2 x (3 x 1152Mi + 3 x 256Mi)
+    [limits] = _of(default_bundle.resources, "LimitRange", "argo-delivery")
+    assert limits["spec"]["limits"][0]["default"] == {"cpu": "500m", "memory": "256Mi"}
+
+
+def test_the_orchestrator_quota_grows_with_the_projects_and_takes_configured_keys():
+    _, one = _render()
+    text = MINIMAL.replace("projects:\n",
+                           "projects:\n  - {name: team-b, type: external, components: [web]}\n")
+    two = build_bundle(parse_config(text)).resources
+    assert int(_orchestrator_hard(two)["pods"]) == int(_orchestrator_hard(one)["pods"]) + 2  # a Sensor
+    _, configured = _render("isolation:\n  orchestratorQuota: {pods: 40, limits.cpu: \"16\"}\n")
+    hard = _orchestrator_hard(configured)
+    assert (hard["pods"], hard["limits.cpu"]) == ("40", "16")
+    assert hard["requests.memory"] == _orchestrator_hard(one)["requests.memory"]   # the rest as sized
+
+
+def test_the_orchestrator_quota_counts_sensors_added_from_your_own_code():
+    from argo_delivery.bundle import render_resources
+
+    config, resources = _render()
+    [sensor] = _of(resources, "Sensor")
+    mine = {**sensor, "metadata": {**sensor["metadata"], "name": "my-sensor"},
+            "spec": {**sensor["spec"], "replicas": 2}}
+    with_mine = render_resources(config, extra=[mine])
+    assert int(_orchestrator_hard(with_mine)["pods"]) == int(_orchestrator_hard(resources)["pods"]) + 4
