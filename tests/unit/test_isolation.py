@@ -195,3 +195,34 @@ def test_the_orchestrator_quota_counts_sensors_added_from_your_own_code():
             "spec": {**sensor["spec"], "replicas": 2}}
     with_mine = render_resources(config, extra=[mine])
     assert int(_orchestrator_hard(with_mine)["pods"]) == int(_orchestrator_hard(resources)["pods"]) + 4
+
+
+def test_event_pods_as_the_argo_events_controller_builds_them():
+    from argo_delivery.eventpods import events_pods, pods_usage
+
+    sized = {"requests": {"cpu": "100m"}, "limits": {"cpu": "1", "memory": "1Gi"}}
+    resources = [
+        {"kind": "EventBus", "metadata": {"name": "default", "namespace": "o"},
+         "spec": {"jetstream": {"containerTemplate": {"resources": sized}}}},        # 3 replicas
+        {"kind": "Sensor", "metadata": {"name": "s", "namespace": "o"},
+         "spec": {"replicas": 5, "template": {"container": {"resources": sized}}}},
+        {"kind": "EventSource", "metadata": {"name": "e", "namespace": "o"}, "spec": {}},
+        {"kind": "Sensor", "metadata": {"name": "elsewhere", "namespace": "x"}, "spec": {}},
+    ]
+    groups = events_pods(resources, "o")
+    assert [(g.owner, g.replicas, g.surge, [n for n, _ in g.containers]) for g in groups] == [
+        ("EventBus default", 3, 0, ["main", "reloader", "metrics"]),   # a StatefulSet: no surge
+        ("Sensor s", 5, 2, ["main"]),                                 # maxSurge 25%, rounded up
+        ("EventSource e", 1, 1, ["main"])]
+    defaults = {"requests": {"cpu": "10m", "memory": "10Mi"}, "limits": {"cpu": "20m", "memory": "20Mi"}}
+    used, unset = pods_usage(groups, defaults, rollout=False)
+    assert unset == {}
+    assert used["pods"] == 9
+    # main sets a cpu request; its memory request is its memory limit (API defaulting); the
+    # sidecars and the EventSource take the LimitRange's defaults
+    assert used["requests.cpu"] == parse_quantity("800m") + 7 * parse_quantity("10m")
+    assert used["requests.memory"] == 8 * parse_quantity("1Gi") + 7 * parse_quantity("10Mi")
+    assert pods_usage(groups, defaults, rollout=True)[0]["pods"] == 12
+    _, unset = pods_usage(groups, {}, rollout=False)
+    assert unset["requests.memory"] == ["EventBus default container reloader",
+                                        "EventBus default container metrics", "EventSource e container main"]
