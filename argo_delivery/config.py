@@ -570,9 +570,10 @@ def repository_ids_sent_by_the_provider(data: Data) -> Iterator[Problem]:
         return
     for index, component in enumerate(data["components"]):
         if "repositoryId" in component:
+            with_ids = [k.type for k in PROVIDERS.values() if "id" in k.payload]
             yield ["components", index, "repositoryId"], (
                 f"{kind.type} pushes carry no repository id, so no push would match it; remove "
-                f"repositoryId (repository ids apply to {_providers_where(lambda k: 'id' in k.payload)})")
+                f"repositoryId (repository ids apply to {', '.join(with_ids)})")
 
 
 def repository_ids_name_one_repository(data: Data) -> Iterator[Problem]:
@@ -887,8 +888,7 @@ def valid_crons(data: Data) -> Iterator[Problem]:
 
 
 def _providers_where(predicate: Callable[[GitProviderKind], bool]) -> str:
-    names = [kind.type for kind in PROVIDERS.values() if predicate(kind)]
-    return " and ".join([", ".join(names[:-1]), names[-1]] if len(names) > 2 else names)
+    return " and ".join(kind.type for kind in PROVIDERS.values() if predicate(kind))
 
 
 def base_url_applies(data: Data) -> Iterator[Problem]:

@@ -62,7 +62,7 @@ def test_a_provider_that_sends_no_repository_id_refuses_repository_ids(bitbucket
     assert (problem.path, problem.line) == ("components[2].repositoryId", 26)
     assert problem.message == ("bitbucket-server pushes carry no repository id, so no push would "
                                "match it; remove repositoryId (repository ids apply to github, "
-                               "gitlab and generic)")
+                               "gitlab, generic)")
 
 
 def test_rules_name_the_providers_from_the_table():
