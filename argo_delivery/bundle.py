@@ -29,6 +29,7 @@ from argo_delivery.capability import Capability, Registry
 from argo_delivery.config import PlatformConfig
 from argo_delivery.eventbus import eventbus_images
 from argo_delivery.images import collect_images
+from argo_delivery.isolation import orchestrator_quota
 from argo_delivery.naming import bundle_labels
 from argo_delivery.serialize import dump_yaml
 from argo_delivery.tenancy import access_resources
@@ -126,11 +127,9 @@ def render_resources(config: PlatformConfig, extra: Iterable[Any] = ()) -> list[
     capabilities, resources = _registry(extra)
     labels = bundle_labels(config.bundle_name, config.bundle_version)
     seen: set[tuple[str, str, str]] = set()
-    rendered = []
-    everything = itertools.chain((r for c in capabilities for r in c.resources(config)),
-                                 access_resources(capabilities, config),
-                                 sensor_workflow_policy(capabilities, config), resources)
-    for obj in everything:
+    rendered: list[dict[str, Any]] = []
+
+    def add(obj: Any) -> None:
         manifest = to_manifest(obj)
         meta = manifest.setdefault("metadata", {})
         meta["labels"] = {**meta.get("labels", {}), **labels}
@@ -139,6 +138,13 @@ def render_resources(config: PlatformConfig, extra: Iterable[Any] = ()) -> list[
             raise BundleError(f"two resources are both {key[0]} {key[1]}/{key[2]}")
         seen.add(key)
         rendered.append(manifest)
+
+    for obj in itertools.chain((r for c in capabilities for r in c.resources(config)),
+                               access_resources(capabilities, config),
+                               sensor_workflow_policy(capabilities, config), resources):
+        add(obj)
+    # sized from what runs in the orchestrator namespace, so once everything else is rendered
+    add(orchestrator_quota(rendered, config))
     return sorted(rendered, key=_sort_key)
 
 
@@ -230,7 +236,7 @@ def _bundle_readme(bundle: Bundle, config: PlatformConfig) -> str:
         name=bundle.name, version=bundle.version, digest=bundle.digest,
         resources=bundle.resources, kinds=bundle.kinds(),
         secrets=prerequisites.referenced_secrets(config),
-        webhook=prerequisites.webhook_route(config),
+        webhooks=prerequisites.webhook_routes(config),
         executor=settings["workflow-controller-configmap: executor"],
         restrictions=settings["workflow-controller-configmap: workflowRestrictions"],
         eventbus=settings["argo-events-controller-config: controller-config.yaml"],
@@ -242,6 +248,10 @@ def _bundle_readme(bundle: Bundle, config: PlatformConfig) -> str:
                if peer.pod_labels else "")
             for peer in config.isolation.webhook_from) or "any source",
         egress_limited=config.isolation.egress_to is not None,
+        orchestrator_quota=", ".join(
+            f"{key} {value}" for r in bundle.resources if r["kind"] == "ResourceQuota"
+            and r["metadata"]["namespace"] == config.orchestrator_namespace
+            for key, value in r["spec"]["hard"].items()),
         unmanaged_namespaces=[] if config.namespaces.manage else
         [config.orchestrator_namespace, *(project.namespace for project in config.projects)],
     )

@@ -17,5 +17,5 @@ CAPABILITIES = Registry([
     tenancy.CAPABILITY,           # per project: namespace, Project, members, executor account
     generate_version.CAPABILITY,  # F1: push -> Version
     streams.CAPABILITY,           # F2-F4: alpha, nightly, sign-off and release
-    isolation.CAPABILITY,         # NetworkPolicies, per project ResourceQuota and LimitRange
+    isolation.CAPABILITY,         # NetworkPolicies, LimitRanges, per project ResourceQuota
 ])

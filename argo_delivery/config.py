@@ -121,6 +121,7 @@ class Component:
     repo: str
     branch: str
     deploy_path: str
+    repository_id: int | None = None  # the provider's id of the repository, when configured
 
 
 @dataclass(frozen=True)
@@ -164,6 +165,8 @@ class Project:
     demo_environments: tuple[DemoEnvironment, ...] = ()
     # ResourceQuota spec.hard: isolation.quota with the project's own keys over it
     quota: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_QUOTA))
+    # its own webhook endpoint and secret; None: the shared ones (gitProvider.webhookSecret)
+    webhook_secret: SecretKeyRef | None = None
 
 
 @dataclass(frozen=True)
@@ -209,7 +212,8 @@ class SecretKeyRef:
 @dataclass(frozen=True)
 class GitProvider:
     type: str
-    webhook_secret: SecretKeyRef
+    # the shared endpoint's secret; None when every project has a webhook secret of its own
+    webhook_secret: SecretKeyRef | None
     base_url: str | None = None
     credentials_secret: str | None = None
     webhook_url: str | None = None
@@ -253,6 +257,9 @@ class Isolation:
     egress_to: tuple[str, ...] | None = None     # None: egress not restricted
     container_requests: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_CONTAINER_REQUESTS))
     container_limits: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_CONTAINER_LIMITS))
+    # the orchestrator's ResourceQuota keys the config sets; the rest is sized from the pods
+    # the bundle makes Argo Events run there (argo_delivery/isolation.py)
+    orchestrator_quota: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -559,6 +566,44 @@ def one_component_per_branch(data: Data) -> Iterator[Problem]:
         if first != index:
             yield ["components", index, "repo"], (f"repository and branch {value!r} are already "
                                                    f"tracked by component {components[first]['name']!r}")
+
+
+def repository_ids_sent_by_the_provider(data: Data) -> Iterator[Problem]:
+    """The filter compares repositoryId with the id in the push: a provider that sends none
+    would never fire."""
+    kind = PROVIDERS[data["gitProvider"]["type"]]
+    if "id" in kind.payload:
+        return
+    for index, component in enumerate(data["components"]):
+        if "repositoryId" in component:
+            with_ids = [k.type for k in PROVIDERS.values() if "id" in k.payload]
+            yield ["components", index, "repositoryId"], (
+                f"{kind.type} pushes carry no repository id, so no push would match it; remove "
+                f"repositoryId (repository ids apply to {', '.join(with_ids)})")
+
+
+def repository_ids_name_one_repository(data: Data) -> Iterator[Problem]:
+    """One repository has one id (two components may track two branches of it), and one id
+    names one repository."""
+    ids: dict[int, tuple[int, str]] = {}
+    repos: dict[str, tuple[int, int]] = {}
+    for index, component in enumerate(data["components"]):
+        if "repositoryId" not in component:
+            continue
+        repo, number = _normalised_repo(component["repo"]), component["repositoryId"]
+        if repo in repos and repos[repo][1] != number:
+            first = repos[repo][0]
+            yield ["components", index, "repositoryId"], (
+                f"repository {repo} has repositoryId {repos[repo][1]} at components[{first}] "
+                f"({data['components'][first]['name']!r}); one repository has one id")
+        elif number in ids and ids[number][1] != repo:
+            first = ids[number][0]
+            yield ["components", index, "repositoryId"], (
+                f"repositoryId {number} is already the id of {ids[number][1]} "
+                f"(components[{first}], {data['components'][first]['name']!r}); one id names "
+                "one repository")
+        repos.setdefault(repo, (index, number))
+        ids.setdefault(number, (index, repo))
 
 
 def unique_project_names(data: Data) -> Iterator[Problem]:
@@ -927,6 +972,42 @@ def api_token_usable(data: Data) -> Iterator[Problem]:
                                 "at which the webhook is registered")
 
 
+def _on_the_shared_webhook(data: Data) -> list[str]:
+    """Names of the projects without a webhook secret of their own."""
+    return [project["name"] for project in data["projects"] if "webhookSecret" not in project]
+
+
+def shared_webhook_secret_when_used(data: Data) -> Iterator[Problem]:
+    shared = _on_the_shared_webhook(data)
+    if shared and "webhookSecret" not in data["gitProvider"]:
+        names = ", ".join(repr(name) for name in shared)
+        who, has, its = ("projects", "have", "their") if len(shared) > 1 else ("project", "has", "its")
+        yield ["gitProvider"], (
+            f"missing required key 'webhookSecret': {who} {names} {has} no webhookSecret of {its} "
+            f"own, so {its} pushes arrive at the shared endpoint {WEBHOOK_ENDPOINT}, verified with "
+            "gitProvider.webhookSecret")
+
+
+def webhook_secrets_are_their_own(data: Data) -> Iterator[Problem]:
+    """A project's own webhook secret shared with another endpoint isolates nothing: whoever
+    knows it sends pushes to both."""
+    seen: dict[tuple[str, str], str] = {}
+    shared = data["gitProvider"].get("webhookSecret")
+    if shared and _on_the_shared_webhook(data):
+        seen[(shared["name"], shared["key"])] = "the shared endpoint's secret (gitProvider.webhookSecret)"
+    for index, project in enumerate(data["projects"]):
+        ref = project.get("webhookSecret")
+        if not ref:
+            continue
+        mine = f"the secret of project {project['name']!r} (projects[{index}].webhookSecret)"
+        other = seen.setdefault((ref["name"], ref["key"]), mine)
+        if other != mine:
+            yield ["projects", index, "webhookSecret"], (
+                f"Secret {ref['name']!r} key {ref['key']!r} is already {other}: whoever knows it "
+                f"could send pushes for both; give project {project['name']!r} a key of its own, "
+                "or no webhookSecret to use the shared endpoint")
+
+
 def _image_policy(data: Data) -> Callable[[str], str]:
     """The reference the cluster pulls for a configured one (ImageError if it breaks policy)."""
     registry = data.get("registry", {})
@@ -995,7 +1076,7 @@ def eventbus_images_pinned(data: Data) -> Iterator[Problem]:
 def _quantities(data: Data) -> Iterator[tuple[list[Any], str, Any]]:
     """(path items, Kubernetes resource name, value) of every cpu and memory quantity."""
     isolation = data.get("isolation", {})
-    quotas = [(["isolation", "quota"], isolation.get("quota", {}))]
+    quotas = [(["isolation", key], isolation.get(key, {})) for key in ("quota", "orchestratorQuota")]
     quotas += [(["projects", index, "quota"], project.get("quota", {}))
                for index, project in enumerate(data["projects"])]
     for base, quota in quotas:
@@ -1100,6 +1181,8 @@ CROSS_FIELD_RULES: tuple[Callable[[Data], Iterator[Problem]], ...] = (
     repos_on_the_provider,
     ssh_repos_have_credentials,
     one_component_per_branch,
+    repository_ids_sent_by_the_provider,
+    repository_ids_name_one_repository,
     unique_project_names,
     project_namespaces_are_their_own,
     orchestrator_namespace_not_reserved,
@@ -1111,6 +1194,8 @@ CROSS_FIELD_RULES: tuple[Callable[[Data], Iterator[Problem]], ...] = (
     api_token_required,
     webhook_url_has_a_host,
     api_token_usable,
+    shared_webhook_secret_when_used,
+    webhook_secrets_are_their_own,
     images_follow_the_registry_policy,
     eventbus_digests_name_eventbus_images,
     eventbus_images_pinned,
@@ -1208,6 +1293,13 @@ def ssh_repos_on_the_provider(data: Data) -> Iterator[Problem]:
                 "it is another name of the same server, no push webhook will be about it")
 
 
+def shared_webhook_secret_is_used(data: Data) -> Iterator[Problem]:
+    if "webhookSecret" in data["gitProvider"] and not _on_the_shared_webhook(data):
+        yield ["gitProvider", "webhookSecret"], (
+            "every project has a webhookSecret of its own, so nothing listens at the shared "
+            f"endpoint {WEBHOOK_ENDPOINT} and this secret is not used; remove it")
+
+
 def namespace_settings_need_namespaces(data: Data) -> Iterator[Problem]:
     settings = data.get("namespaces", {})
     if settings.get("manage", True) is False:
@@ -1222,6 +1314,7 @@ WARNING_RULES: tuple[Callable[[Data], Iterator[Problem]], ...] = (
     webhook_url_is_a_base,
     ssh_repos_on_the_provider,
     namespace_settings_need_namespaces,
+    shared_webhook_secret_is_used,
 )
 
 
@@ -1274,7 +1367,7 @@ def _build(data: Data) -> PlatformConfig:
     # The rules above have reported every image the policy refuses, so this cannot raise.
     resolve = _image_policy(data)
     components = tuple(
-        Component(c["name"], c["repo"], c["branch"], c.get("deployPath", "deploy"))
+        Component(c["name"], c["repo"], c["branch"], c.get("deployPath", "deploy"), c.get("repositoryId"))
         for c in data["components"]
     )
     by_name = {c.name: c for c in components}
@@ -1305,6 +1398,7 @@ def _build(data: Data) -> PlatformConfig:
             demo_environments=tuple(DemoEnvironment(d["name"], d["owner"], dict(d.get("variables", {})))
                                     for d in p.get("demoEnvironments", [])),
             quota=_quota(data, p),
+            webhook_secret=SecretKeyRef(**p["webhookSecret"]) if "webhookSecret" in p else None,
         ))
     registry = data.get("registry", {})
     provider = data["gitProvider"]
@@ -1323,7 +1417,8 @@ def _build(data: Data) -> PlatformConfig:
                             data["schedules"]["reaper"],
                             data["schedules"].get("nightlyVersions", 1))
         if "schedules" in data else None,
-        git_provider=GitProvider(provider["type"], SecretKeyRef(**provider["webhookSecret"]),
+        git_provider=GitProvider(provider["type"], SecretKeyRef(**provider["webhookSecret"])
+                                 if "webhookSecret" in provider else None,
                                  provider.get("baseURL"),
                                  provider.get("credentialsSecret", {}).get("name"),
                                  webhook_base_url(provider["webhookURL"])
@@ -1346,4 +1441,5 @@ def _isolation(data: Data) -> Isolation:
         webhook_from=tuple(NetworkPeer(p.get("cidr"), p.get("namespace"), dict(p.get("podLabels", {})))
                            for p in isolation.get("webhookFrom", [])),
         egress_to=tuple(isolation["egressTo"]) if "egressTo" in isolation else None,
-        container_requests=defaults["requests"], container_limits=defaults["limits"])
+        container_requests=defaults["requests"], container_limits=defaults["limits"],
+        orchestrator_quota={key: str(value) for key, value in isolation.get("orchestratorQuota", {}).items()})

@@ -30,6 +30,7 @@ import pydantic
 import yaml
 
 from argo_delivery.crds import CRD_KINDS, crd_schema
+from argo_delivery.eventpods import QUOTA_KEYS, events_pods, pods_usage
 from argo_delivery.naming import GROUP
 from argo_delivery.quantities import parse_quantity
 
@@ -109,6 +110,10 @@ RULES: dict[str, tuple[str, str]] = {
               "give the namespace a LimitRange with default requests and limits for containers "
               "(isolation.containerDefaults), and a ResourceQuota that holds each workflow pod "
               "(isolation.quota, projects[].quota)"),
+    "AD023": ("quota-admits-event-pods",
+              "leave isolation.orchestratorQuota unset (it is sized from the bundle's own "
+              "EventBus, EventSource and Sensor pods) or raise it, and keep the namespace's "
+              "LimitRange"),
     "UP001": ("argo-workflows-lint", "see Argo Workflows' message"),
     "UP002": ("argo-events-lint", "see Argo Events' message"),
 }
@@ -802,6 +807,50 @@ def _quota_problems(containers: list[tuple[str, dict[str, Any]]], given: dict[st
                    f"({hard[key]}): it would never be admitted")
 
 
+def _check_event_pods_quota(documents: list[tuple[str, dict[str, Any]]]) -> list[Finding]:
+    """AD023: the pods Argo Events runs for a namespace's EventBus, EventSources and Sensors fit
+    its ResourceQuota all at once, each Deployment with the pod a rollout runs beside the old
+    ones (else a Sensor or an EventBus replica never starts, or a rollout sticks)."""
+    resources = [doc for _, doc in documents]
+    found = []
+    for file, quota in documents:
+        if quota.get("kind") != "ResourceQuota":
+            continue
+        namespace = (quota.get("metadata") or {}).get("namespace", "")
+        groups = events_pods(resources, namespace)
+        if not groups:
+            continue
+        defaults = next((_container_defaults(d) for d in resources if d.get("kind") == "LimitRange"
+                         and (d.get("metadata") or {}).get("namespace") == namespace),
+                        {"limits": {}, "requests": {}})
+        hard = (quota.get("spec") or {}).get("hard") or {}
+        try:
+            used, unset = pods_usage(groups, defaults, rollout=True)
+        except ValueError:
+            continue  # a quantity this check does not read (K8S001 reports a malformed one)
+        for key in QUOTA_KEYS:
+            if key not in hard:
+                continue
+            if key in unset:
+                found.append(_finding("AD023", file, quota, f"spec.hard.{key}", (
+                    f"{', '.join(unset[key])} sets no {key} and the namespace has no LimitRange "
+                    f"default for it: ResourceQuota {quota['metadata']['name']} refuses its pods")))
+                continue
+            try:
+                allowed = parse_quantity(hard[key])
+            except ValueError:
+                continue
+            if used[key] > allowed:
+                needs = (f"{used[key]:f}" if key == "pods" else f"{used[key] / 2**20:.0f}Mi"
+                         if key.endswith("memory") else f"{used[key].normalize():f}")
+                found.append(_finding("AD023", file, quota, f"spec.hard.{key}", (
+                    f"the EventBus, EventSource and Sensor pods Argo Events runs here need {key} "
+                    f"{needs} ({', '.join(f'{g.owner} x{g.replicas + g.surge}' for g in groups)}, "
+                    "each Deployment with the pod a rollout adds), more than ResourceQuota "
+                    f"{quota['metadata']['name']} allows ({hard[key]}): some would not start")))
+    return found
+
+
 ARGO_KINDS = frozenset({"Workflow", "WorkflowTemplate", "ClusterWorkflowTemplate", "CronWorkflow"})
 EVENTS_KINDS = frozenset({"Sensor", "EventSource", "EventBus"})
 
@@ -846,7 +895,8 @@ def lint_documents(documents: list[tuple[str, dict[str, Any]]],
     for file, doc in documents:
         findings += _lint_one(file, doc, options) + _check_credentials(file, doc)
     findings += (_check_runtime_wiring(documents) + _check_member_secret_access(documents)
-                 + _check_admission(documents) + _check_quotas(documents))
+                 + _check_admission(documents) + _check_quotas(documents)
+                 + _check_event_pods_quota(documents))
     skipped = {(file, _ident(doc)): _disabled_by_annotation(doc) for file, doc in documents}
     return [f for f in findings if f.rule not in options.disabled
             and f.rule not in skipped.get((f.file, f.resource), ())]

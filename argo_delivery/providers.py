@@ -16,11 +16,17 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 __all__ = ["PROVIDERS", "WEBHOOK_ENDPOINT", "EventSourceInputs", "GitProviderKind", "provider_root",
-           "repository_path", "split_repo", "webhook_base_url"]
+           "repository_path", "split_repo", "webhook_base_url", "webhook_endpoint"]
 
-# The path the git-push EventSource serves; Argo Events appends it to `webhook.url` when it
-# registers the hook (sharedutil.FormattedURL), so the configured webhookURL is the base.
+# The path the git-push EventSource serves for the projects without a webhook secret of their
+# own (each of the others has `/push/<project>`); Argo Events appends it to `webhook.url` when
+# it registers the hook (sharedutil.FormattedURL), so the configured webhookURL is the base.
 WEBHOOK_ENDPOINT = "/push"
+
+
+def webhook_endpoint(project: str | None = None) -> str:
+    """The path of the shared webhook, or of `project`'s own."""
+    return WEBHOOK_ENDPOINT if project is None else f"{WEBHOOK_ENDPOINT}/{project}"
 
 
 def webhook_base_url(url: str) -> str:
@@ -46,7 +52,9 @@ class GitProviderKind:
     type: str                  # gitProvider.type in the config
     section: str               # the EventSource spec key (Argo Events' event source type)
     event_name: str            # the event's name inside that section (what Sensors depend on)
-    payload: dict[str, str]    # push fact -> gjson path in the webhook body
+    # push fact -> gjson path in the webhook body: path, repo, ref, commit, sender, and `id`
+    # (the repository's numeric id) where the provider sends one
+    payload: dict[str, str]
     api_token: Literal["required", "optional", "unsupported"]
     base_url: bool             # whether gitProvider.baseURL applies
     event_source: Callable[[EventSourceInputs], dict[str, Any]]
@@ -130,7 +138,8 @@ def _generic(inputs: EventSourceInputs) -> dict[str, Any]:
 
 
 _GITHUB_PAYLOAD = {"path": "body.repository.full_name", "repo": "body.repository.clone_url",
-                   "ref": "body.ref", "commit": "body.after", "sender": "body.sender.login"}
+                   "ref": "body.ref", "commit": "body.after", "sender": "body.sender.login",
+                   "id": "body.repository.id"}
 
 PROVIDERS: dict[str, GitProviderKind] = {kind.type: kind for kind in (
     # GitHub and GitHub Enterprise (baseURL): HMAC `webhookSecret`.
@@ -139,7 +148,8 @@ PROVIDERS: dict[str, GitProviderKind] = {kind.type: kind for kind in (
     # GitLab (self-hosted with baseURL): `secretToken`; its EventSource must register the hook.
     GitProviderKind("gitlab", "gitlab", "gitlab",
                     {"path": "body.project.path_with_namespace", "repo": "body.project.git_http_url",
-                     "ref": "body.ref", "commit": "body.after", "sender": "body.user_username"},
+                     "ref": "body.ref", "commit": "body.after", "sender": "body.user_username",
+                     "id": "body.project.id"},
                     "required", True, _gitlab, host="gitlab.com"),
     # Gitea and Forgejo send GitHub-shaped pushes with a bearer token (a relay can reshape
     # others, e.g. Bitbucket Server).

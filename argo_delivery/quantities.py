@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import math
 import re
 from decimal import Decimal
 
-__all__ = ["QUANTITY_PATTERN", "parse_quantity"]
+__all__ = ["QUANTITY_PATTERN", "format_quantity", "parse_quantity"]
 
 # A subset of Kubernetes' quantity grammar (no sign, no negative exponent): what a quota or a
 # container default plausibly is. The schema uses the same pattern.
@@ -28,3 +29,13 @@ def parse_quantity(text: str | int) -> Decimal:
     if suffix[:1] in ("e", "E"):
         return Decimal(number) * Decimal(10) ** int(suffix[1:])
     return Decimal(number) * _SUFFIXES[suffix]
+
+
+def format_quantity(value: Decimal, memory: bool) -> str:
+    """A quantity as Kubernetes writes one: bytes in Mi (or Gi when whole), cores whole or in m
+    (rounded up to what the unit can say)."""
+    if memory:
+        mebibytes = math.ceil(value / 2**20)
+        return f"{mebibytes // 1024}Gi" if mebibytes % 1024 == 0 else f"{mebibytes}Mi"
+    millicores = math.ceil(value * 1000)
+    return f"{millicores // 1000}" if millicores % 1000 == 0 else f"{millicores}m"

@@ -1,8 +1,9 @@
 """Sensor `on-push` (flow F1): a push to a tracked branch -> `generate-version` per project.
 
-One dependency per project, on the `git-push` EventSource, whose filter accepts only a
-push to a tracked branch of one of that project's components (and never a branch
-deletion). Each project's trigger creates a Workflow from the project's `generate-version`
+One Sensor per project, with one dependency on the `git-push` EventSource's event for that
+project's webhook (its own, where it has a webhook secret of its own, else the shared one),
+whose filter accepts only a push to a tracked branch of one of that project's components (and
+never a branch deletion). Each project's trigger creates a Workflow from the project's `generate-version`
 WorkflowTemplate in the project's namespace; webhook fields become Workflow parameters,
 base64-encoded, which the step reads as environment variables. The trigger creates the Workflow directly
 (a `k8s` trigger), so the Sensor's ServiceAccount needs `create` on Workflows and nothing else.
@@ -14,7 +15,7 @@ import json
 from typing import Any
 
 from argo_delivery.capability import CapabilityError, SensorTrigger
-from argo_delivery.config import GitProvider, PlatformConfig, Project
+from argo_delivery.config import Component, GitProvider, PlatformConfig, Project
 from argo_delivery.eventsources import git_push
 from argo_delivery.naming import LABEL_PROJECT
 from argo_delivery.providers import PROVIDERS, provider_root
@@ -79,15 +80,31 @@ def _on_host(provider: GitProvider) -> str | None:
     return f"(?i)^https?://{_escape(host)}(:[0-9]+)?/" + (f"{_escape(prefix)}/" if prefix else "")
 
 
+def _component_match(component: Component, provider: GitProvider) -> str:
+    """The repository path (any case) and tracked branch of a component, and its repository id
+    when the config gives one (a number: govaluate compares it with the payload's as float64,
+    exact up to 2**53, the schema's maximum)."""
+    match = (f"path =~ {_quote(_same_path(git_push.repository_path(component, provider)))} && "
+             f"ref == {_quote('refs/heads/' + component.branch)}")
+    if component.repository_id is not None:
+        match += f" && id == {int(component.repository_id)}"
+    return f"({match})"
+
+
 def push_filter(project: Project, provider: GitProvider) -> dict[str, Any]:
     """Expr filter: the push is to a tracked branch of one of the project's components, on the
-    provider's host (a same-named repository elsewhere or a fork does not fire), never a
-    deletion."""
+    provider's host (a same-named repository elsewhere or a fork does not fire), with the
+    component's repository id where the config gives one, never a deletion."""
     fields = PROVIDERS[provider.type].payload
-    alternatives = sorted({f"(path =~ {_quote(_same_path(git_push.repository_path(c, provider)))} && "
-                           f"ref == {_quote('refs/heads/' + c.branch)})" for c in project.components})
+    with_id = [c.name for c in project.components if c.repository_id is not None]
+    if with_id and "id" not in fields:
+        raise CapabilityError(f"components {with_id} have a repositoryId, but {provider.type} "
+                              "pushes carry no repository id")
+    alternatives = sorted({_component_match(c, provider) for c in project.components})
     expr = f"({' || '.join(alternatives)}) && commit != {_quote(ZERO_COMMIT)}"
     names = [("path", "path"), ("ref", "ref"), ("commit", "commit")]
+    if with_id:
+        names.append(("id", "id"))
     host = _on_host(provider)
     if host:
         expr += f" && repo =~ {_quote(host)}"
@@ -138,7 +155,7 @@ def on_push(project: Project, config: PlatformConfig, target: SensorTrigger) -> 
             "dependencies": [{
                 "name": _dependency_name(project),
                 "eventSourceName": git_push.NAME,
-                "eventName": PROVIDERS[provider].event_name,
+                "eventName": git_push.event_name(project, config),
                 "filters": push_filter(project, config.git_provider),
             }],
             "triggers": [trigger],

@@ -106,7 +106,8 @@ def test_apply_offboard_and_diff(kube, bundles):
     assert same.exit_code == 0 and "no differences" in same.output
 
     # between the bundles: the contractor's objects go, the Sensor and EventSource lose its
-    # repository; the version label, changed on every object, is not a difference
+    # repository, the orchestrator's quota its Sensor's share; the version label, changed on
+    # every object, is not a difference
     between = cli(kube, "diff", str(v1), str(v2), "--json")
     assert between.exit_code == 1
     changes = {(d["change"], d["resource"]) for d in json.loads(between.stdout)}
@@ -123,6 +124,7 @@ def test_apply_offboard_and_diff(kube, bundles):
     assert {r for c, r in changes if c == "changed"} == {
         "EventSource.argoproj.io ob-delivery/git-push",
         "EventSource.argoproj.io ob-delivery/versions",   # no longer watches its namespace
+        "ResourceQuota ob-delivery/argo-delivery-quota",
         "ValidatingAdmissionPolicy.admissionregistration.k8s.io argo-delivery-sensor-workflows"}
     assert not {c for c, _ in changes} - {"removed", "changed"}
     # against the cluster, the same plan

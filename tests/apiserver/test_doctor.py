@@ -42,9 +42,9 @@ def secret(namespace: str, name: str, **data: str) -> list[dict]:
              "data": {k: base64.b64encode(v.encode()).decode() for k, v in data.items()}}]
 
 
-def doctor(kube, tmp_path, *args):
+def doctor(kube, tmp_path, *args, config: str = CONFIG):
     path = tmp_path / "platform.yaml"
-    path.write_text(CONFIG)
+    path.write_text(config)
     result = CliRunner().invoke(main, ["doctor", "--config", str(path), "--json",
                                        "--workflows-namespace", "doc-argo",
                                        "--events-namespace", "doc-events",
@@ -103,3 +103,25 @@ def test_doctor_sees_a_weakened_executor(kube, tmp_path):
     _, checks = doctor(kube, tmp_path)
     assert checks["executor securityContext"]["status"] == "problem"
     assert "allowPrivilegeEscalation" in checks["executor securityContext"]["message"]
+
+
+def test_doctor_checks_a_projects_own_webhook_secret(kube, tmp_path):
+    """A project with its own webhook secret: missing or empty is a problem, as for the shared
+    one (an empty secret verifies nothing)."""
+    config = CONFIG.replace(
+        "  - {name: doc-team, type: internal, components: [api]}\n",
+        "  - {name: doc-team, type: internal, components: [api]}\n"
+        "  - name: doc-partner\n    type: external\n    components: [api]\n"
+        "    webhookSecret: {name: doc-partner-hook, key: token}\n")
+    name = "Secret doc-delivery/doc-partner-hook"
+    _, checks = doctor(kube, tmp_path, config=config)
+    assert checks[name]["status"] == "problem"
+    assert checks[name]["message"].startswith("missing: the secret configured on the github webhook "
+                                              "at `/push/doc-partner` (project `doc-partner`)")
+    kube.apply(secret("doc-delivery", "doc-partner-hook", token=""))
+    _, checks = doctor(kube, tmp_path, config=config)
+    assert checks[name]["status"] == "problem"
+    assert checks[name]["message"].startswith("key token is missing or empty")
+    kube.apply(secret("doc-delivery", "doc-partner-hook", token="partner-s3cret"))
+    _, checks = doctor(kube, tmp_path, config=config)
+    assert checks[name] == {"name": name, "status": "ok", "message": "has token"}

@@ -67,11 +67,28 @@ MAIN = _container("main", {"requests": {"cpu": "200m", "memory": "128Mi"},
 
 def _start_quota(kube, namespace: str, name: str) -> None:
     """What the controller manager's quota controller would do (none runs here): publish the
-    quota's status, without which the quota admission plugin refuses every pod."""
+    quota's status, without which the quota admission plugin refuses every pod. Then wait until
+    the plugin enforces it: it reads quotas from an informer, and a quota it sees without
+    `status.hard` limits nothing, so a pod created a moment too early would be admitted and
+    never counted (seen here: 12 pods created, 11 counted)."""
     path = kube.path_for("v1", "ResourceQuota", name, namespace)
     hard = kube.request("GET", path)["spec"]["hard"]
     kube.request("PATCH", path + "/status", {"status": {"hard": hard, "used": dict.fromkeys(hard, "0")}},
                  content_type="application/merge-patch+json")
+    huge = {"cpu": "1000", "memory": "1000Gi"}
+    probe = _pod("quota-probe", namespace, [_container("main", {"requests": huge, "limits": huge})])
+    deadline = time.monotonic() + 20
+    while True:
+        try:
+            kube.create(probe, dry_run=True)
+        except ApiError as exc:
+            if "exceeded quota" in str(exc.body):
+                return
+            if "status unknown for quota" not in str(exc.body):
+                raise
+        if time.monotonic() > deadline:
+            raise AssertionError(f"ResourceQuota {namespace}/{name} is not enforced after 20 s")
+        time.sleep(0.1)
 
 
 def _create_pod(kube, pod: dict, dry_run: bool = False) -> dict:
@@ -139,7 +156,8 @@ def test_a_pod_over_the_quota_is_refused_with_the_servers_message(kube, isolated
 def test_without_the_limit_range_the_quota_refuses_argos_containers(kube, isolated):
     # Why the LimitRange is there: the same quota alone refuses a container without resources.
     namespace = "quota-without-defaults"
-    [quota] = [r for r in isolated if r["kind"] == "ResourceQuota"]
+    [quota] = [r for r in isolated
+               if r["kind"] == "ResourceQuota" and r["metadata"]["namespace"] == NAMESPACE]
     kube.apply([{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}},
                 {**quota, "metadata": {**quota["metadata"], "namespace": namespace}}])
     _start_quota(kube, namespace, "argo-delivery-quota")
@@ -147,3 +165,86 @@ def test_without_the_limit_range_the_quota_refuses_argos_containers(kube, isolat
         _create_pod(kube, _pod("argo-shaped", namespace, [MAIN, _container("wait")]), dry_run=True)
     assert refused.value.status == 403
     assert "must specify limits.cpu for: wait" in refused.value.body["message"]
+
+
+# --- the orchestrator namespace: the bundle's own EventBus, EventSource and Sensor pods --------
+
+ORCHESTRATOR = "quota-orchestrator"
+JETSTREAM_CONTAINERS = {"main": "containerTemplate", "reloader": "reloaderContainerTemplate",
+                        "metrics": "metricsContainerTemplate"}
+
+
+def _event_pods(resources: list[dict]) -> list[tuple[str, dict]]:
+    """(name, pod) for every pod Argo Events v1.9.11's controller builds for the resources in
+    the orchestrator namespace, with the containers, resources and security contexts it copies
+    from them (pkg/reconciler/eventbus/installer/jetstream.go: a StatefulSet of `replicas` pods
+    with main, reloader and metrics; pkg/reconciler/{eventsource,sensor}/resource.go: a
+    Deployment of one pod with `main` from spec.template.container)."""
+    pods = []
+    for r in resources:
+        if r["metadata"].get("namespace") != ORCHESTRATOR:
+            continue
+        name = f"{r['kind'].lower()}-{r['metadata']['name']}"
+        if r["kind"] == "EventBus":
+            js = r["spec"]["jetstream"]
+            containers = [{**_container(c), "resources": js[key]["resources"],
+                           "securityContext": js[key]["securityContext"]}
+                          for c, key in JETSTREAM_CONTAINERS.items()]
+            pods += [(f"{name}-js-{i}", containers, js["securityContext"]) for i in range(js["replicas"])]
+        elif r["kind"] in ("EventSource", "Sensor"):
+            template = r["spec"]["template"]
+            main = {**_container("main"), "resources": template["container"]["resources"],
+                    "securityContext": template["container"]["securityContext"]}
+            pods.append((name, [main], template["securityContext"]))
+    result = []
+    for name, containers, security in pods:
+        pod = _pod(name, ORCHESTRATOR, containers)
+        pod["spec"]["securityContext"] = security
+        result.append((name, pod))
+    return result
+
+
+def test_the_default_bundles_own_orchestrator_pods_fit_its_quota_twice_over(kube):
+    """The default platform (under another orchestrator namespace, so that no other test's
+    pods count): its EventBus (3 pods), EventSource and two Sensors, each pod created twice (a
+    rollout of everything at once, and more), are admitted by the bundle's own quota under Pod
+    Security restricted; one pod more is refused with the server's message."""
+    from argo_delivery.config import default_config_text
+
+    text = default_config_text()
+    assert "orchestrator:\n  namespace: argo-delivery\n" in text
+    config = parse_config(text.replace("orchestrator:\n  namespace: argo-delivery\n",
+                                       f"orchestrator:\n  namespace: {ORCHESTRATOR}\n"))
+    resources = build_bundle(config).resources
+    kube.apply([r for r in resources if r["kind"] in ("Namespace", "LimitRange", "ResourceQuota")
+                and ORCHESTRATOR in (r["metadata"]["name"], r["metadata"].get("namespace"))])
+    _start_quota(kube, ORCHESTRATOR, "argo-delivery-quota")
+    pods = _event_pods(resources)
+    assert sorted(name for name, _ in pods) == [
+        "eventbus-default-js-0", "eventbus-default-js-1", "eventbus-default-js-2",
+        "eventsource-git-push", "sensor-on-push-core-team", "sensor-on-push-northwind"]
+    created = []
+    try:
+        for copy in ("a", "b"):
+            for name, pod in pods:
+                pod = {**pod, "metadata": {**pod["metadata"], "name": f"{name}-{copy}"}}
+                created.append(_create_pod(kube, pod)["metadata"]["name"])
+        used = kube.request("GET", kube.path_for("v1", "ResourceQuota", "argo-delivery-quota",
+                                                 ORCHESTRATOR))["status"]["used"]
+        # the API server counts exactly what the bundle sized the quota from, twice
+        [quota] = [r for r in resources if r["kind"] == "ResourceQuota"
+                   and r["metadata"]["namespace"] == ORCHESTRATOR]
+        assert used == quota["spec"]["hard"] == {
+            "pods": "18", "requests.cpu": "1320m", "requests.memory": "2688Mi",
+            "limits.cpu": "13200m", "limits.memory": "9984Mi"}
+        name, one_more = pods[-1]
+        with pytest.raises(ApiError) as refused:
+            _create_pod(kube, {**one_more, "metadata": {**one_more["metadata"], "name": f"{name}-c"}})
+        assert refused.value.status == 403
+        message = refused.value.body["message"]
+        assert "exceeded quota: argo-delivery-quota" in message
+        assert "pods=12" in message.split("used: ")[1] and "pods=12" in message.split("limited: ")[1]
+    finally:
+        for name in created:
+            kube.request("DELETE", kube.path_for("v1", "Pod", name, ORCHESTRATOR),
+                         query={"gracePeriodSeconds": 0})

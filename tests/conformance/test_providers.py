@@ -67,3 +67,40 @@ def test_the_webhook_argo_events_registers_is_the_eventsource_endpoint(provider,
                             capture_output=True, text=True, check=True)
     section = PROVIDERS[provider][1]
     assert result.stdout == f"{section}/{section}: https://events.example.com/push\n"
+
+
+@pytest.mark.parametrize("provider", sorted(PROVIDERS))
+def test_a_project_webhook_passes_upstream_validation(provider, tmp_path):
+    """northwind's own webhook: a second event on the same port, another endpoint and secret."""
+    _, section, secret_field = PROVIDERS[provider]
+    bundle = build_bundle(provider_config(provider, project_webhook=True))
+    path = write_bundle(bundle, tmp_path).path
+    for tool in VALIDATORS:
+        require_binary(tool)
+        assert run_validator(tool, [path]) == [], tool
+    events = yaml.safe_load(bundle.files["namespaces/argo-delivery/eventsource/git-push.yaml"])
+    assert {name: event[secret_field]["name"] for name, event in events["spec"][section].items()} == {
+        section: "git-webhook-secret", f"{section}-northwind": "northwind-webhook"}
+
+
+@pytest.mark.parametrize("provider", ["github-with-token", "gitlab"])
+def test_a_project_webhook_is_registered_at_its_own_url(provider, tmp_path):
+    """Argo Events' own code (FormattedURL via sensor-sim) registers each webhook at the base
+    URL plus its endpoint: the shared one at /push, northwind's at /push/northwind; the bundle
+    README names the same URLs."""
+    import subprocess
+
+    from argo_delivery.prerequisites import webhook_routes
+
+    config = provider_config(provider, project_webhook=True)
+    bundle = build_bundle(config)
+    path = tmp_path / "git-push.yaml"
+    path.write_bytes(bundle.files["namespaces/argo-delivery/eventsource/git-push.yaml"])
+    result = subprocess.run([str(require_binary("sensor-sim")), "--registered-url", str(path)],
+                            capture_output=True, text=True, check=True)
+    section = PROVIDERS[provider][1]
+    assert result.stdout == (f"{section}/{section}-northwind: https://events.example.com/push/northwind\n"
+                             f"{section}/{section}: https://events.example.com/push\n")   # sorted
+    readme = bundle.files["README.md"].decode()
+    for route in webhook_routes(config):
+        assert route.url in result.stdout and f"`{route.path}` (`{route.url}`)" in readme

@@ -25,6 +25,7 @@ import yaml
 
 from argo_delivery.bundle import Bundle, build_bundle, write_bundle
 from argo_delivery.config import default_config_text, parse_config
+from tests.providers import with_project_webhook
 from tests.support import require_binary
 
 pytestmark = pytest.mark.conformance
@@ -126,10 +127,9 @@ def sensor_sim() -> Path:
     return require_binary("sensor-sim")
 
 
-@pytest.fixture(scope="session", params=PROVIDERS, ids=lambda p: p.type)
-def rendered(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Rendered:
-    provider: Provider = request.param
-    text = default_config_text()
+def render(provider: Provider, out: Path, text: str | None = None) -> Rendered:
+    """The default platform (or `text`) with `provider`'s gitProvider block, rendered into `out`."""
+    text = text or default_config_text()
     assert "\n  type: github\n" in text, "the default config's gitProvider.type moved"
     block = f"\n  type: {provider.type}\n"
     if provider.type == "gitlab":  # GitLab's EventSource registers its hook with a token
@@ -139,8 +139,13 @@ def rendered(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFa
     config = parse_config(text.replace("\n  type: github\n", block))
     assert config.git_provider.type == provider.type
     bundle = build_bundle(config)
-    out = write_bundle(bundle, tmp_path_factory.mktemp(f"bundle-{provider.type}")).path
-    return Rendered(provider, bundle, out)
+    return Rendered(provider, bundle, write_bundle(bundle, out).path)
+
+
+@pytest.fixture(scope="session", params=PROVIDERS, ids=lambda p: p.type)
+def rendered(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Rendered:
+    provider: Provider = request.param
+    return render(provider, tmp_path_factory.mktemp(f"bundle-{provider.type}"))
 
 
 def simulate(sensor_sim: Path, rendered: Rendered, payload: dict[str, Any], tmp_path: Path,
@@ -152,6 +157,8 @@ def simulate(sensor_sim: Path, rendered: Rendered, payload: dict[str, Any], tmp_
     for sensor in rendered.sensors:   # every project's Sensor sees every push
         args = [str(sensor_sim), "--sensor", str(sensor), "--eventsource", EVENTSOURCE,
                 "--event", event or provider.event, "--payload", str(path)]
+        if event and event not in {p.event for p in PROVIDERS}:   # a project's own webhook
+            args += ["--type", provider.event]
         for header in provider.headers:
             args += ["--header", header]
         proc = subprocess.run(args, capture_output=True, text=True, timeout=60)
@@ -376,3 +383,72 @@ def test_same_repository_path_on_another_host_does_not_fire(sensor_sim, rendered
     else:
         assert run.returncode == NO_TRIGGER, run.stdout
         assert "repo=" in run.stderr
+
+
+# --- the repository id, where the config gives one ------------------------------------------
+
+# The id each sample payload carries: GitHub's and Gitea's repository.id, GitLab's project.id.
+SAMPLE_IDS = {"github": 186853002, "gitlab": 15, "generic": 42}
+
+
+def _with_id(provider: Provider, data: dict[str, Any], number: int) -> dict[str, Any]:
+    data[("project" if provider.type == "gitlab" else "repository")]["id"] = number
+    return data
+
+
+@pytest.mark.parametrize("provider", PROVIDERS, ids=lambda p: p.type)
+def test_a_same_named_repository_with_another_id_does_not_fire(sensor_sim, provider, tmp_path):
+    """`api` is configured with the id of the sample payload's repository: a push with that id
+    fires, a push of a repository with the same host, path and branch but another id (deleted
+    and re-created, or another renamed into its place) does not. `web` has no id configured:
+    whatever id its push carries, it fires as before."""
+    number = SAMPLE_IDS[provider.type]
+    text = default_config_text()
+    api = "  - name: api\n    repo: https://github.com/acme-platform/api.git\n    branch: main\n"
+    assert api in text
+    rendered = render(provider, tmp_path / "bundle",
+                      text.replace(api, api + f"    repositoryId: {number}\n"))
+    sample = provider.push("acme-platform/api", "main")
+    assert sample[("project" if provider.type == "gitlab" else "repository")]["id"] == number
+    run = simulate(sensor_sim, rendered, sample, tmp_path)
+    assert sorted(by_namespace(run)) == ["core-team", "partner-northwind"]
+
+    run = simulate(sensor_sim, rendered, _with_id(provider, sample, number + 1), tmp_path)
+    assert run.returncode == NO_TRIGGER, run.stdout
+    for dependency in ("push-core-team", "push-northwind"):
+        assert f"dependency {dependency} rejected the event (filter result false)" in run.stderr
+    assert f"id={number + 1}" in run.stderr
+
+    web = _with_id(provider, provider.push("acme-platform/web", "main"), number + 1)
+    assert list(by_namespace(simulate(sensor_sim, rendered, web, tmp_path))) == ["core-team"]
+
+
+# --- a project with a webhook secret of its own ---------------------------------------------
+
+
+@pytest.mark.parametrize("provider", PROVIDERS, ids=lambda p: p.type)
+def test_a_project_webhook_starts_that_project_only(sensor_sim, provider, tmp_path):
+    """northwind has its own webhook secret, so its own event (`<event>-northwind`, at
+    /push/northwind): a push of `api` (a component of both projects) delivered there starts
+    northwind's generate-version only, and delivered to the shared webhook core-team's only.
+    Whoever knows the shared secret starts nothing in northwind, and the reverse."""
+    rendered = render(provider, tmp_path / "bundle", with_project_webhook(default_config_text()))
+    own = f"{provider.event}-northwind"
+    api = provider.push("acme-platform/api", "main")
+
+    run = simulate(sensor_sim, rendered, api, tmp_path, event=own)
+    assert list(by_namespace(run)) == ["partner-northwind"]
+    check_workflow(run.workflows[0], provider, api, "main", "northwind")
+    assert ("generate-version-core-team: none of its dependencies (push-core-team) is on "
+            f'eventsource "{EVENTSOURCE}" event "{own}"') in run.stderr
+
+    run = simulate(sensor_sim, rendered, api, tmp_path)
+    assert list(by_namespace(run)) == ["core-team"]
+    assert ("generate-version-northwind: none of its dependencies (push-northwind) is on "
+            f'eventsource "{EVENTSOURCE}" event "{provider.event}"') in run.stderr
+
+    # the partner's own repository, pushed through the shared webhook: nothing
+    billing = provider.push("northwind-partners/billing-adapter", "main")
+    assert simulate(sensor_sim, rendered, billing, tmp_path).returncode == NO_TRIGGER
+    assert list(by_namespace(simulate(sensor_sim, rendered, billing, tmp_path, event=own))) == \
+        ["partner-northwind"]

@@ -193,7 +193,8 @@ def test_bundle_readme_is_the_operators_checklist(provider):
     assert referenced, "the scan found no Secret references"
     for name in referenced:
         assert f"`{name}`" in readme, f"Secret {name} is referenced but not in the checklist"
-    assert "Service `git-push-eventsource-svc`" in readme and "port 12000, path `/push`" in readme
+    assert "Service `git-push-eventsource-svc`" in readme and "port 12000 (the EventSource" in readme
+    assert "at\n   this path:\n\n   - `/push`" in readme   # one webhook: no project has its own
     assert "allowPrivilegeEscalation: false" in readme
     for image in ("nats:2.10.29", "nats-server-config-reloader:0.14.0"):
         assert image in readme

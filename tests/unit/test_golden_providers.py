@@ -30,3 +30,16 @@ def test_golden_provider_files(provider):
     assert sorted(p.name for p in folder.iterdir()) == sorted(FILES)
     for name, path in FILES.items():
         assert (folder / name).read_bytes() == bundle.files[path], f"{provider}/{name} differs"
+
+
+@pytest.mark.parametrize("provider", sorted(PROVIDERS))
+def test_golden_eventsource_with_a_project_webhook(provider):
+    """The same, with northwind's own webhook secret: a second event at /push/northwind."""
+    bundle = build_bundle(provider_config(provider, project_webhook=True))
+    path = GOLDEN / f"{provider}+project-webhook" / "git-push.eventsource.yaml"
+    data = bundle.files[FILES["git-push.eventsource.yaml"]]
+    if UPDATE:
+        assert not os.environ.get("CI"), "golden files are never regenerated in CI"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+    assert path.read_bytes() == data, f"{path.parent.name}/{path.name} differs"

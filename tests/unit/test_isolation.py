@@ -150,3 +150,81 @@ def test_the_default_configs_commented_example_is_valid_and_shows_the_defaults()
     assert config.isolation.container_requests == default.isolation.container_requests
     assert config.isolation.container_limits == default.isolation.container_limits
     assert config.isolation.egress_to == ("10.0.0.0/8",)
+    # the orchestrator's quota it shows is the one the default platform is sized to
+    assert build_bundle(config).files["namespaces/argo-delivery/resourcequota/argo-delivery-quota.yaml"] \
+        == build_bundle(default).files["namespaces/argo-delivery/resourcequota/argo-delivery-quota.yaml"]
+
+
+def _orchestrator_hard(resources, namespace="delivery"):
+    [quota] = _of(resources, "ResourceQuota", namespace)
+    return quota["spec"]["hard"]
+
+
+def test_the_orchestrator_quota_is_sized_from_its_event_pods(default_bundle):
+    """EventBus: 3 pods of main (100m/256Mi, 1/1Gi), reloader and metrics (10m/32Mi,
+    100m/64Mi each); the 2 EventSources (git-push, versions) and each project's 2 Sensors
+    (on-push, on-version): 1 pod of 50m/64Mi, 500m/256Mi each. The default holds all of it
+    twice over."""
+    assert _orchestrator_hard(default_bundle.resources, "argo-delivery") == {
+        "pods": "18",                                  # 2 x (3 + 2 + 4)
+        "requests.cpu": "1320m",                       # 2 x (3 x 120m + 6 x 50m)
+        "requests.memory": "2688Mi",                   # 2 x (3 x 320Mi + 6 x 64Mi)
+        "limits.cpu": "13200m",                        # 2 x (3 x 1.2 + 6 x 500m)
+        "limits.memory": "9984Mi"}                     # 2 x (3 x 1152Mi + 6 x 256Mi)
+    [limits] = _of(default_bundle.resources, "LimitRange", "argo-delivery")
+    assert limits["spec"]["limits"][0]["default"] == {"cpu": "500m", "memory": "256Mi"}
+
+
+def test_the_orchestrator_quota_grows_with_the_projects_and_takes_configured_keys():
+    _, one = _render()
+    text = MINIMAL.replace("projects:\n",
+                           "projects:\n  - {name: team-b, type: external, components: [web]}\n")
+    two = build_bundle(parse_config(text)).resources
+    # two Sensors (on-push, on-version), twice over
+    assert int(_orchestrator_hard(two)["pods"]) == int(_orchestrator_hard(one)["pods"]) + 4
+    _, configured = _render("isolation:\n  orchestratorQuota: {pods: 40, limits.cpu: \"16\"}\n")
+    hard = _orchestrator_hard(configured)
+    assert (hard["pods"], hard["limits.cpu"]) == ("40", "16")
+    assert hard["requests.memory"] == _orchestrator_hard(one)["requests.memory"]   # the rest as sized
+
+
+def test_the_orchestrator_quota_counts_sensors_added_from_your_own_code():
+    from argo_delivery.bundle import render_resources
+
+    config, resources = _render()
+    sensor = next(s for s in _of(resources, "Sensor") if s["metadata"]["name"].startswith("on-push-"))
+    mine = {**sensor, "metadata": {**sensor["metadata"], "name": "my-sensor"},
+            "spec": {**sensor["spec"], "replicas": 2}}
+    with_mine = render_resources(config, extra=[mine])
+    assert int(_orchestrator_hard(with_mine)["pods"]) == int(_orchestrator_hard(resources)["pods"]) + 4
+
+
+def test_event_pods_as_the_argo_events_controller_builds_them():
+    from argo_delivery.eventpods import events_pods, pods_usage
+
+    sized = {"requests": {"cpu": "100m"}, "limits": {"cpu": "1", "memory": "1Gi"}}
+    resources = [
+        {"kind": "EventBus", "metadata": {"name": "default", "namespace": "o"},
+         "spec": {"jetstream": {"containerTemplate": {"resources": sized}}}},        # 3 replicas
+        {"kind": "Sensor", "metadata": {"name": "s", "namespace": "o"},
+         "spec": {"replicas": 5, "template": {"container": {"resources": sized}}}},
+        {"kind": "EventSource", "metadata": {"name": "e", "namespace": "o"}, "spec": {}},
+        {"kind": "Sensor", "metadata": {"name": "elsewhere", "namespace": "x"}, "spec": {}},
+    ]
+    groups = events_pods(resources, "o")
+    assert [(g.owner, g.replicas, g.surge, [n for n, _ in g.containers]) for g in groups] == [
+        ("EventBus default", 3, 0, ["main", "reloader", "metrics"]),   # a StatefulSet: no surge
+        ("Sensor s", 5, 2, ["main"]),                                 # maxSurge 25%, rounded up
+        ("EventSource e", 1, 1, ["main"])]
+    defaults = {"requests": {"cpu": "10m", "memory": "10Mi"}, "limits": {"cpu": "20m", "memory": "20Mi"}}
+    used, unset = pods_usage(groups, defaults, rollout=False)
+    assert unset == {}
+    assert used["pods"] == 9
+    # main sets a cpu request; its memory request is its memory limit (API defaulting); the
+    # sidecars and the EventSource take the LimitRange's defaults
+    assert used["requests.cpu"] == parse_quantity("800m") + 7 * parse_quantity("10m")
+    assert used["requests.memory"] == 8 * parse_quantity("1Gi") + 7 * parse_quantity("10Mi")
+    assert pods_usage(groups, defaults, rollout=True)[0]["pods"] == 12
+    _, unset = pods_usage(groups, {}, rollout=False)
+    assert unset["requests.memory"] == ["EventBus default container reloader",
+                                        "EventBus default container metrics", "EventSource e container main"]

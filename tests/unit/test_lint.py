@@ -434,3 +434,34 @@ def test_ad022_a_quota_without_container_defaults_refuses_argos_wait_container(d
         for _, d in documents if d["kind"] == "WorkflowTemplate"}
     assert ("Argo's wait container sets no requests.cpu and the namespace has no LimitRange "
             "default for it") in findings[0].message
+
+
+def test_ad023_the_orchestrator_quota_must_hold_the_event_pods(default_bundle):
+    documents = docs_of(default_bundle)
+    assert not [f for f in lint_documents(documents) if f.rule == "AD023"]
+    # a configured quota that only holds the pods at rest: a rollout of the Sensors and the
+    # EventSource (one more pod each) would not fit
+    from argo_delivery.bundle import build_bundle
+    from argo_delivery.config import default_config_text, parse_config
+    text = default_config_text().replace(
+        "\ncomponents:", "\nisolation:\n  orchestratorQuota: {pods: 6, limits.memory: 4Gi}\ncomponents:", 1)
+    findings = [f for f in lint_documents(docs_of(build_bundle(parse_config(text)))) if f.rule == "AD023"]
+    assert [(f.resource, f.field) for f in findings] == [
+        ("ResourceQuota argo-delivery/argo-delivery-quota", "spec.hard.pods"),
+        ("ResourceQuota argo-delivery/argo-delivery-quota", "spec.hard.limits.memory")]
+    assert findings[0].message.startswith(
+        "the EventBus, EventSource and Sensor pods Argo Events runs here need pods 15 (EventBus "
+        "default x3, EventSource git-push x2, EventSource versions x2, Sensor on-push-core-team x2, ")
+    assert "need limits.memory 6528Mi" in findings[1].message   # 3 x 1152Mi + 12 x 256Mi
+
+
+def test_ad023_event_pods_without_resources_need_the_limit_range(default_bundle):
+    documents = copy.deepcopy(_without(docs_of(default_bundle), lambda d: d["kind"] == "LimitRange"))
+    for _, doc in documents:
+        if doc["kind"] == "EventBus":
+            del doc["spec"]["jetstream"]["metricsContainerTemplate"]
+    findings = [f for f in lint_documents(documents) if f.rule == "AD023"]
+    assert {f.field for f in findings} == {f"spec.hard.{k}" for k in
+                                           ("requests.cpu", "requests.memory", "limits.cpu", "limits.memory")}
+    assert findings[0].message.startswith("EventBus default container metrics sets no requests.cpu and "
+                                          "the namespace has no LimitRange default for it")

@@ -52,5 +52,18 @@ def test_a_new_entry_is_a_provider_everywhere(bitbucket):
         parse_config(token, "bitbucket.yaml")
 
 
+def test_a_provider_that_sends_no_repository_id_refuses_repository_ids(bitbucket):
+    """The entry above names no `id` path: a repositoryId could never match its pushes."""
+    text = default_config_text().replace("type: github", "type: bitbucket-server", 1)
+    text = text.replace("    branch: release\n", "    branch: release\n    repositoryId: 7\n", 1)
+    with pytest.raises(ConfigError) as caught:
+        parse_config(text, "bitbucket.yaml")
+    [problem] = caught.value.problems
+    assert (problem.path, problem.line) == ("components[2].repositoryId", 26)
+    assert problem.message == ("bitbucket-server pushes carry no repository id, so no push would "
+                               "match it; remove repositoryId (repository ids apply to github, "
+                               "gitlab, generic)")
+
+
 def test_rules_name_the_providers_from_the_table():
     assert config_module._providers_where(lambda kind: kind.base_url) == "github and gitlab"

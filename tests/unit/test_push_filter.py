@@ -8,8 +8,8 @@ from __future__ import annotations
 import json
 import re
 
-from argo_delivery.config import GitProvider, SecretKeyRef, load_config
-from argo_delivery.providers import repository_path
+from argo_delivery.config import GitProvider, SecretKeyRef, load_config, parse_config
+from argo_delivery.providers import PROVIDERS, repository_path
 from argo_delivery.sensors.on_push import push_filter
 from tests.support import REPO_ROOT
 
@@ -50,3 +50,24 @@ def test_a_gitlab_under_a_path_prefix_names_projects_without_it():
     assert repository_path("git@git.example.com:group/proj.git", "gitlab", base) == "group/proj"
     assert repository_path("https://git.example.com/other/proj", "gitlab", base) == "other/proj"
     assert repository_path("https://gitlab.com/group/proj.git", "gitlab", None) == "group/proj"
+
+
+def test_a_repository_id_is_required_where_the_config_gives_one():
+    text = MINIMAL.read_text().replace(
+        "{name: api, repo: https://github.com/acme/api.git, branch: main}",
+        "{name: api, repo: https://github.com/acme/api.git, branch: main, repositoryId: 186853002}")
+    config = parse_config(text)
+    assert config.components[0].repository_id == 186853002
+    dependency = push_filter(config.projects[0], config.git_provider)["exprs"][0]
+    # the id is part of api's alternative only; web (no id) matches by path and branch
+    assert '(path =~ "(?i)^acme/api$" && ref == "refs/heads/main" && id == 186853002)' in dependency["expr"]
+    assert '(path =~ "(?i)^acme/web$" && ref == "refs/heads/main")' in dependency["expr"]
+    assert {"name": "id", "path": "body.repository.id"} in dependency["fields"]
+    # without any id the payload's id is not read at all
+    plain = push_filter(load_config(MINIMAL).projects[0], config.git_provider)["exprs"][0]
+    assert "id" not in {f["name"] for f in plain["fields"]} and " id ==" not in plain["expr"]
+
+
+def test_each_provider_names_where_its_repository_id_is():
+    assert {name: kind.payload.get("id") for name, kind in PROVIDERS.items()} == {
+        "github": "body.repository.id", "gitlab": "body.project.id", "generic": "body.repository.id"}
