@@ -114,6 +114,9 @@ RULES: dict[str, tuple[str, str]] = {
               "leave isolation.orchestratorQuota unset (it is sized from the bundle's own "
               "EventBus, EventSource and Sensor pods) or raise it, and keep the namespace's "
               "LimitRange"),
+    "AD024": ("approval-admission",
+              "keep the bundle's ValidatingAdmissionPolicy argo-delivery-version-approval, with "
+              "failurePolicy Fail, a Deny binding and all its validations"),
     "UP001": ("argo-workflows-lint", "see Argo Workflows' message"),
     "UP002": ("argo-events-lint", "see Argo Events' message"),
 }
@@ -697,7 +700,8 @@ def _matches(policy: dict[str, Any], resource: str, operation: str) -> bool:
 
 
 def _check_admission(documents: list[tuple[str, dict[str, Any]]]) -> list[Finding]:
-    """AD020/AD021: what a Sensor's token or the Version writer can do is bounded by policy."""
+    """AD020/AD021/AD024: what a Sensor's token, the Version writer or a product owner can do
+    is bounded by policy."""
     from argo_delivery.admission import SENSOR_SETTABLE, WORKFLOW_SPEC_FIELDS, service_account_user
 
     policies = _enforced_policies(documents)
@@ -707,6 +711,9 @@ def _check_admission(documents: list[tuple[str, dict[str, Any]]]) -> list[Findin
                                                        "request.namespace in variables.namespaces"]
     version_checks = ("request.userInfo.username ==", "namespaceObject.metadata.labels",
                       "object.spec.hash.substring(7, 23)", "!has(object.spec.approval)")
+    approval_checks = ("check('approve').allowed()", "oldObject.status.stream == 'candidate'",
+                       "object.spec.approval.approvedBy == request.userInfo.username",
+                       "object.spec.approval == oldObject.spec.approval")
     for file, doc in documents:
         meta = doc.get("metadata") or {}
         if doc.get("kind") == "Sensor" and any(
@@ -731,6 +738,16 @@ def _check_admission(documents: list[tuple[str, dict[str, Any]]]) -> list[Findin
                     "AD021", file, doc, "rules",
                     "grants create on versions, and no admission policy checks who creates a "
                     "Version, its name, project and approval: Versions could be forged"))
+        if doc.get("kind") == "Role" and any(
+                GROUP in (rule.get("apiGroups") or []) and "versions" in (rule.get("resources") or [])
+                and {"patch", "update"} & set(rule.get("verbs") or []) for rule in doc.get("rules") or []):
+            if not any(_matches(p, "versions", "UPDATE")
+                       and all(check in _policy_text(p, "validations") for check in approval_checks)
+                       for p in policies):
+                found.append(_finding(
+                    "AD024", file, doc, "rules",
+                    "grants patch or update on versions, and no admission policy checks who sets "
+                    "spec.approval, in whose name and on which Version: approvals could be forged"))
     return found
 
 

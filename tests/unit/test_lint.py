@@ -173,7 +173,7 @@ def test_clusterrole_wildcards_in_any_field():
 
 
 def test_lint_cli_exit_codes_and_json(tmp_path, default_bundle):
-    role = find(default_bundle, "Role")
+    role = find(default_bundle, "Role", "argo-delivery-executor")
     role["rules"][0]["verbs"] = ["*"]
     (tmp_path / "role.yaml").write_text(yaml.safe_dump(role))
     runner = CliRunner()
@@ -465,3 +465,22 @@ def test_ad023_event_pods_without_resources_need_the_limit_range(default_bundle)
                                            ("requests.cpu", "requests.memory", "limits.cpu", "limits.memory")}
     assert findings[0].message.startswith("EventBus default container metrics sets no requests.cpu and "
                                           "the namespace has no LimitRange default for it")
+
+
+def test_ad024_roles_that_patch_versions_need_the_approval_policy(default_bundle):
+    documents = docs_of(default_bundle)
+    assert not [f for f in lint_documents(documents) if f.rule == "AD024"]
+    without = _without(documents, lambda d: d["metadata"]["name"] == "argo-delivery-version-approval")
+    findings = [f for f in lint_documents(without) if f.rule == "AD024"]
+    assert sorted({f.resource for f in findings}) == [
+        f"Role {ns}/{role}" for ns in ("core-team", "partner-northwind")
+        for role in ("argo-delivery-developer", "argo-delivery-product-owner")]
+    # a weakened policy (no check of the approver's name) is no policy
+    weakened = copy.deepcopy(documents)
+    for _, doc in weakened:
+        if doc["kind"] == "ValidatingAdmissionPolicy" and \
+                doc["metadata"]["name"] == "argo-delivery-version-approval":
+            doc["spec"]["validations"] = [v for v in doc["spec"]["validations"]
+                                          if "approvedBy ==" not in v["expression"]]
+    assert {f.resource for f in lint_documents(weakened) if f.rule == "AD024"} == \
+        {f.resource for f in findings}
