@@ -140,7 +140,6 @@ def on_push(project: Project, config: PlatformConfig, target: SensorTrigger) -> 
     of one of the project's components creates a Workflow from `target` (declared by the
     template's module) in the project's namespace. Each project has its own Sensor and
     ServiceAccount, so no Sensor token reaches another tenant's namespace."""
-    provider = config.git_provider.type
     trigger = _trigger(project, config, target)
     return {
         "apiVersion": "argoproj.io/v1alpha1",
