@@ -64,9 +64,9 @@ def approval_policy(config: PlatformConfig) -> list[dict]:
         "argo-delivery-version-approval",
         "A Version's approval: a candidate only, by a user allowed to approve it, in that "
         "user's own name, never changed once given.",
+        # every namespace: a Version outside a project namespace is approved by the same rules
         resources=[{"apiGroups": [GROUP], "apiVersions": ["*"], "operations": ["UPDATE"],
                     "resources": ["versions"]}],
-        namespace_selector={"matchExpressions": [{"key": LABEL_PROJECT, "operator": "Exists"}]},
         validations=[
             {"expression": "!has(oldObject.spec.approval) || (has(object.spec.approval) && "
                            "object.spec.approval == oldObject.spec.approval)",

@@ -222,7 +222,8 @@ def test_the_default_bundles_own_orchestrator_pods_fit_its_quota_twice_over(kube
     pods = _event_pods(resources)
     assert sorted(name for name, _ in pods) == [
         "eventbus-default-js-0", "eventbus-default-js-1", "eventbus-default-js-2",
-        "eventsource-git-push", "sensor-on-push-core-team", "sensor-on-push-northwind"]
+        "eventsource-git-push", "eventsource-versions", "sensor-on-push-core-team",
+        "sensor-on-push-northwind", "sensor-on-version-core-team", "sensor-on-version-northwind"]
     created = []
     try:
         for copy in ("a", "b"):
@@ -243,7 +244,7 @@ def test_the_default_bundles_own_orchestrator_pods_fit_its_quota_twice_over(kube
         assert refused.value.status == 403
         message = refused.value.body["message"]
         assert "exceeded quota: argo-delivery-quota" in message
-        assert "pods=12" in message.split("used: ")[1] and "pods=12" in message.split("limited: ")[1]
+        assert "pods=18" in message.split("used: ")[1] and "pods=18" in message.split("limited: ")[1]
     finally:
         for name in created:
             kube.request("DELETE", kube.path_for("v1", "Pod", name, ORCHESTRATOR),

@@ -24,11 +24,12 @@ pytestmark = pytest.mark.apiserver
 
 PROJECT = "cliv-team"          # a project of this module only: its namespace is the one labelled so
 NS = "cliv-team"               # developers: get/list/watch/patch; product owners: + approve
-READ_ONLY_NS = "cliv-readonly"  # developers hold the rendered read-only Role here
+READ_ONLY_NS = "cliv-readonly"  # developers hold a read-only Role here
 VERSIONS = f"/apis/{GROUP}/v1alpha1/namespaces/{{ns}}/versions"
-POLICY = "cliv-approve-verb"
-POLICY_MESSAGE = ("only a product owner of this project approves a Version: you may not use the "
-                  "verb 'approve' on versions here ('quoted' [bracketed] text stays as it is)")
+POLICY = "argo-delivery-version-approval"
+POLICY_MESSAGE = ("bob may not approve Versions in cliv-team: approving needs the verb approve on "
+                  "versions, which the product owners of the project hold (Role "
+                  "argo-delivery-product-owner)")
 NOW = "2026-03-01T10:00:00Z"
 
 
@@ -118,8 +119,9 @@ def project(kube):
         binding(DEVELOPER.name, NS, "acme:core-developers"),
         role(PRODUCT_OWNER.name, NS, "get", "list", "watch", "patch", "approve"),
         binding(PRODUCT_OWNER.name, NS, "acme:product-owners"),
-        # the rendered developer Role as it is: it reads Versions, nothing more
-        DEVELOPER.manifest(READ_ONLY_NS, {}), binding(DEVELOPER.name, READ_ONLY_NS, "acme:core-developers"),
+        # a developer Role that reads Versions, nothing more
+        role(DEVELOPER.name, READ_ONLY_NS, "get", "list", "watch"),
+        binding(DEVELOPER.name, READ_ONLY_NS, "acme:core-developers"),
     ], field_manager="cliv-test")
     return names
 
@@ -223,28 +225,12 @@ def test_a_developer_without_patch_is_told_to_be_a_product_owner(kube, project, 
 
 @pytest.fixture
 def approve_verb_policy(kube, project, kubeconfigs):
-    """An admission policy that asks for the custom verb `approve` (as the bundle's will), scoped
-    to this module's namespace; removed afterwards."""
-    condition = ("!has(object.spec.approval) || (has(oldObject.spec.approval) && "
-                 "object.spec.approval == oldObject.spec.approval) || "
-                 f"authorizer.group('{GROUP}').resource('versions').namespace(request.namespace)"
-                 ".name(request.name).check('approve').allowed()")
-    manifests = [
-        {"apiVersion": "admissionregistration.k8s.io/v1", "kind": "ValidatingAdmissionPolicy",
-         "metadata": {"name": POLICY},
-         "spec": {"failurePolicy": "Fail",
-                  "matchConstraints": {"resourceRules": [{
-                      "apiGroups": [GROUP], "apiVersions": ["*"], "operations": ["UPDATE"],
-                      "resources": ["versions"]}]},
-                  "validations": [{"expression": condition, "message": POLICY_MESSAGE,
-                                   "reason": "Forbidden"}]}},
-        {"apiVersion": "admissionregistration.k8s.io/v1", "kind": "ValidatingAdmissionPolicyBinding",
-         "metadata": {"name": POLICY},
-         "spec": {"policyName": POLICY, "validationActions": ["Deny"],
-                  "matchResources": {"namespaceSelector": {
-                      "matchLabels": {"kubernetes.io/metadata.name": NS}}}}},
-    ]
-    kube.apply(manifests, field_manager="cliv-test")
+    """The bundle's own approval policy (argo-delivery-version-approval: the verb `approve`, a
+    candidate only, in the approver's own name); removed afterwards."""
+    from argo_delivery.config import load_default
+    from argo_delivery.templates.release import approval_policy
+
+    kube.apply(approval_policy(load_default()), field_manager="cliv-test")
     # a policy acts once the API server's informers have it: probe with a dry run as bob
     path = VERSIONS.format(ns=NS) + f"/{project['for-admission']}"
     probe = {"spec": {"approval": {"approvedBy": "bob", "approvedAt": NOW}}}
@@ -257,7 +243,7 @@ def approve_verb_policy(kube, project, kubeconfigs):
             if POLICY in exc.message:
                 break
             raise
-        assert time.monotonic() < deadline, "the approve-verb policy never took effect"
+        assert time.monotonic() < deadline, "the approval policy never took effect"
         time.sleep(0.5)
     yield
     for plural in ("validatingadmissionpolicybindings", "validatingadmissionpolicies"):
@@ -269,7 +255,7 @@ def test_an_admission_refusal_is_shown_verbatim(kube, project, kubeconfigs, appr
     name = project["for-admission"]
     result = cli(kubeconfigs, "bob", "approve", name)
     assert result.exit_code == 1, result.output
-    assert f"error: the API server refused the approval of Version {NS}/{name} (HTTP 403): " \
+    assert f"error: the API server refused the approval of Version {NS}/{name} (HTTP 422): " \
         in result.stderr
     assert f"denied request: {POLICY_MESSAGE}" in result.stderr
     assert "approval" not in live(kube, name)["spec"]

@@ -273,7 +273,7 @@ ON_VERSION_ATTACKS = {
     "a stream with govaluate syntax": (_set("stream", "alpha || true"), "declared values"),
     "generate-version from the wrong Sensor": (
         lambda w: w["spec"]["workflowTemplateRef"].update(name="generate-version"),
-        "may only create Workflows from release, run-stream in sec-core"),
+        "may only create Workflows from "),
     "run-stream as the recorder": (override(serviceAccountName="argo-delivery-stream-recorder"),
                                    "may set only"),
 }
