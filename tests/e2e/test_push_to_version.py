@@ -129,14 +129,14 @@ def payload(owner: str, name: str, branch: str, commit: str) -> bytes:
     return json.dumps(data).encode()
 
 
-def deliver(cluster, body: bytes, signature: str | None) -> str:
+def deliver(cluster, body: bytes, signature: str | None, path: str = "/push") -> str:
     """POST a push from a pod (restricted, no token), as GitHub would; the HTTP status."""
     headers = {"Content-Type": "application/json", "X-GitHub-Event": "push",
                "X-GitHub-Delivery": str(uuid.uuid4())}
     if signature is not None:
         headers["X-Hub-Signature-256"] = signature
     name = f"push-{uuid.uuid4().hex[:8]}"
-    url = f"http://git-push-eventsource-svc.{ORCHESTRATOR}.svc.cluster.local:12000/push"
+    url = f"http://git-push-eventsource-svc.{ORCHESTRATOR}.svc.cluster.local:12000{path}"
     cluster.kube.apply([{
         "apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "namespace": ORCHESTRATOR},
         "spec": {"restartPolicy": "Never", "automountServiceAccountToken": False,
