@@ -230,7 +230,10 @@ def approve_verb_policy(kube, project, kubeconfigs):
     from argo_delivery.config import load_default
     from argo_delivery.templates.release import approval_policy
 
-    kube.apply(approval_policy(load_default()), field_manager="cliv-test")
+    existed = kube.request("GET", "/apis/admissionregistration.k8s.io/v1/"
+                           f"validatingadmissionpolicies/{POLICY}", ok=(404,)).get("kind")
+    # the manager a bundle apply uses: the policy may be there already, from the bundle
+    kube.apply(approval_policy(load_default()), field_manager="argo-delivery")
     # a policy acts once the API server's informers have it: probe with a dry run as bob
     path = VERSIONS.format(ns=NS) + f"/{project['for-admission']}"
     probe = {"spec": {"approval": {"approvedBy": "bob", "approvedAt": NOW}}}
@@ -246,8 +249,10 @@ def approve_verb_policy(kube, project, kubeconfigs):
         assert time.monotonic() < deadline, "the approval policy never took effect"
         time.sleep(0.5)
     yield
-    for plural in ("validatingadmissionpolicybindings", "validatingadmissionpolicies"):
-        kube.request("DELETE", f"/apis/admissionregistration.k8s.io/v1/{plural}/{POLICY}", ok=(404,))
+    if not existed:   # leave a policy a bundle applied before this test alone
+        for plural in ("validatingadmissionpolicybindings", "validatingadmissionpolicies"):
+            kube.request("DELETE", f"/apis/admissionregistration.k8s.io/v1/{plural}/{POLICY}",
+                         ok=(404,))
 
 
 def test_an_admission_refusal_is_shown_verbatim(kube, project, kubeconfigs, approve_verb_policy):

@@ -6,7 +6,7 @@ Argo controllers.
 The platform is the default one with suites that say something on this cluster: core-team's
 alpha suites pass (one checks every fact a suite is promised, and that it has no API token);
 northwind's fail in each way a suite can fail (an exit code, a timeout, an image that does
-not exist), so its Version is `failed` and the nightly run does not pick it.
+not exist, memory beyond its limit), so its Version is `failed` and the nightly run does not pick it.
 """
 
 from __future__ import annotations
@@ -79,7 +79,10 @@ def _edit(data: dict) -> None:
                 "alpha": [_suite("exits-3", "import sys; print('failing on purpose'); sys.exit(3)", "2m"),
                           _suite("too-slow", "import time; time.sleep(600)", "8s"),
                           _suite("no-image", "print('never runs')", "30s",
-                                 image="e2e.local/no-such-image:1")],
+                                 image="e2e.local/no-such-image:1"),
+                          {**_suite("oom", "x = bytearray(512 * 1024 * 1024); print(len(x))", "2m"),
+                           "resources": {"requests": {"memory": "32Mi"},
+                                         "limits": {"memory": "48Mi"}}}],
                 "nightly": [_suite("nightly-smoke", "print('nightly')", "2m")]}
 
 
@@ -169,6 +172,9 @@ def test_each_way_a_suite_fails_is_reported(cluster, pushed):
     assert "8s" in results["too-slow"]["message"]
     assert results["no-image"]["reason"] == "ImageError", results["no-image"]
     assert "no-such-image" in results["no-image"]["message"]
+    assert (results["oom"]["reason"], results["oom"].get("exitCode")) == ("OOMKilled", 137), \
+        results["oom"]
+    assert "out of memory" in results["oom"]["message"]
     assert condition(found, "AlphaPassed") == "False"
 
 
