@@ -6,10 +6,13 @@ import inspect
 import types
 from collections.abc import Sequence
 from importlib import resources
+from typing import Any
 
 from argo_delivery import promotion, steplib, versionhash
+from argo_delivery.config import Project
+from argo_delivery.naming import GROUP, LABEL_PROJECT
 
-__all__ = ["step_module", "step_source"]
+__all__ = ["step_module", "step_source", "template_metadata"]
 
 # Shared standard-library modules a step may have prepended, by name.
 SHARED = {"steplib": steplib, "versionhash": versionhash, "promotion": promotion}
@@ -22,6 +25,24 @@ def step_source(name: str, with_versionhash: bool = False,
     names = [*shared, *(["versionhash"] if with_versionhash else [])]
     parts = [_without_future(inspect.getsource(SHARED[n])) for n in names]
     return "\n\n".join([*parts, body])
+
+
+def template_metadata(name: str, project: Project, *, description: str, flow: str,
+                      summary: str) -> dict[str, Any]:
+    """name, namespace, labels and annotations of a project's WorkflowTemplate or CronWorkflow
+    (`description` says what it does, `flow` which of DESIGN's flows it implements, `summary`
+    is the line Argo's UI shows)."""
+    return {
+        "name": name,
+        "namespace": project.namespace,
+        "labels": {LABEL_PROJECT: project.name},
+        "annotations": {
+            f"{GROUP}/description": description,
+            f"{GROUP}/flow": flow,
+            "workflows.argoproj.io/description": summary,
+            "workflows.argoproj.io/version": ">= 4.0.0",
+        },
+    }
 
 
 def _without_future(source: str) -> str:

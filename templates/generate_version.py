@@ -20,7 +20,7 @@ from argo_delivery.security import script_step, step_resources, workflow_default
 from argo_delivery.sensors import on_push
 from argo_delivery.tenancy import EXECUTOR
 
-from ._steps import step_source
+from ._steps import step_source, template_metadata
 
 __all__ = ["CAPABILITY", "NAME", "TRIGGER_PARAMETERS", "VERSION_WRITER", "generate_version"]
 
@@ -61,16 +61,10 @@ def generate_version(project: Project, config: PlatformConfig) -> WorkflowTempla
                                     optional=True, default_mode=0o440))
         env.append(Env(name="AD_GIT_CREDENTIALS", value=CREDENTIALS_DIR))
     with WorkflowTemplate(
-        name=NAME,
-        namespace=project.namespace,
-        labels={LABEL_PROJECT: project.name},
-        annotations={
-            f"{GROUP}/description": "Resolve every component's head commit and create the "
-                                    "Version for this exact set of commits.",
-            f"{GROUP}/flow": "F1",
-            "workflows.argoproj.io/description": "Push -> Version (idempotent).",
-            "workflows.argoproj.io/version": ">= 4.0.0",
-        },
+        **template_metadata(NAME, project,
+                            description="Resolve every component's head commit and create the "
+                                        "Version for this exact set of commits.",
+                            flow="F1", summary="Push -> Version (idempotent)."),
         entrypoint=NAME,
         arguments=[Parameter(name=param, value="",
                              description=f"base64 of the push's {param} (set by the on-push "

@@ -14,8 +14,8 @@ from hera.workflows import CronWorkflow, Parameter
 from hera.workflows import models as m
 
 from argo_delivery.config import PlatformConfig, Project
-from argo_delivery.naming import GROUP, LABEL_PROJECT
 
+from ._steps import template_metadata
 from .run_stream import NAME as RUN_STREAM
 
 __all__ = ["NAME", "STARTING_DEADLINE_SECONDS", "nightly"]
@@ -30,16 +30,10 @@ def nightly(project: Project, config: PlatformConfig) -> list[CronWorkflow]:
         return []
     schedules = config.schedules
     return [CronWorkflow(
-        name=NAME,
-        namespace=project.namespace,
-        labels={LABEL_PROJECT: project.name},
-        annotations={
-            f"{GROUP}/description": f"Nightly suites on up to {schedules.nightly_versions} "
-                                    "Version(s) that passed alpha, newest first.",
-            f"{GROUP}/flow": "F3",
-            "workflows.argoproj.io/description": "Nightly stream.",
-            "workflows.argoproj.io/version": ">= 4.0.0",
-        },
+        **template_metadata(NAME, project,
+                            description=f"Nightly suites on up to {schedules.nightly_versions} "
+                                        "Version(s) that passed alpha, newest first.",
+                            flow="F3", summary="Nightly stream."),
         schedules=[schedules.nightly],
         timezone=schedules.time_zone,
         concurrency_policy="Forbid",

@@ -15,11 +15,11 @@ from hera.workflows import Env, Parameter, WorkflowTemplate
 
 from argo_delivery.admission import validating_policy
 from argo_delivery.config import PlatformConfig, Project
-from argo_delivery.naming import GROUP, LABEL_PROJECT
+from argo_delivery.naming import GROUP
 from argo_delivery.security import script_step, step_resources, workflow_defaults
 from argo_delivery.tenancy import EXECUTOR
 
-from ._steps import step_source
+from ._steps import step_source, template_metadata
 from .run_stream import RECORDER, step_image
 
 __all__ = ["NAME", "approval_policy", "release"]
@@ -30,15 +30,9 @@ NAME = "release"
 def release(project: Project, config: PlatformConfig) -> WorkflowTemplate:
     """The `release` WorkflowTemplate of one project: an approved candidate -> released."""
     with WorkflowTemplate(
-        name=NAME,
-        namespace=project.namespace,
-        labels={LABEL_PROJECT: project.name},
-        annotations={
-            f"{GROUP}/description": "Release an approved candidate Version.",
-            f"{GROUP}/flow": "F4",
-            "workflows.argoproj.io/description": "Approved candidate -> released.",
-            "workflows.argoproj.io/version": ">= 4.0.0",
-        },
+        **template_metadata(NAME, project,
+                            description="Release an approved candidate Version.",
+                            flow="F4", summary="Approved candidate -> released."),
         entrypoint=NAME,
         arguments=[Parameter(name="version", value="", description="the approved Version")],
         **workflow_defaults(RECORDER, EXECUTOR, deadline_seconds=600),

@@ -23,13 +23,13 @@ from hera.workflows import models as m
 
 from argo_delivery.config import PlatformConfig, Project, TestSuite
 from argo_delivery.durations import parse_duration
-from argo_delivery.naming import GROUP, LABEL_PROJECT
+from argo_delivery.naming import GROUP
 from argo_delivery.promotion import STREAMS
 from argo_delivery.rbac import Account, Role, Rule
 from argo_delivery.security import container_step, script_step, step_resources, workflow_defaults
 from argo_delivery.tenancy import EXECUTOR
 
-from ._steps import step_source
+from ._steps import step_source, template_metadata
 
 __all__ = ["NAME", "RECORDER", "SUITE_ACCOUNT", "TRIGGERS", "run_stream", "step_image",
            "suite_environment"]
@@ -111,16 +111,10 @@ def run_stream(project: Project, config: PlatformConfig) -> WorkflowTemplate:
     facts = _fact_names(project)
     components = json.dumps([c.name for c in project.components])
     with WorkflowTemplate(
-        name=NAME,
-        namespace=project.namespace,
-        labels={LABEL_PROJECT: project.name},
-        annotations={
-            f"{GROUP}/description": "Run a stream's test suites on a Version, in parallel, "
-                                    "and record the results in its status.",
-            f"{GROUP}/flow": "F2, F3",
-            "workflows.argoproj.io/description": "Version -> suites -> Version status.",
-            "workflows.argoproj.io/version": ">= 4.0.0",
-        },
+        **template_metadata(NAME, project,
+                            description="Run a stream's test suites on a Version, in parallel, "
+                                        "and record the results in its status.",
+                            flow="F2, F3", summary="Version -> suites -> Version status."),
         entrypoint="main",
         on_exit="finish",
         arguments=[
