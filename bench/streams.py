@@ -34,24 +34,34 @@ from tests.e2e.cluster import Cluster  # noqa: E402
 from tests.e2e.images import python_git_image  # noqa: E402
 
 WRITER = "argo-delivery-version-writer"
-TINY = {"requests": {"cpu": "10m", "memory": "16Mi"}, "limits": {"cpu": "200m", "memory": "64Mi"}}
+# Small requests so that the scheduler places all 50 suites on the 2-core node at once (with
+# the defaults, 150m a pod, it would queue them); limits that do not throttle a container
+# (a 200m / 64Mi limit made 50 argoexec + python pods thrash for minutes).
+SMALL = {"requests": {"cpu": "10m", "memory": "32Mi"}, "limits": {"cpu": "1", "memory": "256Mi"}}
 
 
 def config(sizes: list[int]) -> str:
     data = yaml.safe_load(default_config_text())
     suite = {"image": python_git_image().name, "command": ["python3", "-c", "pass"],
-             "timeout": "10m", "resources": TINY}
+             "timeout": "10m", "resources": SMALL}
     data["projects"] = [{
         "name": f"bench-{n}", "type": "internal", "namespace": f"bench-{n}", "components": ["api"],
         "members": {"developers": ["bench:devs"], "productOwners": ["bench:owners"]},
-        "quota": {"pods": n + 10, "requests.cpu": "4", "limits.cpu": "16",
-                  "limits.memory": "16Gi"},
+        "quota": {"pods": n + 10, "requests.cpu": "4", "limits.cpu": str(2 * n + 10),
+                  "limits.memory": f"{n + 10}Gi"},
         "testSuites": {"alpha": [{"name": f"s{i}", **suite} for i in range(n)], "nightly": []},
     } for n in sizes]
     data["components"] = [c for c in data["components"] if c["name"] == "api"]
-    data["isolation"] = {"containerDefaults": TINY}
+    data["isolation"] = {"containerDefaults": SMALL}
     data.pop("schedules", None)
     return yaml.safe_dump(data, sort_keys=False)
+
+
+def _pods(cluster: Cluster, prefix: str) -> list[str]:
+    """Running pods of the orchestrator namespace whose name starts with `prefix`."""
+    return [p["metadata"]["name"] for p in cluster.kube.request(
+        "GET", "/api/v1/namespaces/argo-delivery/pods")["items"]
+        if p["metadata"]["name"].startswith(prefix) and p["status"].get("phase") == "Running"]
 
 
 def stamp(text: str) -> float:
@@ -76,7 +86,13 @@ def run_alpha(cluster: Cluster, namespace: str, project: str) -> dict:
             if any(p.get("value") == name for p in w["spec"]["arguments"]["parameters"]):
                 return w
         return None
-    started = cluster.wait_for(f"the alpha Workflow of {name}", workflow, 120)
+    try:
+        started = cluster.wait_for(f"the alpha Workflow of {name}", workflow, 120)
+    except Exception:
+        for prefix in ("versions-eventsource", f"on-version-{project}-sensor"):
+            for pod in _pods(cluster, prefix):
+                print(f"--- {pod}\n{cluster.pod_logs('argo-delivery', pod)[-3000:]}")
+        raise
     done = cluster.wait_workflow(namespace, started["metadata"]["name"], timeout=900)
     version = cluster.kube.request(
         "GET", f"/apis/argo-delivery.io/v1alpha1/namespaces/{namespace}/versions/{name}")
@@ -106,16 +122,12 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as out:
             bundle = cluster.render_bundle(Path(out), config(sizes))
             cluster.apply_bundle(bundle)
-        for n in sizes:
-            cluster.wait_for(f"on-version Sensor of bench-{n}", lambda n=n: any(
-                (d.get("status") or {}).get("readyReplicas") for d in cluster.kube.request(
-                    "GET", "/apis/apps/v1/namespaces/argo-delivery/deployments")["items"]
-                if d["metadata"]["name"].startswith(f"on-version-bench-{n}-sensor")), 300)
-            cluster.wait_for("versions EventSource", lambda: any(
-                (d.get("status") or {}).get("readyReplicas") for d in cluster.kube.request(
-                    "GET", "/apis/apps/v1/namespaces/argo-delivery/deployments")["items"]
-                if d["metadata"]["name"].startswith("versions-eventsource")), 300)
-        time.sleep(10)   # the Sensors subscribe to the EventBus after they are ready
+        for prefix in ["versions-eventsource", *(f"on-version-bench-{n}-sensor" for n in sizes)]:
+            cluster.wait_for(f"{prefix} running", lambda p=prefix: _pods(cluster, p), 300)
+        for n in sizes:   # a Sensor gets only the events published after it subscribed
+            cluster.wait_for(f"on-version-bench-{n} subscribed", lambda n=n: any(
+                "Subscribing to subject" in cluster.pod_logs("argo-delivery", pod)
+                for pod in _pods(cluster, f"on-version-bench-{n}-sensor")), 300)
         results = {}
         for n in sizes:
             results[n] = overhead(run_alpha(cluster, f"bench-{n}", f"bench-{n}"))
