@@ -54,13 +54,18 @@ def _cel(value: Any) -> str:
 def validating_policy(name: str, description: str, *, resources: list[dict[str, Any]],
                       validations: list[dict[str, str]], variables: list[dict[str, str]] = (),
                       match_conditions: list[dict[str, str]] = (),
-                      namespace_selector: dict[str, Any] | None = None) -> list[dict[str, Any]]:
-    """A ValidatingAdmissionPolicy and its binding (Deny), failing closed."""
+                      namespace_selector: dict[str, Any] | None = None,
+                      param_kind: dict[str, str] | None = None,
+                      param_ref: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+    """A ValidatingAdmissionPolicy and its binding (Deny), failing closed; `param_kind` and
+    `param_ref` give the policy a parameter resource (`params` in CEL)."""
     spec: dict[str, Any] = {
         "failurePolicy": "Fail",
         "matchConstraints": {"resourceRules": resources},
         "validations": validations,
     }
+    if param_kind:
+        spec["paramKind"] = dict(param_kind)
     if variables:
         spec["variables"] = list(variables)
     if match_conditions:
@@ -72,6 +77,7 @@ def validating_policy(name: str, description: str, *, resources: list[dict[str, 
         {"apiVersion": _API, "kind": "ValidatingAdmissionPolicyBinding",
          "metadata": {"name": name},
          "spec": {"policyName": name, "validationActions": ["Deny"],
+                  **({"paramRef": param_ref} if param_ref else {}),
                   **({"matchResources": {"namespaceSelector": namespace_selector}}
                      if namespace_selector else {})}},
     ]

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from argo_delivery import crds, isolation, orchestrator, tenancy
 from argo_delivery.capability import Registry
-from argo_delivery.templates import generate_version, streams
+from argo_delivery.templates import environments, generate_version, streams
 
 __all__ = ["CAPABILITIES"]
 
@@ -17,5 +17,6 @@ CAPABILITIES = Registry([
     tenancy.CAPABILITY,           # per project: namespace, Project, members, executor account
     generate_version.CAPABILITY,  # F1: push -> Version
     streams.CAPABILITY,           # F2-F4: alpha, nightly, sign-off and release
+    environments.CAPABILITY,      # F5-F7: Environment requests (admission so far)
     isolation.CAPABILITY,         # NetworkPolicies, LimitRanges, per project ResourceQuota
 ])

@@ -37,3 +37,17 @@ def format_duration(delta: timedelta) -> str:
         if count:
             parts.append(f"{count}{unit}")
     return "".join(parts)
+
+
+def go_duration(delta: timedelta) -> str:
+    """A whole number of seconds as Go's time.ParseDuration (and CEL's duration()) read it:
+    hours, minutes and seconds only (`72h`, `1h30m`), never days."""
+    total = int(delta.total_seconds())
+    if total == 0:
+        return "0s"
+    parts = []
+    for unit, size in (("h", 3600), ("m", 60), ("s", 1)):
+        count, total = divmod(total, size)
+        if count:
+            parts.append(f"{count}{unit}")
+    return "".join(parts)

@@ -117,6 +117,10 @@ RULES: dict[str, tuple[str, str]] = {
     "AD024": ("approval-admission",
               "keep the bundle's ValidatingAdmissionPolicy argo-delivery-version-approval, with "
               "failurePolicy Fail, a Deny binding and all its validations"),
+    "AD025": ("environment-admission",
+              "keep the bundle's ValidatingAdmissionPolicy argo-delivery-environment-requests "
+              "(its binding takes the namespace's Project as parameter), with failurePolicy Fail, "
+              "a Deny binding and all its validations"),
     "UP001": ("argo-workflows-lint", "see Argo Workflows' message"),
     "UP002": ("argo-events-lint", "see Argo Events' message"),
 }
@@ -700,8 +704,8 @@ def _matches(policy: dict[str, Any], resource: str, operation: str) -> bool:
 
 
 def _check_admission(documents: list[tuple[str, dict[str, Any]]]) -> list[Finding]:
-    """AD020/AD021/AD024: what a Sensor's token, the Version writer or a product owner can do
-    is bounded by policy."""
+    """AD020/AD021/AD024/AD025: what a Sensor's token, the Version writer, a product owner or a
+    developer asking for an Environment can do is bounded by policy."""
     from argo_delivery.admission import SENSOR_SETTABLE, WORKFLOW_SPEC_FIELDS, service_account_user
 
     policies = _enforced_policies(documents)
@@ -711,6 +715,9 @@ def _check_admission(documents: list[tuple[str, dict[str, Any]]]) -> list[Findin
                                                        "request.namespace in variables.namespaces"]
     version_checks = ("request.userInfo.username ==", "namespaceObject.metadata.labels",
                       "object.spec.hash.substring(7, 23)", "!has(object.spec.approval)")
+    environment_checks = ("object.spec.owner == request.userInfo.username",
+                          "duration(params.spec.environments.maxTTL)", "check('demo').allowed()",
+                          "object.spec.project == params.metadata.name")
     approval_checks = ("check('approve').allowed()", "oldObject.status.stream == 'candidate'",
                        "object.spec.approval.approvedBy == request.userInfo.username",
                        "object.spec.approval == oldObject.spec.approval")
@@ -738,6 +745,18 @@ def _check_admission(documents: list[tuple[str, dict[str, Any]]]) -> list[Findin
                     "AD021", file, doc, "rules",
                     "grants create on versions, and no admission policy checks who creates a "
                     "Version, its name, project and approval: Versions could be forged"))
+        if doc.get("kind") == "Role" and any(
+                GROUP in (rule.get("apiGroups") or []) and "environments" in (rule.get("resources") or [])
+                and {"create", "patch", "update"} & set(rule.get("verbs") or [])
+                for rule in doc.get("rules") or []):
+            if not any(_matches(p, "environments", "CREATE")
+                       and all(check in _policy_text(p, "validations") for check in environment_checks)
+                       for p in policies):
+                found.append(_finding(
+                    "AD025", file, doc, "rules",
+                    "grants create, patch or update on environments, and no admission policy "
+                    "checks the owner, the TTL and who asks for a demo environment: owners could "
+                    "be forged and TTLs unbounded"))
         if doc.get("kind") == "Role" and any(
                 GROUP in (rule.get("apiGroups") or []) and "versions" in (rule.get("resources") or [])
                 and {"patch", "update"} & set(rule.get("verbs") or []) for rule in doc.get("rules") or []):

@@ -6,6 +6,7 @@ from typing import Any
 
 from argo_delivery.capability import Capability, CapabilityError, Registry
 from argo_delivery.config import PlatformConfig, Project, TestSuite
+from argo_delivery.durations import go_duration, parse_duration
 from argo_delivery.naming import GROUP, GROUP_VERSION, LABEL_PROJECT
 from argo_delivery.orchestrator import namespace_resources
 from argo_delivery.rbac import Account, Role, Rule, service_account, token_secret
@@ -41,8 +42,10 @@ DEVELOPER = Role(
 PRODUCT_OWNER = Role(
     "argo-delivery-product-owner",
     "Product owners: sign off Versions (write spec.approval; the admission policy "
-    "argo-delivery-version-approval asks the authorizer for the custom verb approve).",
-    (Rule(GROUP, ("projects", "environments"), _READ),
+    "argo-delivery-version-approval asks the authorizer for the custom verb approve), ask for "
+    "Environments, demo ones too (the custom verb demo).",
+    (Rule(GROUP, ("projects",), _READ),
+     Rule(GROUP, ("environments",), _READ + ("create", "delete", "demo")),
      Rule(GROUP, ("versions",), _READ + ("patch", "approve")),
      Rule("argoproj.io", ("workflows",), _READ)))
 
@@ -75,7 +78,9 @@ def project_resource(project: Project, config: PlatformConfig) -> dict[str, Any]
         env = project.environments
         spec["environments"] = {"terraformModule": env.terraform_module,
                                 "variables": dict(env.variables),
-                                "defaultTTL": env.default_ttl, "maxTTL": env.max_ttl,
+                                # Go durations (no `d`): CEL's duration() reads them
+                                "defaultTTL": go_duration(parse_duration(env.default_ttl)),
+                                "maxTTL": go_duration(parse_duration(env.max_ttl)),
                                 "demo": [{"name": d.name, "owner": d.owner,
                                           "variables": dict(d.variables)}
                                          for d in project.demo_environments]}

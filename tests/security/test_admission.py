@@ -369,3 +369,83 @@ def test_only_a_candidate_can_be_approved(kube, installed, writer_token):
         time.sleep(0.5)
     assert "only a candidate Version can be approved" in result[1], result
     assert "not yet tested" in result[1], result
+
+
+# --- F5: Environment requests -----------------------------------------------------------------
+
+ENVIRONMENTS = "/apis/argo-delivery.io/v1alpha1/namespaces/{ns}/environments"
+
+
+def environment(owner: str, *, ttl: str | None = None, expires: str | None = None,
+                demo: bool = False, project: str = PROJECT) -> dict:
+    annotations = {}
+    if ttl:
+        annotations["argo-delivery.io/ttl"] = ttl
+    if expires:
+        annotations["argo-delivery.io/expires"] = expires
+    return {"apiVersion": "argo-delivery.io/v1alpha1", "kind": "Environment",
+            "metadata": {"generateName": "env-", "annotations": annotations},
+            "spec": {"project": project, "version": GOOD_NAME, "owner": owner, "demo": demo,
+                     "infrastructure": {"variables": {"size": "small"}}}}
+
+
+def request_environment(kube, user, body: dict):
+    """POST as `user` (a dry run: admission runs, nothing is stored); (status, message)."""
+    try:
+        return 201, kube.request("POST", ENVIRONMENTS.format(ns=PROJECT_NS), body, as_user=user,
+                                 query={"dryRun": "All"})
+    except ApiError as exc:
+        return exc.status, exc.message
+
+
+def test_environment_requests_are_bounded_at_admission(kube, installed):
+    deadline = time.monotonic() + POLICY_TIMEOUT
+    forged = environment("someone-else", ttl="8h")
+    while (result := request_environment(kube, DEVELOPER, forged))[0] != 422:
+        assert time.monotonic() < deadline, f"the environment policy never took effect: {result}"
+        time.sleep(0.5)
+    assert "spec.owner must be you, sec-dev" in result[1], result
+    # the developer's own request within the project's maxTTL (72h) is admitted
+    status, body = request_environment(kube, DEVELOPER, environment("sec-dev", ttl="72h"))
+    assert status == 201, body
+    refused = {
+        "a TTL over maxTTL": (environment("sec-dev", ttl="73h"),
+                              "a TTL of 73h is more than project core-team allows (maxTTL 72h)"),
+        "a TTL that is no duration": (environment("sec-dev", ttl="forever"), "is a duration"),
+        "a TTL in days (Go has none)": (environment("sec-dev", ttl="2d"), "is a duration"),
+        "an expiry that is no instant": (environment("sec-dev", expires="tomorrow"), "RFC 3339"),
+        "another project": (environment("sec-dev", project=OTHER), "spec.project must be core-team"),
+        "a demo by a developer": (environment("sec-dev", demo=True),
+                                  "sec-dev may not ask for a demo environment in sec-core"),
+    }
+    for case, (body, message) in refused.items():
+        status, text = request_environment(kube, DEVELOPER, body)
+        assert status == 422 and message in text, (case, status, text)
+    # a product owner may ask for a demo one
+    status, body = request_environment(kube, PRODUCT_OWNER, environment("sec-po", demo=True))
+    assert status == 201, body
+    # the partner's developers may not ask for one here at all (RBAC)
+    status, text = request_environment(kube, ("sec-partner-dev", ["northwind:engineers"]),
+                                       environment("sec-partner-dev"))
+    assert status == 403, text
+
+
+def test_an_environments_owner_never_changes(kube, installed):
+    body = environment("sec-dev", ttl="8h")
+    deadline = time.monotonic() + POLICY_TIMEOUT
+    while request_environment(kube, DEVELOPER, environment("x"))[0] != 422:
+        assert time.monotonic() < deadline, "the environment policy never took effect"
+        time.sleep(0.5)
+    created = kube.request("POST", ENVIRONMENTS.format(ns=PROJECT_NS), body, as_user=DEVELOPER)
+    path = ENVIRONMENTS.format(ns=PROJECT_NS) + "/" + created["metadata"]["name"]
+    # developers may not patch Environments at all (RBAC); whoever may, an admin here, still
+    # cannot change the owner, nor extend the TTL beyond the project's maxTTL
+    with pytest.raises(ApiError) as changed:
+        kube.request("PATCH", path, {"spec": {"owner": "sec-other"}},
+                     content_type="application/merge-patch+json")
+    assert "spec.owner of an Environment never changes" in changed.value.message
+    kube.request("PATCH", path, {"metadata": {"annotations": {"argo-delivery.io/ttl": "24h"}}},
+                 content_type="application/merge-patch+json")
+    with pytest.raises(ApiError, match="more than project core-team allows"):
+        kube.request("PATCH", path, {"metadata": {"annotations": {"argo-delivery.io/ttl": "100h"}}},
+                     content_type="application/merge-patch+json")

@@ -484,3 +484,12 @@ def test_ad024_roles_that_patch_versions_need_the_approval_policy(default_bundle
                                           if "approvedBy ==" not in v["expression"]]
     assert {f.resource for f in lint_documents(weakened) if f.rule == "AD024"} == \
         {f.resource for f in findings}
+
+
+def test_ad025_roles_that_create_environments_need_the_request_policy(default_bundle):
+    documents = docs_of(default_bundle)
+    assert not [f for f in lint_documents(documents) if f.rule == "AD025"]
+    without = _without(documents, lambda d: d["metadata"]["name"] == "argo-delivery-environment-requests")
+    assert sorted({f.resource for f in lint_documents(without) if f.rule == "AD025"}) == [
+        f"Role {ns}/{role}" for ns in ("core-team", "partner-northwind")
+        for role in ("argo-delivery-developer", "argo-delivery-product-owner")]
