@@ -129,9 +129,10 @@ test: install tools e2e-tools debs
 test-fast: install
 	$(PY) -m pytest -q tests/unit
 
-bench: install e2e-tools debs
+bench: install tools e2e-tools debs
 	$(PY) bench/run.py
 	$(PY) bench/heads.py
+	$(PY) bench/reaper.py
 	$(PY) bench/streams.py
 
 # The code (ruff) and the example bundle (argo-delivery lint, Argo's validators included).
