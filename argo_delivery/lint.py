@@ -703,6 +703,30 @@ def _matches(policy: dict[str, Any], resource: str, operation: str) -> bool:
                for r in rules)
 
 
+# Roles whose rights an admission policy must bound: (rule, resource, verbs that need the
+# policy, the operation the policy must match, what its validations must check, the finding).
+_ROLE_POLICIES = (
+    ("AD021", "versions", {"create"}, "CREATE",
+     ("request.userInfo.username ==", "namespaceObject.metadata.labels",
+      "object.spec.hash.substring(7, 23)", "!has(object.spec.approval)"),
+     "grants create on versions, and no admission policy checks who creates a Version, its "
+     "name, project and approval: Versions could be forged"),
+    ("AD025", "environments", {"create", "patch", "update"}, "CREATE",
+     ("object.spec.owner == request.userInfo.username",
+      "duration(params.spec.environments.maxTTL)", "check('demo').allowed()",
+      "object.spec.project == params.metadata.name"),
+     "grants create, patch or update on environments, and no admission policy checks the "
+     "owner, the TTL and who asks for a demo environment: owners could be forged and TTLs "
+     "unbounded"),
+    ("AD024", "versions", {"patch", "update"}, "UPDATE",
+     ("check('approve').allowed()", "oldObject.status.stream == 'candidate'",
+      "object.spec.approval.approvedBy == request.userInfo.username",
+      "object.spec.approval == oldObject.spec.approval"),
+     "grants patch or update on versions, and no admission policy checks who sets "
+     "spec.approval, in whose name and on which Version: approvals could be forged"),
+)
+
+
 def _check_admission(documents: list[tuple[str, dict[str, Any]]]) -> list[Finding]:
     """AD020/AD021/AD024/AD025: what a Sensor's token, the Version writer, a product owner or a
     developer asking for an Environment can do is bounded by policy."""
@@ -713,60 +737,29 @@ def _check_admission(documents: list[tuple[str, dict[str, Any]]]) -> list[Findin
     sensor_checks = [f"!has(object.spec.{key})" for key in WORKFLOW_SPEC_FIELDS
                      if key not in SENSOR_SETTABLE] + ["in variables.templates",
                                                        "request.namespace in variables.namespaces"]
-    version_checks = ("request.userInfo.username ==", "namespaceObject.metadata.labels",
-                      "object.spec.hash.substring(7, 23)", "!has(object.spec.approval)")
-    environment_checks = ("object.spec.owner == request.userInfo.username",
-                          "duration(params.spec.environments.maxTTL)", "check('demo').allowed()",
-                          "object.spec.project == params.metadata.name")
-    approval_checks = ("check('approve').allowed()", "oldObject.status.stream == 'candidate'",
-                       "object.spec.approval.approvedBy == request.userInfo.username",
-                       "object.spec.approval == oldObject.spec.approval")
+
+    def bounded(resource: str, operation: str, checks, extra: str = "") -> bool:
+        return any(_matches(p, resource, operation) and extra in _policy_text(p, "matchConditions")
+                   and all(check in _policy_text(p, "validations") for check in checks)
+                   for p in policies)
+
     for file, doc in documents:
         meta = doc.get("metadata") or {}
         if doc.get("kind") == "Sensor" and any(
                 (resource.get("kind") == "Workflow") for _, resource in _embedded_resources(doc)):
             account = ((doc.get("spec") or {}).get("template") or {}).get("serviceAccountName")
             user = service_account_user(meta.get("namespace", ""), str(account))
-            if not any(_matches(p, "workflows", "CREATE")
-                       and f'"{user}"' in _policy_text(p, "matchConditions")
-                       and all(check in _policy_text(p, "validations") for check in sensor_checks)
-                       for p in policies):
+            if not bounded("workflows", "CREATE", sensor_checks, f'"{user}"'):
                 found.append(_finding(
                     "AD020", file, doc, "spec.template.serviceAccountName",
                     f"nothing at admission bounds the Workflows {user} creates: with `create "
                     "workflows` alone it could run any pod as any ServiceAccount"))
-        elif doc.get("kind") == "Role" and any(
-                GROUP in (rule.get("apiGroups") or []) and "versions" in (rule.get("resources") or [])
-                and "create" in (rule.get("verbs") or []) for rule in doc.get("rules") or []):
-            if not any(_matches(p, "versions", "CREATE")
-                       and all(check in _policy_text(p, "validations") for check in version_checks)
-                       for p in policies):
-                found.append(_finding(
-                    "AD021", file, doc, "rules",
-                    "grants create on versions, and no admission policy checks who creates a "
-                    "Version, its name, project and approval: Versions could be forged"))
-        if doc.get("kind") == "Role" and any(
-                GROUP in (rule.get("apiGroups") or []) and "environments" in (rule.get("resources") or [])
-                and {"create", "patch", "update"} & set(rule.get("verbs") or [])
-                for rule in doc.get("rules") or []):
-            if not any(_matches(p, "environments", "CREATE")
-                       and all(check in _policy_text(p, "validations") for check in environment_checks)
-                       for p in policies):
-                found.append(_finding(
-                    "AD025", file, doc, "rules",
-                    "grants create, patch or update on environments, and no admission policy "
-                    "checks the owner, the TTL and who asks for a demo environment: owners could "
-                    "be forged and TTLs unbounded"))
-        if doc.get("kind") == "Role" and any(
-                GROUP in (rule.get("apiGroups") or []) and "versions" in (rule.get("resources") or [])
-                and {"patch", "update"} & set(rule.get("verbs") or []) for rule in doc.get("rules") or []):
-            if not any(_matches(p, "versions", "UPDATE")
-                       and all(check in _policy_text(p, "validations") for check in approval_checks)
-                       for p in policies):
-                found.append(_finding(
-                    "AD024", file, doc, "rules",
-                    "grants patch or update on versions, and no admission policy checks who sets "
-                    "spec.approval, in whose name and on which Version: approvals could be forged"))
+        elif doc.get("kind") == "Role":
+            for rule, resource, verbs, operation, checks, message in _ROLE_POLICIES:
+                if any(GROUP in (r.get("apiGroups") or []) and resource in (r.get("resources") or [])
+                       and verbs & set(r.get("verbs") or []) for r in doc.get("rules") or []) \
+                        and not bounded(resource, operation, checks):
+                    found.append(_finding(rule, file, doc, "rules", message))
     return found
 
 
