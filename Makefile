@@ -52,6 +52,11 @@ $(BIN)/%: tools/%/go.mod tools/%/go.sum $$(wildcard tools/%/*.go)
 	@mkdir -p $(BIN)
 	cd tools/$* && go build -buildvcs=false -trimpath -o ../../$(BIN)/$* .
 
+# kubectl goes into the end-to-end image of the environment steps (no libc there to rely on).
+$(BIN)/kubectl: tools/kubectl/go.mod tools/kubectl/go.sum tools/kubectl/main.go
+	@mkdir -p $(BIN)
+	cd tools/kubectl && CGO_ENABLED=0 go build -buildvcs=false -trimpath -o ../../$@ .
+
 # ---- end-to-end cluster (tests/e2e, see tests/e2e/README.md): not part of `make tools`.
 # Go modules under tools/e2e/ hold several commands each, so the `tools/*/go.mod` wildcard
 # above does not see them; each binary has its explicit rule here.
