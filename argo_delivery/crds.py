@@ -219,22 +219,42 @@ def _environment_schema() -> Schema:
         "An ephemeral environment vended by Terraform.",
         {
             "project": _string("Project name.", pattern=DNS_LABEL, maxLength=63),
-            "version": _string("Version to deploy.", minLength=1),
-            "owner": _string("Who asked for it.", minLength=1),
+            "version": _string("Version to deploy (a demo environment without one waits for its "
+                               "project's first release).", minLength=1),
+            "owner": _string("Who asked for it: the requesting user, set at admission.", minLength=1),
             "infrastructure": _object("Terraform module and variables.", {
                 "module": _string("Terraform module source; the project's default if empty."),
-                "variables": _string_map("Terraform variables."),
+                "variables": _string_map("Terraform variables on top of the project's."),
             }),
             "demo": {"type": "boolean", "default": False,
-                     "description": "Always-available demo environment, exempt from TTL."},
+                     "description": "Always-available demo environment, exempt from TTL; it "
+                                    "follows its project's latest released Version."},
         },
-        required=["project", "version", "owner"],
+        required=["project", "owner"],
+        **{"x-kubernetes-validations": [
+            {"rule": "self.demo || has(self.version)",
+             "message": "spec.version is required (only a demo environment may wait for a release)"},
+            {"rule": "self.project == oldSelf.project && self.owner == oldSelf.owner"
+                     " && self.demo == oldSelf.demo"
+                     " && has(self.infrastructure) == has(oldSelf.infrastructure)"
+                     " && (!has(self.infrastructure) || self.infrastructure == oldSelf.infrastructure)",
+             "message": "project, owner, demo and infrastructure of an Environment are immutable"},
+            {"rule": "self.demo || (has(oldSelf.version) && has(self.version) && "
+                     "self.version == oldSelf.version)",
+             "message": "spec.version of an Environment is immutable (a demo one follows its "
+                        "project's releases)"},
+        ]},
     )
     status = _object("Observed state.", {
         "phase": _string("Lifecycle phase.",
-                         enum=["Pending", "Provisioning", "Ready", "Destroying", "Failed"]),
+                         enum=["Pending", "Provisioning", "Deploying", "Ready", "Destroying",
+                               "Failed"]),
         "expiresAt": _string("When the reaper destroys it.", format="date-time"),
-        "outputsSecret": _string("Secret that holds the Terraform outputs."),
+        "outputsSecret": _string("Secret that holds the Terraform outputs (kubeconfig and the "
+                                 "sensitive ones)."),
+        "outputs": _string_map("The non-sensitive Terraform outputs (non-strings as JSON)."),
+        "deployedVersion": _string("The Version whose components were last deployed."),
+        "workflow": _string("The last vend or destroy Workflow."),
         "message": _string("Detail of the last transition."),
         "conditions": _conditions(),
     })

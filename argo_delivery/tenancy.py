@@ -34,18 +34,22 @@ EXECUTOR = Account(_EXECUTOR_ROLE.name, _EXECUTOR_ROLE.description, _EXECUTOR_RO
 DEVELOPER = Role(
     "argo-delivery-developer",
     "People who build on the project: see Versions and ask for a stream to run again "
-    "(an annotation: patch), ask for Environments. Approving needs the verb approve.",
+    "(an annotation: patch), ask for Environments and extend or delete their own (the "
+    "admission policy argo-delivery-environment-lifecycle refuses anyone else's). Approving "
+    "needs the verb approve.",
     (Rule(GROUP, ("projects",), _READ),
      Rule(GROUP, ("versions",), _READ + ("patch",)),
-     Rule(GROUP, ("environments",), _READ + ("create", "delete")),
+     Rule(GROUP, ("environments",), _READ + ("create", "patch", "delete")),
      Rule("argoproj.io", ("workflows",), _READ)))
 PRODUCT_OWNER = Role(
     "argo-delivery-product-owner",
     "Product owners: sign off Versions (write spec.approval; the admission policy "
     "argo-delivery-version-approval asks the authorizer for the custom verb approve), ask for "
-    "Environments, demo ones too (the custom verb demo).",
+    "Environments, demo ones too (the custom verb demo), extend or delete anyone's (manage) "
+    "and drop the finalizer of one whose destroy cannot finish (finalize).",
     (Rule(GROUP, ("projects",), _READ),
-     Rule(GROUP, ("environments",), _READ + ("create", "delete", "demo")),
+     Rule(GROUP, ("environments",), _READ + ("create", "patch", "delete", "demo", "manage",
+                                             "finalize")),
      Rule(GROUP, ("versions",), _READ + ("patch", "approve")),
      Rule("argoproj.io", ("workflows",), _READ)))
 

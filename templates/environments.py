@@ -21,13 +21,20 @@ from __future__ import annotations
 from argo_delivery.admission import validating_policy
 from argo_delivery.capability import Capability
 from argo_delivery.config import PlatformConfig
+from argo_delivery.envmodel import FINALIZER as FINALIZER_ENVIRONMENT
 from argo_delivery.naming import ANNOTATION_EXPIRES, ANNOTATION_TTL, API_VERSION, GROUP, LABEL_PROJECT
 
 __all__ = ["CAPABILITY", "POLICY", "request_policy"]
 
 POLICY = "argo-delivery-environment-requests"
+LIFECYCLE_POLICY = "argo-delivery-environment-lifecycle"
 GO_DURATION = r"^([0-9]+(\\.[0-9]+)?(h|m|s|ms))+$"
 RFC3339 = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\\.[0-9]+)?(Z|[+-][0-9]{2}:[0-9]{2})$"
+
+
+def _may(verb: str) -> str:
+    return (f"authorizer.group('{GROUP}').resource('environments')"
+            f".namespace(request.namespace).check('{verb}').allowed()")
 
 
 def request_policy(config: PlatformConfig) -> list[dict]:
@@ -53,8 +60,11 @@ def request_policy(config: PlatformConfig) -> list[dict]:
              "messageExpression": "'spec.project must be ' + params.metadata.name + ', the project "
                                   "whose namespace this is'"},
             {"expression": "request.operation != 'CREATE' || "
-                           "object.spec.owner == request.userInfo.username",
-             "messageExpression": "'spec.owner must be you, ' + request.userInfo.username"},
+                           "object.spec.owner == request.userInfo.username || "
+                           f"(has(object.spec.demo) && object.spec.demo && {_may('demo')})",
+             "messageExpression": "'spec.owner must be you, ' + request.userInfo.username + "
+                                  "' (only a demo environment, asked for by someone allowed the "
+                                  "verb demo, names another owner)'"},
             {"expression": "request.operation != 'UPDATE' || object.spec.owner == oldObject.spec.owner",
              "message": "spec.owner of an Environment never changes"},
             {"expression": f"!('{ANNOTATION_TTL}' in variables.annotations) || "
@@ -70,9 +80,7 @@ def request_policy(config: PlatformConfig) -> list[dict]:
                            f"{expires}.matches('{RFC3339}')",
              "message": f"annotation {ANNOTATION_EXPIRES} is an RFC 3339 instant such as "
                         "2026-12-01T18:00:00Z"},
-            {"expression": "!(has(object.spec.demo) && object.spec.demo) || "
-                           f"authorizer.group('{GROUP}').resource('environments')"
-                           ".namespace(request.namespace).check('demo').allowed()",
+            {"expression": f"!(has(object.spec.demo) && object.spec.demo) || {_may('demo')}",
              "messageExpression": "request.userInfo.username + ' may not ask for a demo "
                                   "environment in ' + request.namespace + ': that needs the verb "
                                   "demo on environments, which the product owners of the project "
@@ -80,8 +88,67 @@ def request_policy(config: PlatformConfig) -> list[dict]:
         ])
 
 
+def lifecycle_policy(config: PlatformConfig) -> list[dict]:
+    """Who may extend, delete or give up an Environment (RBAC cannot see whose it is):
+
+    - deleting one, or changing its TTL or expiry, is for its owner, or a user the authorizer
+      allows the custom verb `manage` on environments (product owners, the reaper);
+    - removing the finalizer `argo-delivery.io/environment` (destroy not finished: cloud
+      resources may still exist) needs the custom verb `finalize` (the destroy step, product
+      owners: `argo-delivery envs delete --force`).
+
+    The namespace and garbage collectors of kube-system delete what is in a namespace being
+    deleted: they are not refused.
+    """
+    old_annotations = ("(has(oldObject.metadata.annotations) ? oldObject.metadata.annotations "
+                       ": {})")
+    new_annotations = "(has(object.metadata.annotations) ? object.metadata.annotations : {})"
+
+    def same(key: str) -> str:
+        return (f"(('{key}' in variables.old) == ('{key}' in variables.new) && "
+                f"(!('{key}' in variables.old) || variables.old['{key}'] == variables.new['{key}']))")
+    owner_or_manager = f"oldObject.spec.owner == request.userInfo.username || {_may('manage')}"
+    fin = f"'{FINALIZER_ENVIRONMENT}'"
+    return validating_policy(
+        LIFECYCLE_POLICY,
+        "An Environment's life after its request: only its owner, or those allowed the verb "
+        "manage, delete it or change its expiry; only those allowed the verb finalize drop its "
+        "finalizer.",
+        resources=[{"apiGroups": [GROUP], "apiVersions": ["*"], "operations": ["UPDATE", "DELETE"],
+                    "resources": ["environments"]}],
+        namespace_selector={"matchExpressions": [{"key": LABEL_PROJECT, "operator": "Exists"}]},
+        match_conditions=[{"name": "not-a-kube-system-controller",
+                           "expression": "!request.userInfo.username.startsWith("
+                                         "'system:serviceaccount:kube-system:')"}],
+        variables=[{"name": "old", "expression": old_annotations},
+                   {"name": "new", "expression": f"request.operation == 'DELETE' ? {{}} : "
+                                                 f"{new_annotations}"}],
+        validations=[
+            {"expression": f"request.operation != 'DELETE' || {owner_or_manager}",
+             "messageExpression": "request.userInfo.username + ' may not delete Environment ' + "
+                                  "oldObject.metadata.name + ': it is ' + oldObject.spec.owner + "
+                                  "\"'s (deleting someone else's needs the verb manage on "
+                                  "environments, which the product owners hold)\""},
+            {"expression": f"request.operation != 'UPDATE' || ({same(ANNOTATION_TTL)} && "
+                           f"{same(ANNOTATION_EXPIRES)}) || {owner_or_manager}",
+             "messageExpression": "request.userInfo.username + ' may not change the expiry of "
+                                  "Environment ' + oldObject.metadata.name + ': it is ' + "
+                                  "oldObject.spec.owner + \"'s (that needs the verb manage)\""},
+            {"expression": f"request.operation != 'UPDATE' || "
+                           f"!has(oldObject.metadata.finalizers) || "
+                           f"!({fin} in oldObject.metadata.finalizers) || "
+                           f"(has(object.metadata.finalizers) && {fin} in object.metadata.finalizers)"
+                           f" || {_may('finalize')}",
+             "messageExpression": "request.userInfo.username + ' may not remove the finalizer "
+                                  f"{FINALIZER_ENVIRONMENT} of Environment ' + "
+                                  "oldObject.metadata.name + ': its destroy has not finished and "
+                                  "cloud resources may remain (the verb finalize is needed: "
+                                  "argo-delivery envs delete --force)'"},
+        ])
+
+
 CAPABILITY = Capability(
     "environments", "F5-F7: Environment requests bounded at admission (vend, destroy and the "
                     "reaper are not built yet).",
-    per_platform=request_policy,
+    per_platform=lambda config: [*request_policy(config), *lifecycle_policy(config)],
 )

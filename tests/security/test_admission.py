@@ -438,12 +438,13 @@ def test_an_environments_owner_never_changes(kube, installed):
         time.sleep(0.5)
     created = kube.request("POST", ENVIRONMENTS.format(ns=PROJECT_NS), body, as_user=DEVELOPER)
     path = ENVIRONMENTS.format(ns=PROJECT_NS) + "/" + created["metadata"]["name"]
-    # developers may not patch Environments at all (RBAC); whoever may, an admin here, still
-    # cannot change the owner, nor extend the TTL beyond the project's maxTTL
+    # nobody, not even an admin, changes the owner (the CRD's rule, before admission), nor
+    # extends the TTL beyond the project's maxTTL
     with pytest.raises(ApiError) as changed:
         kube.request("PATCH", path, {"spec": {"owner": "sec-other"}},
                      content_type="application/merge-patch+json")
-    assert "spec.owner of an Environment never changes" in changed.value.message
+    assert "project, owner, demo and infrastructure of an Environment are immutable" \
+        in changed.value.message
     kube.request("PATCH", path, {"metadata": {"annotations": {"argo-delivery.io/ttl": "24h"}}},
                  content_type="application/merge-patch+json")
     with pytest.raises(ApiError, match="more than project core-team allows"):
