@@ -61,6 +61,8 @@ __all__ = [
     "ConfigProblem",
     "DemoEnvironment",
     "EnvironmentDefaults",
+    "EnvironmentSettings",
+    "LeakSweep",
     "GitProvider",
     "Images",
     "Isolation",
@@ -144,11 +146,34 @@ class DemoEnvironment:
 
 
 @dataclass(frozen=True)
+class LeakSweep:
+    """The container that removes what the cloud keeps after a destroy (persistent disks)."""
+
+    image: str  # resolved
+    command: tuple[str, ...] = ()
+    args: tuple[str, ...] = ()
+    timeout: str = "10m"
+
+
+@dataclass(frozen=True)
 class EnvironmentDefaults:
     terraform_module: str
     default_ttl: str
     max_ttl: str
     variables: dict[str, str] = field(default_factory=dict)
+    credentials_secret: str | None = None  # its keys: env of the Terraform and sweep steps
+    leak_sweep: LeakSweep | None = None
+
+
+@dataclass(frozen=True)
+class EnvironmentSettings:
+    """How every project's Environments are vended, destroyed and reaped."""
+
+    engine: str = "tofu"  # tofu | terraform: the binary in images.terraform
+    # Argo's artifactRepositoryRef ({"configMap": ..., "key": ...}); None: the controller's default
+    artifact_repository_ref: dict[str, str] | None = None
+    expiry_warning: str = "1h"
+    apply_timeout: str = "30m"
 
 
 @dataclass(frozen=True)
@@ -289,6 +314,7 @@ class PlatformConfig:
     namespaces: Namespaces = field(default_factory=Namespaces)
     trigger_rate_limit: RateLimit = DEFAULT_TRIGGER_RATE_LIMIT
     isolation: Isolation = field(default_factory=Isolation)
+    environments: EnvironmentSettings = field(default_factory=EnvironmentSettings)
     # Warnings and notes about a valid config, located (never part of equality).
     warnings: tuple[ConfigProblem, ...] = field(default=(), compare=False)
 
@@ -829,6 +855,21 @@ def visible_group_names(data: Data, base: list[Any], project: Data) -> Iterator[
                                  "no group the identity provider sends: retype it")
 
 
+def environments_need_an_image(data: Data, base: list[Any], project: Data) -> Iterator[Problem]:
+    if project.get("environments") and not data["images"].get("terraform"):
+        yield base + ["environments"], ("environments are vended by images.terraform, which is "
+                                        "not set: an image with the engine (tofu or terraform), "
+                                        "python3, git and kubectl")
+
+
+def module_is_a_git_source(data: Data, base: list[Any], project: Data) -> Iterator[Problem]:
+    module = (project.get("environments") or {}).get("terraformModule")
+    if module and not re.match(r"^git::[^?]+//[^?]*(\?ref=[^&]+)?$", module):
+        yield base + ["environments", "terraformModule"], (
+            f"terraformModule {module}: environments are vended from a git module, "
+            "git::REPO//PATH?ref=REF (e.g. git::https://git.example.com/infra.git//modules/env?ref=v1)")
+
+
 def demos_need_environments(data: Data, base: list[Any], project: Data) -> Iterator[Problem]:
     if project.get("demoEnvironments") and not project.get("environments"):
         yield base + ["demoEnvironments"], ("demo environments need the project's `environments` "
@@ -845,6 +886,8 @@ PROJECT_RULES: tuple[Callable[[Data, list[Any], Data], Iterator[Problem]], ...] 
     default_ttl_within_max,
     sensible_ttls,
     demos_need_environments,
+    environments_need_an_image,
+    module_is_a_git_source,
     visible_group_names,
 )
 
@@ -1032,6 +1075,8 @@ def _configured_images(data: Data) -> Iterator[tuple[list[Any], str]]:
         for stream, suites in project.get("testSuites", {}).items():
             for s_index, suite in enumerate(suites):
                 yield ["projects", p_index, "testSuites", stream, s_index, "image"], suite["image"]
+        if sweep := project.get("environments", {}).get("leakSweep"):
+            yield ["projects", p_index, "environments", "leakSweep", "image"], sweep["image"]
 
 
 def _eventbus_references(data: Data) -> list[str]:
@@ -1334,28 +1379,8 @@ def next_runs(data: Data) -> Iterator[Problem]:
                                    f"{schedules['timeZone']} (in {format_duration(wait)})")
 
 
-# Settings read by flows that are not shipped yet: optional, and named when set.
-NOT_YET_USED = {("images", "terraform"): "environments",
-                ("schedules", "reaper"): "the environment reaper"}
-
-
-def settings_no_flow_uses_yet(data: Data) -> Iterator[Problem]:
-    unused = [f"{'.'.join(path)} ({flow})" for path, flow in NOT_YET_USED.items()
-              if _lookup(data, path) is not None]
-    if unused:
-        yield [], ("these settings change nothing yet, the flows that read them are not shipped: "
-                   + ", ".join(unused))
-
-
-def _lookup(data: Data, path: tuple[str, ...]) -> Any:
-    for key in path:
-        data = data.get(key) if isinstance(data, dict) else None
-    return data
-
-
 NOTE_RULES: tuple[Callable[[Data], Iterator[Problem]], ...] = (
     next_runs,
-    settings_no_flow_uses_yet,
 )
 
 
@@ -1393,8 +1418,12 @@ def _build(data: Data) -> PlatformConfig:
             product_owners=tuple(members.get("productOwners", ())),
             alpha=suites(p.get("testSuites", {}).get("alpha", [])),
             nightly=suites(p.get("testSuites", {}).get("nightly", [])),
-            environments=EnvironmentDefaults(env["terraformModule"], env["defaultTTL"], env["maxTTL"],
-                                             dict(env.get("variables", {}))) if env else None,
+            environments=EnvironmentDefaults(
+                env["terraformModule"], env["defaultTTL"], env["maxTTL"],
+                dict(env.get("variables", {})), env.get("credentialsSecret"),
+                LeakSweep(resolve(sweep["image"]), tuple(sweep.get("command", ())),
+                          tuple(sweep.get("args", ())), sweep.get("timeout", "10m"))
+                if (sweep := env.get("leakSweep")) else None) if env else None,
             demo_environments=tuple(DemoEnvironment(d["name"], d["owner"], dict(d.get("variables", {})))
                                     for d in p.get("demoEnvironments", [])),
             quota=_quota(data, p),
@@ -1431,6 +1460,11 @@ def _build(data: Data) -> PlatformConfig:
         trigger_rate_limit=RateLimit(limit["requestsPerUnit"], limit["unit"])
         if (limit := data["orchestrator"].get("triggerRateLimit")) else DEFAULT_TRIGGER_RATE_LIMIT,
         isolation=_isolation(data),
+        environments=EnvironmentSettings(
+            settings.get("engine", "tofu"),
+            dict(settings["artifactRepositoryRef"]) if "artifactRepositoryRef" in settings else None,
+            settings.get("expiryWarning", "1h"), settings.get("applyTimeout", "30m"))
+        if (settings := data.get("environments")) else EnvironmentSettings(),
     )
 
 

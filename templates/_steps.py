@@ -8,14 +8,15 @@ from collections.abc import Sequence
 from importlib import resources
 from typing import Any
 
-from argo_delivery import promotion, steplib, versionhash
+from argo_delivery import envmodel, expiry, promotion, steplib, versionhash
 from argo_delivery.config import Project
 from argo_delivery.naming import GROUP, LABEL_PROJECT
 
 __all__ = ["step_module", "step_source", "template_metadata"]
 
 # Shared standard-library modules a step may have prepended, by name.
-SHARED = {"steplib": steplib, "versionhash": versionhash, "promotion": promotion}
+SHARED = {"steplib": steplib, "versionhash": versionhash, "promotion": promotion,
+          "envmodel": envmodel, "expiry": expiry}
 
 
 def step_source(name: str, with_versionhash: bool = False,

@@ -12,19 +12,27 @@ as the policy's parameter:
 - only a user the authorizer allows the custom verb `demo` on environments (the project's
   product owners, the platform's admins) asks for a `demo` one.
 
-What admission cannot see (the Version exists in the project and has not failed) is for the
-vend workflow, which is not built yet (issue 12).
+What admission cannot see (the Version exists in the project and has not failed, an
+`expires` instant within maxTTL) the vend workflow checks first (templates/vend.py). A second
+policy bounds an Environment's life after its request (`lifecycle_policy`). The capability
+also renders the vend and destroy templates, the reaper, the environments EventSource and the
+on-environment Sensor, and the demo environments.
 """
 
 from __future__ import annotations
 
 from argo_delivery.admission import validating_policy
-from argo_delivery.capability import Capability
-from argo_delivery.config import PlatformConfig
+from argo_delivery.capability import Capability, SensorTrigger
+from argo_delivery.config import PlatformConfig, Project
 from argo_delivery.envmodel import FINALIZER as FINALIZER_ENVIRONMENT
+from argo_delivery.eventsources import environments as environments_source
 from argo_delivery.naming import ANNOTATION_EXPIRES, ANNOTATION_TTL, API_VERSION, GROUP, LABEL_PROJECT
+from argo_delivery.sensors import on_environment
 
-__all__ = ["CAPABILITY", "POLICY", "request_policy"]
+from . import reaper, vend
+
+__all__ = ["CAPABILITY", "DESTROY_TRIGGER", "LIFECYCLE_POLICY", "POLICY", "VEND_TRIGGER",
+           "demo_environments", "lifecycle_policy", "request_policy"]
 
 POLICY = "argo-delivery-environment-requests"
 LIFECYCLE_POLICY = "argo-delivery-environment-lifecycle"
@@ -134,6 +142,14 @@ def lifecycle_policy(config: PlatformConfig) -> list[dict]:
              "messageExpression": "request.userInfo.username + ' may not change the expiry of "
                                   "Environment ' + oldObject.metadata.name + ': it is ' + "
                                   "oldObject.spec.owner + \"'s (that needs the verb manage)\""},
+            {"expression": "request.operation != 'UPDATE' || "
+                           "(has(object.spec.version) == has(oldObject.spec.version) && "
+                           "(!has(object.spec.version) || object.spec.version == "
+                           f"oldObject.spec.version)) || {_may('manage')}",
+             "messageExpression": "request.userInfo.username + ' may not move Environment ' + "
+                                  "oldObject.metadata.name + ' to another Version: a demo "
+                                  "environment follows the releases of its project (the verb "
+                                  "manage is needed)'"},
             {"expression": f"request.operation != 'UPDATE' || "
                            f"!has(oldObject.metadata.finalizers) || "
                            f"!({fin} in oldObject.metadata.finalizers) || "
@@ -147,8 +163,37 @@ def lifecycle_policy(config: PlatformConfig) -> list[dict]:
         ])
 
 
+def demo_environments(project: Project, config: PlatformConfig) -> list[dict]:
+    """`projects[].demoEnvironments` as Environments: demo (no TTL), no Version until the
+    project's first release (the release step sets it; the bundle never does, so applying the
+    bundle again does not move a demo environment back)."""
+    return [{
+        "apiVersion": f"{GROUP}/{API_VERSION}", "kind": "Environment",
+        "metadata": {"name": demo.name, "namespace": project.namespace,
+                     "labels": {LABEL_PROJECT: project.name}},
+        "spec": {"project": project.name, "owner": demo.owner, "demo": True,
+                 **({"infrastructure": {"variables": dict(demo.variables)}}
+                    if demo.variables else {})},
+    } for demo in project.demo_environments]
+
+
+VEND_TRIGGER = SensorTrigger(vend.VEND, ("environment",), on_environment.ACCOUNT)
+DESTROY_TRIGGER = SensorTrigger(vend.DESTROY, ("environment",), on_environment.ACCOUNT)
+
 CAPABILITY = Capability(
-    "environments", "F5-F7: Environment requests bounded at admission (vend, destroy and the "
-                    "reaper are not built yet).",
-    per_platform=lambda config: [*request_policy(config), *lifecycle_policy(config)],
+    "environments", "F5-F7: Environment requests bounded at admission, vended and deployed "
+                    "with Terraform, destroyed and swept, reaped when they expire; demo ones "
+                    "follow the latest release.",
+    per_platform=lambda config: [*request_policy(config), *lifecycle_policy(config),
+                                 *environments_source.environments(config)],
+    per_project=lambda project, config: [
+        *vend.vend_environment(project, config),
+        *vend.destroy_environment(project, config),
+        *reaper.reaper(project, config),
+        *on_environment.on_environment(project, config, VEND_TRIGGER, DESTROY_TRIGGER),
+        *demo_environments(project, config),
+    ],
+    accounts=(vend.VENDOR, vend.DESTROYER, vend.STEP_ACCOUNT, reaper.REAPER,
+              environments_source.ACCOUNT, on_environment.ACCOUNT),
+    triggers=(VEND_TRIGGER, DESTROY_TRIGGER),
 )

@@ -42,9 +42,12 @@ DEADLINE_MARGIN_SECONDS = 900
 _RECORDER_ROLE = Role(
     "argo-delivery-stream-recorder",
     "Test streams and release: read Versions, write their status (the only account that does), "
-    "read the stream's own Workflow to see its suites' results.",
+    "read the stream's own Workflow to see its suites' results; on a release, move the "
+    "project's demo Environments to it (patch, and the custom verb manage the environment "
+    "lifecycle policy asks for).",
     (Rule(GROUP, ("versions",), ("get", "list")),
      Rule(GROUP, ("versions/status",), ("get", "update")),
+     Rule(GROUP, ("environments",), ("list", "patch", "manage")),
      Rule("argoproj.io", ("workflows",), ("get",))))
 RECORDER = Account(_RECORDER_ROLE.name, _RECORDER_ROLE.description, _RECORDER_ROLE)
 # The suites run as this account: no role, no token.

@@ -326,6 +326,27 @@ def release():
     version, changed = versions.update_status(name, released)
     if changed:
         log("released", version=name, approvedBy=version["spec"]["approval"]["approvedBy"])
+        follow_release(versions.kube, os.environ["AD_NAMESPACE"], name)
+
+
+def follow_release(kube, namespace, name):
+    """Demo environments follow the latest release: each gets spec.version = the Version just
+    released (its Sensor then redeploys it, without re-vending)."""
+    path = f"/apis/argo-delivery.io/v1alpha1/namespaces/{namespace}/environments"
+    status, body = kube.request("GET", path)
+    if status != 200:
+        raise StepError(f"LIST Environments in {namespace}: HTTP {status}: "
+                        f"{body.get('message')}", EXIT_TRANSIENT)
+    for environment in body.get("items") or []:
+        spec, meta = environment.get("spec") or {}, environment["metadata"]
+        if not spec.get("demo") or spec.get("version") == name or meta.get("deletionTimestamp"):
+            continue
+        status, answer = kube.merge_patch(f"{path}/{meta['name']}", {"spec": {"version": name}})
+        if status != 200:
+            raise StepError(f"demo Environment {meta['name']}: HTTP {status}: "
+                            f"{answer.get('message')}", EXIT_TRANSIENT)
+        log("demo-follows", environment=meta["name"], version=name,
+            previous=spec.get("version"))
 
 
 if __name__ == "__main__":

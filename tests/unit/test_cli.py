@@ -70,8 +70,9 @@ def test_registry_mirror_rewrites_every_image(tmp_path):
                                        "--json"])
     assert result.exit_code == 0, result.output
     images = json.loads(result.stdout)["images"]
-    assert len(images) == 7
-    assert all(i.startswith(("registry.site:5000/docker.io/", "registry.site:5000/quay.io/argoproj/"))
+    assert len(images) == 8
+    assert all(i.startswith(("registry.site:5000/docker.io/", "registry.site:5000/quay.io/argoproj/",
+                             "registry.site:5000/registry.example.com/"))
                for i in images)
     manifests = "".join(p.read_text() for p in (tmp_path / "0.1.0").rglob("*.yaml"))
     assert "image: docker.io/" not in manifests

@@ -242,14 +242,15 @@ def test_the_typed_config_holds_the_mirrored_references_and_they_are_rendered_as
     bundle = build_bundle(config)
     # rewritten once, when the config was built: rendering a second time would nest the mirror
     assert bundle.images == sorted({config.images.git, suite.image, *config.eventbus_images,
-                                    config.images.argo_exec, config.images.argo_events})
+                                    config.images.argo_exec, config.images.argo_events,
+                                    config.images.terraform})
     project = next(r for r in bundle.resources if r["kind"] == "Project")
     assert project["spec"]["testSuites"]["alpha"][0]["image"] == suite.image
 
 
 def test_eventbus_digests_pin_the_jetstream_images_under_require_digests():
     text = default_config_text()
-    for image in ("python:3.12-slim-bookworm", "python:3.12-bookworm", "terraform:1.9.8"):
+    for image in ("python:3.12-slim-bookworm", "python:3.12-bookworm", "environment-tools:1.12.6"):
         text = text.replace(f"{image}\n", f"{image}@{DIGEST}\n")
     digests = ", ".join(f"{image!r}: {DIGEST}" for image in JETSTREAM_IMAGES)
     text = text.replace("requireDigests: false",
@@ -260,7 +261,7 @@ def test_eventbus_digests_pin_the_jetstream_images_under_require_digests():
     assert config.eventbus_images == tuple(f"docker.io/{'library/' if '/' not in image else ''}"
                                            f"{image}@{DIGEST}" for image in JETSTREAM_IMAGES)
     images = build_bundle(config).images
-    assert len(images) == 7 and all(image.endswith(f"@{DIGEST}") for image in images)
+    assert len(images) == 8 and all(image.endswith(f"@{DIGEST}") for image in images)
 
 
 def test_controller_images_default_to_the_pinned_upstream_versions(default_config):
@@ -290,14 +291,11 @@ def test_controller_images_follow_the_registry_policy():
     assert ("images", 11) in located  # the defaults are located at the images block
 
 
-def test_settings_no_shipped_flow_reads_are_optional_and_named():
+def test_the_terraform_image_is_needed_only_by_a_project_with_environments():
     text = (REPO_ROOT / "tests/unit/minimal-platform.yaml").read_text()
-    config = parse_config(text)
-    [note] = [w for w in config.warnings if "change nothing yet" in w.message]
-    assert "images.terraform" in note.message and "schedules.reaper" in note.message
-    assert "images.python" not in note.message  # the stream steps run it
-    trimmed = "\n".join(line for line in text.splitlines()
-                        if not line.startswith(("  terraform:", "schedules:")))
-    lean = parse_config(trimmed)
-    assert lean.schedules is None and lean.images.terraform is None
-    assert not [w for w in lean.warnings if "change nothing yet" in w.message]
+    trimmed = "\n".join(line for line in text.splitlines() if not line.startswith("  terraform:"))
+    assert parse_config(trimmed).images.terraform is None  # no environments: not needed
+    with pytest.raises(ConfigError, match="environments are vended by images.terraform"):
+        parse_config(trimmed.replace("    components: [", "    environments: {terraformModule: "
+                                     "'git::https://git.example/infra//env?ref=main', "
+                                     "defaultTTL: 1h, maxTTL: 2h}\n    components: [", 1))

@@ -162,15 +162,15 @@ def _orchestrator_hard(resources, namespace="delivery"):
 
 def test_the_orchestrator_quota_is_sized_from_its_event_pods(default_bundle):
     """EventBus: 3 pods of main (100m/256Mi, 1/1Gi), reloader and metrics (10m/32Mi,
-    100m/64Mi each); the 2 EventSources (git-push, versions) and each project's 2 Sensors
-    (on-push, on-version): 1 pod of 50m/64Mi, 500m/256Mi each. The default holds all of it
-    twice over."""
+    100m/64Mi each); the 3 EventSources (git-push, versions, environments) and each project's
+    3 Sensors (on-push, on-version, on-environment): 1 pod of 50m/64Mi, 500m/256Mi each. The
+    default holds all of it twice over."""
     assert _orchestrator_hard(default_bundle.resources, "argo-delivery") == {
-        "pods": "18",                                  # 2 x (3 + 2 + 4)
-        "requests.cpu": "1320m",                       # 2 x (3 x 120m + 6 x 50m)
-        "requests.memory": "2688Mi",                   # 2 x (3 x 320Mi + 6 x 64Mi)
-        "limits.cpu": "13200m",                        # 2 x (3 x 1.2 + 6 x 500m)
-        "limits.memory": "9984Mi"}                     # 2 x (3 x 1152Mi + 6 x 256Mi)
+        "pods": "24",                                  # 2 x (3 + 3 + 6)
+        "requests.cpu": "1620m",                       # 2 x (3 x 120m + 9 x 50m)
+        "requests.memory": "3Gi",                      # 2 x (3 x 320Mi + 9 x 64Mi)
+        "limits.cpu": "16200m",                        # 2 x (3 x 1.2 + 9 x 500m)
+        "limits.memory": "11520Mi"}                    # 2 x (3 x 1152Mi + 9 x 256Mi)
     [limits] = _of(default_bundle.resources, "LimitRange", "argo-delivery")
     assert limits["spec"]["limits"][0]["default"] == {"cpu": "500m", "memory": "256Mi"}
 

@@ -115,7 +115,9 @@ def test_ad015_executor_token_secret_must_be_in_the_bundle(default_bundle):
     core_templates = sorted(f"WorkflowTemplate core-team/{d['metadata']['name']}"
                             for _, d in documents if d["kind"] == "WorkflowTemplate"
                             and d["metadata"]["namespace"] == "core-team")
-    assert len(core_templates) == 3
+    # generate-version, run-stream, release, vend-environment, destroy-environment,
+    # reap-environments
+    assert len(core_templates) == 6
     assert sorted((f.resource, f.field) for f in findings) == [
         (name, "spec.executor.serviceAccountName") for name in core_templates]
     assert "argo-delivery-executor.service-account-token" in findings[0].message
@@ -139,7 +141,8 @@ def test_ad016_sensor_needs_a_token_when_its_account_mounts_none(default_bundle)
     findings = [f for f in lint_documents(documents) if f.rule == "AD016"]
     assert sorted((f.resource, f.field) for f in findings) == [
         (f"Sensor argo-delivery/{sensor}-{project}", "spec.template")
-        for sensor in ("on-push", "on-version") for project in ("core-team", "northwind")]
+        for sensor in ("on-environment", "on-push", "on-version")
+        for project in ("core-team", "northwind")]
     assert "failed to get kubeconfig" in findings[0].message
 
 
@@ -319,7 +322,7 @@ def test_a_hardened_deployment_is_clean():
 
 
 def test_rules_disabled_by_option_and_by_annotation(default_bundle):
-    doc = find(default_bundle, "WorkflowTemplate")
+    doc = find(default_bundle, "WorkflowTemplate", "generate-version")
     _script(doc)["securityContext"]["readOnlyRootFilesystem"] = False
     _script(doc)["resources"].pop("limits")
     assert {f.rule for f in lint_documents([("wt.yaml", doc)])} == {"AD005", "AD006"}
@@ -327,7 +330,7 @@ def test_rules_disabled_by_option_and_by_annotation(default_bundle):
                                            LintOptions(disabled=frozenset({"AD005"})))} == {"AD006"}
     doc["metadata"].setdefault("annotations", {})[DISABLE_ANNOTATION] = "AD005, AD006"
     assert lint_documents([("wt.yaml", doc)]) == []
-    other = find(default_bundle, "WorkflowTemplate")
+    other = find(default_bundle, "WorkflowTemplate", "generate-version")
     other["metadata"]["namespace"] = "elsewhere"
     _script(other)["resources"].pop("limits")
     # the annotation covers only the resource that carries it
@@ -346,7 +349,7 @@ def test_upstream_findings_honour_the_flag_and_the_annotation(tmp_path, monkeypa
 
     from argo_delivery import upstream
 
-    doc = find(default_bundle, "WorkflowTemplate")
+    doc = find(default_bundle, "WorkflowTemplate", "generate-version")
     (tmp_path / "wt.yaml").write_text(yaml.safe_dump(doc))
     monkeypatch.setattr(upstream, "tool_path", lambda tool: Path("/bin/true"))
     monkeypatch.setattr(upstream, "run_validator", lambda tool, paths: [upstream.UpstreamProblem(
@@ -450,9 +453,10 @@ def test_ad023_the_orchestrator_quota_must_hold_the_event_pods(default_bundle):
         ("ResourceQuota argo-delivery/argo-delivery-quota", "spec.hard.pods"),
         ("ResourceQuota argo-delivery/argo-delivery-quota", "spec.hard.limits.memory")]
     assert findings[0].message.startswith(
-        "the EventBus, EventSource and Sensor pods Argo Events runs here need pods 15 (EventBus "
-        "default x3, EventSource git-push x2, EventSource versions x2, Sensor on-push-core-team x2, ")
-    assert "need limits.memory 6528Mi" in findings[1].message   # 3 x 1152Mi + 12 x 256Mi
+        "the EventBus, EventSource and Sensor pods Argo Events runs here need pods 21 (EventBus "
+        "default x3, EventSource environments x2, EventSource git-push x2, EventSource versions "
+        "x2, Sensor on-environment-core-team x2, ")
+    assert "need limits.memory 8064Mi" in findings[1].message   # 3 x 1152Mi + 18 x 256Mi
 
 
 def test_ad023_event_pods_without_resources_need_the_limit_range(default_bundle):
@@ -492,4 +496,6 @@ def test_ad025_roles_that_create_environments_need_the_request_policy(default_bu
     without = _without(documents, lambda d: d["metadata"]["name"] == "argo-delivery-environment-requests")
     assert sorted({f.resource for f in lint_documents(without) if f.rule == "AD025"}) == [
         f"Role {ns}/{role}" for ns in ("core-team", "partner-northwind")
-        for role in ("argo-delivery-developer", "argo-delivery-product-owner")]
+        for role in ("argo-delivery-developer", "argo-delivery-environment-destroyer",
+                     "argo-delivery-environment-reaper", "argo-delivery-environment-vendor",
+                     "argo-delivery-product-owner", "argo-delivery-stream-recorder")]

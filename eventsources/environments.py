@@ -1,0 +1,58 @@
+"""EventSource `environments`: every Environment created or changed in a project namespace
+(flows F5, F6).
+
+A resource EventSource (Argo Events' informer on `environments.argo-delivery.io`), one event
+per project, each watching only that project's namespace. Its ServiceAccount may get, list and
+watch Environments in project namespaces and nothing else. The on-environment Sensor filters
+on what changed (sensors/on_environment.py).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from argo_delivery.config import PlatformConfig, Project
+from argo_delivery.naming import API_VERSION, GROUP
+from argo_delivery.rbac import Account, Role, Rule
+from argo_delivery.security import events_pod_template
+
+__all__ = ["ACCOUNT", "NAME", "environments", "event_name"]
+
+NAME = "environments"
+_ROLE = Role("argo-delivery-environment-watcher",
+             "The environments EventSource: watch Environments, nothing else.",
+             (Rule(GROUP, ("environments",), ("get", "list", "watch")),))
+ACCOUNT = Account("argo-delivery-eventsource-environments",
+                  "The environments EventSource: watches Environments in project namespaces.",
+                  _ROLE, home="orchestrator")
+
+
+def event_name(project: Project) -> str:
+    return f"environments-{project.name}"
+
+
+def environments(config: PlatformConfig) -> list[dict[str, Any]]:
+    """The EventSource, in the orchestrator namespace (none when no project has environments)."""
+    projects = [p for p in config.projects if p.environments]
+    if not projects:
+        return []
+    return [{
+        "apiVersion": "argoproj.io/v1alpha1",
+        "kind": "EventSource",
+        "metadata": {"name": NAME, "namespace": config.orchestrator_namespace,
+                     "annotations": {"argo-delivery.io/description":
+                                     "Environments created or changed, per project namespace."}},
+        "spec": {
+            "template": events_pod_template(ACCOUNT, api_access=True),
+            "resource": {
+                event_name(project): {
+                    "namespace": project.namespace,
+                    "group": GROUP,
+                    "version": API_VERSION,
+                    "resource": "environments",
+                    "eventTypes": ["ADD", "UPDATE"],
+                }
+                for project in projects
+            },
+        },
+    }]
