@@ -88,7 +88,8 @@ def request_policy(config: PlatformConfig) -> list[dict]:
                            f"{expires}.matches('{RFC3339}')",
              "message": f"annotation {ANNOTATION_EXPIRES} is an RFC 3339 instant such as "
                         "2026-12-01T18:00:00Z"},
-            {"expression": f"!(has(object.spec.demo) && object.spec.demo) || {_may('demo')}",
+            {"expression": "request.operation != 'CREATE' || "
+                           f"!(has(object.spec.demo) && object.spec.demo) || {_may('demo')}",
              "messageExpression": "request.userInfo.username + ' may not ask for a demo "
                                   "environment in ' + request.namespace + ': that needs the verb "
                                   "demo on environments, which the product owners of the project "

@@ -8,7 +8,7 @@ Version changes):
   failed; an `expires` instant within maxTTL; the module is the project's), failing the
   Environment at once with a condition and creating nothing; then adds the finalizer before
   anything is created and computes the variables (project defaults < the Environment's
-  variables < the facts: name, namespace, project, version, version_hash, owner);
+  variables < the facts: name, namespace, project, version_name, version_hash, owner);
 - `clone` fetches the project's module (git::REPO//PATH?ref=REF) and hands it on as an Argo
   artifact, through the artifact repository (`environments.artifactRepositoryRef`, else the
   controller's default);

@@ -177,3 +177,22 @@ class GitHttpServer:
     def __exit__(self, *exc: object) -> None:
         self.httpd.shutdown()
         self.httpd.server_close()
+
+
+def commit_files(repo: Repo, branch: str, files: dict[str, str], message: str = "files") -> str:
+    """One commit on `branch` of `repo` writing `files` (path -> text; None deletes), pushed;
+    its SHA."""
+    work = repo.path.parent / f".work-{repo.name}"
+    git("checkout", "-q", branch, cwd=work)
+    for path, text in files.items():
+        target = work / path
+        if text is None:
+            git("rm", "-q", "-r", path, cwd=work)
+            continue
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(text)
+        git("add", path, cwd=work)
+    git("commit", "-q", "-m", message, cwd=work)
+    git("push", "-q", str(repo.path), f"HEAD:refs/heads/{branch}", cwd=work)
+    repo.heads[branch] = git("rev-parse", "HEAD", cwd=work)
+    return repo.heads[branch]

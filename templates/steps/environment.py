@@ -20,6 +20,7 @@ ROOT_DIR = "/work/root"
 TFVARS = "argo-delivery.tfvars.json"
 BACKEND_FILE = "zz_argo_delivery_backend.tf"
 TAIL_LINES = 25
+OUT = os.environ.get("AD_OUTPUT_DIR", "/tmp")  # where output parameters are written
 
 
 def env(name, default=None):
@@ -185,7 +186,7 @@ def tfvars(environment, version_hash):
     values = dict(json.loads(os.environ.get("AD_DEFAULT_VARIABLES", "{}")))
     values.update((spec.get("infrastructure") or {}).get("variables") or {})
     values.update({"name": meta["name"], "namespace": meta["namespace"],
-                   "project": spec["project"], "version": spec.get("version", ""),
+                   "project": spec["project"], "version_name": spec.get("version", ""),
                    "version_hash": version_hash, "owner": spec["owner"]})
     return values
 
@@ -265,7 +266,7 @@ def prepare(kube, envs):
         return out
     finally:
         for key, value in out.items():
-            write(f"/tmp/out-{key}", value)
+            write(f"{OUT}/out-{key}", value)
 
 
 # ------------------------------------------------------------------------------ clone
@@ -430,7 +431,7 @@ def destroy_start(kube, envs):
         return out
     finally:
         for key, value in out.items():
-            write(f"/tmp/out-{key}", value)
+            write(f"{OUT}/out-{key}", value)
 
 
 def destroy(kube, envs):
@@ -512,7 +513,7 @@ def reap(kube):
               "keep": decision["keep"]}
     log("reaper-decision", **report)
     if dry_run:
-        write("/tmp/report.json", json.dumps(report, sort_keys=True))
+        write(f"{OUT}/report.json", json.dumps(report, sort_keys=True))
         return
     for _, name, expiry in decision["delete"]:
         code, answer = kube.request("DELETE", environment_path(namespace, name))
@@ -535,14 +536,14 @@ def reap(kube):
             "reason": "ExpiringSoon", "message": message, "type": "Warning",
             "source": {"component": "argo-delivery-reaper"},
             "firstTimestamp": now_text(now), "lastTimestamp": now_text(now), "count": 1})
-        log("warned", environment=name, expires=now_text(expiry), event=code)
+        log("warned", environment=name, expires=now_text(expiry), http=code)
     for item in retry:
         name = item["metadata"]["name"]
         code, answer = kube.merge_patch(environment_path(namespace, name), {"metadata": {
             "annotations": {RETRY_DESTROY_ANNOTATION: now_text(now)}}})
         log("destroy-retried" if code == 200 else "retry-failed", environment=name, code=code,
             message=answer.get("message"))
-    write("/tmp/report.json", json.dumps(report, sort_keys=True))
+    write(f"{OUT}/report.json", json.dumps(report, sort_keys=True))
 
 
 def main():
