@@ -6,11 +6,13 @@ PY := $(VENV)/bin/python
 BIN := .cache/bin
 STAMPS := .cache/stamps
 
-# Every tools/NAME/ with a go.mod is a Go program built into .cache/bin/NAME.
-TOOL_NAMES := $(patsubst tools/%/go.mod,%,$(wildcard tools/*/go.mod))
+# Every tools/NAME/ with a go.mod is a Go program built into .cache/bin/NAME, except the
+# OpenTofu ones (see `tofu` below), which have explicit rules.
+TOFU_TOOL_NAMES := tofu
+TOOL_NAMES := $(filter-out $(TOFU_TOOL_NAMES),$(patsubst tools/%/go.mod,%,$(wildcard tools/*/go.mod)))
 TOOL_BINS := $(addprefix $(BIN)/,$(TOOL_NAMES))
 
-.PHONY: render test test-fast tools bench lint install debs clean
+.PHONY: render test test-fast tools tofu bench lint install debs clean
 
 $(STAMPS)/venv: pyproject.toml
 	@mkdir -p $(STAMPS)
@@ -51,6 +53,18 @@ tools: $(TOOL_BINS)
 $(BIN)/%: tools/%/go.mod tools/%/go.sum $$(wildcard tools/%/*.go)
 	@mkdir -p $(BIN)
 	cd tools/$* && go build -buildvcs=false -trimpath -o ../../$(BIN)/$* .
+
+# ---- OpenTofu, offline. tools/tofu is a wrapper module
+# (`tool` directive; the godebug block and the replace are copied from OpenTofu's go.mod, which
+# only apply in the main module): its main package lives in OpenTofu's module, so the build
+# names it instead of `.`. version.dev=no makes it say v1.12.6, not v1.12.6-dev.
+$(BIN)/tofu: tools/tofu/go.mod tools/tofu/go.sum
+	@mkdir -p $(BIN)
+	cd tools/tofu && CGO_ENABLED=0 go build -buildvcs=false -trimpath \
+	  -ldflags "-s -w -X github.com/opentofu/opentofu/version.dev=no" \
+	  -o ../../$@ github.com/opentofu/opentofu/cmd/tofu
+
+tofu: $(BIN)/tofu
 
 # ---- end-to-end cluster (tests/e2e, see tests/e2e/README.md): not part of `make tools`.
 # Go modules under tools/e2e/ hold several commands each, so the `tools/*/go.mod` wildcard
