@@ -130,11 +130,17 @@ $(BIN)/versitygw: tools/e2e/versitygw/go.mod tools/e2e/versitygw/go.sum
 	cd tools/e2e/versitygw && go build -buildvcs=false -trimpath -o ../../../$@ \
 	  github.com/versity/versitygw/cmd/versitygw
 
+# kustomize for the tofu image (static: .cache/bin/kustomize of `make tools` links glibc).
+$(BIN)/e2e-kustomize: tools/kustomize/go.mod tools/kustomize/go.sum tools/kustomize/main.go
+	@mkdir -p $(BIN)
+	cd tools/kustomize && CGO_ENABLED=0 go build -buildvcs=false -trimpath -o ../../$@ .
+
 E2E_BINS := $(BIN)/kube-apiserver $(addprefix $(BIN)/,$(KUBE_NODE_BINS)) $(BIN)/e2e-pause \
 	$(BIN)/workflow-controller $(BIN)/argoexec $(BIN)/coredns $(BIN)/nats-server $(BIN)/argo-events \
-	$(BIN)/versitygw
+	$(BIN)/versitygw $(BIN)/e2e-kustomize
 
 .PHONY: e2e-tools e2e cluster-up cluster-down
+# tofu: the e2e cluster's tofu image carries OpenTofu and the provider mirror.
 e2e-tools: $(E2E_BINS) tofu
 
 # The end-to-end tests on the real single-node cluster (root; see tests/e2e/README.md).
