@@ -6,11 +6,13 @@ PY := $(VENV)/bin/python
 BIN := .cache/bin
 STAMPS := .cache/stamps
 
-# Every tools/NAME/ with a go.mod is a Go program built into .cache/bin/NAME.
-TOOL_NAMES := $(patsubst tools/%/go.mod,%,$(wildcard tools/*/go.mod))
+# Every tools/NAME/ with a go.mod is a Go program built into .cache/bin/NAME, except the
+# OpenTofu ones (see `tofu` below), which have explicit rules.
+TOFU_TOOL_NAMES := tofu terraform-provider-fakecloud
+TOOL_NAMES := $(filter-out $(TOFU_TOOL_NAMES),$(patsubst tools/%/go.mod,%,$(wildcard tools/*/go.mod)))
 TOOL_BINS := $(addprefix $(BIN)/,$(TOOL_NAMES))
 
-.PHONY: render test test-fast tools bench lint install debs clean
+.PHONY: render test test-fast tools tofu bench lint install debs clean
 
 $(STAMPS)/venv: pyproject.toml
 	@mkdir -p $(STAMPS)
@@ -52,10 +54,38 @@ $(BIN)/%: tools/%/go.mod tools/%/go.sum $$(wildcard tools/%/*.go)
 	@mkdir -p $(BIN)
 	cd tools/$* && go build -buildvcs=false -trimpath -o ../../$(BIN)/$* .
 
-# kubectl goes into the end-to-end image of the environment steps (no libc there to rely on).
+# kubectl (static) goes into the end-to-end image of the environment steps: the deploy step
+# applies a Version's manifests with it (`-k` for a kustomization: kustomize is built in).
 $(BIN)/kubectl: tools/kubectl/go.mod tools/kubectl/go.sum tools/kubectl/main.go
 	@mkdir -p $(BIN)
 	cd tools/kubectl && CGO_ENABLED=0 go build -buildvcs=false -trimpath -o ../../$@ .
+
+# ---- OpenTofu, offline (tests/tofu.py): the CLI and the project's fake cloud provider, laid out
+# as a filesystem mirror, so that no registry is ever asked. tools/tofu is a wrapper module
+# (`tool` directive; the godebug block and the replace are copied from OpenTofu's go.mod, which
+# only apply in the main module): its main package lives in OpenTofu's module, so the build
+# names it instead of `.`. version.dev=no makes it say v1.12.6, not v1.12.6-dev.
+TOFU_MIRROR := .cache/tofu-mirror
+FAKECLOUD_VERSION := 0.1.0
+FAKECLOUD_MIRRORED := $(TOFU_MIRROR)/example.invalid/test/fakecloud/$(FAKECLOUD_VERSION)/linux_amd64/terraform-provider-fakecloud_v$(FAKECLOUD_VERSION)
+
+$(BIN)/tofu: tools/tofu/go.mod tools/tofu/go.sum
+	@mkdir -p $(BIN)
+	cd tools/tofu && CGO_ENABLED=0 go build -buildvcs=false -trimpath \
+	  -ldflags "-s -w -X github.com/opentofu/opentofu/version.dev=no" \
+	  -o ../../$@ github.com/opentofu/opentofu/cmd/tofu
+
+$(BIN)/terraform-provider-fakecloud: tools/terraform-provider-fakecloud/go.mod \
+		tools/terraform-provider-fakecloud/go.sum $(wildcard tools/terraform-provider-fakecloud/*.go)
+	@mkdir -p $(BIN)
+	cd tools/terraform-provider-fakecloud && CGO_ENABLED=0 go build -buildvcs=false -trimpath \
+	  -ldflags "-s -w -X main.version=$(FAKECLOUD_VERSION)" -o ../../$@ .
+
+$(FAKECLOUD_MIRRORED): $(BIN)/terraform-provider-fakecloud
+	@mkdir -p $(@D)
+	cp $< $@
+
+tofu: $(BIN)/tofu $(FAKECLOUD_MIRRORED)
 
 # ---- end-to-end cluster (tests/e2e, see tests/e2e/README.md): not part of `make tools`.
 # Go modules under tools/e2e/ hold several commands each, so the `tools/*/go.mod` wildcard
@@ -108,10 +138,11 @@ $(BIN)/versitygw: tools/e2e/versitygw/go.mod tools/e2e/versitygw/go.sum
 
 E2E_BINS := $(BIN)/kube-apiserver $(addprefix $(BIN)/,$(KUBE_NODE_BINS)) $(BIN)/e2e-pause \
 	$(BIN)/workflow-controller $(BIN)/argoexec $(BIN)/coredns $(BIN)/nats-server $(BIN)/argo-events \
-	$(BIN)/versitygw
+	$(BIN)/versitygw $(BIN)/kubectl
 
 .PHONY: e2e-tools e2e cluster-up cluster-down
-e2e-tools: $(E2E_BINS)
+# tofu: the e2e cluster's tofu image carries OpenTofu and the provider mirror.
+e2e-tools: $(E2E_BINS) tofu
 
 # The end-to-end tests on the real single-node cluster (root; see tests/e2e/README.md).
 e2e: install e2e-tools debs
@@ -126,7 +157,7 @@ cluster-down:
 
 # Everything: the unit, golden, conformance, API-server, security and flow tests, then the
 # end-to-end tests on a real single-node cluster (started and stopped by the test session).
-test: install tools e2e-tools debs
+test: install tools tofu e2e-tools debs
 	$(PY) -m pytest
 	$(PY) -m pytest -m e2e tests/e2e
 

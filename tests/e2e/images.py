@@ -16,6 +16,7 @@ import re
 import shutil
 import subprocess
 import sys
+import tarfile
 import tempfile
 import time
 from collections.abc import Callable
@@ -228,6 +229,55 @@ def python_git_image() -> Image:
                  revision="1")
 
 
+def _unpack_image(archive: Path, rootfs: Path) -> None:
+    """Unpack the one layer of an archive written by mkimage into `rootfs` (owners, modes,
+    links and setuid bits as they were: the archive is our own)."""
+    with tarfile.open(archive) as outer:
+        def blob(digest: str):
+            return outer.extractfile(f"blobs/sha256/{digest.split(':', 1)[1]}")
+
+        index = json.load(outer.extractfile("index.json"))
+        manifest = json.load(blob(index["manifests"][0]["digest"]))
+        (layer,) = manifest["layers"]
+        with tarfile.open(fileobj=blob(layer["digest"])) as inner:
+            inner.extractall(rootfs, numeric_owner=True, filter="fully_trusted")
+
+
+TOFU_MIRROR_IN_IMAGE = "/usr/share/tofu/mirror"
+
+
+def tofu_image() -> Image:
+    """The python-git image plus OpenTofu, kubectl and the fakecloud provider as a filesystem
+    mirror, with a CLI config (/etc/tofurc) that installs providers from that mirror only.
+
+    Built on the python-git image's archive (unpacked, not a second mmdebstrap run), so its
+    key includes that image's key. Tagged with the OpenTofu version tools/tofu/go.mod pins.
+    """
+    from tests.tofu import TOFU, cli_config, provider_binary
+
+    base = python_git_image()
+    version = go_pin("tools/tofu/go.mod", "github.com/opentofu/opentofu").lstrip("v")
+    kubectl = BIN / "kubectl"
+    provider = provider_binary()
+    in_mirror = provider_binary(Path(TOFU_MIRROR_IN_IMAGE))
+    tofurc = cli_config(TOFU_MIRROR_IN_IMAGE)
+
+    def build(rootfs: Path) -> None:
+        archive, _ = base.ensure()
+        _unpack_image(archive, rootfs)
+        _install(TOFU, rootfs, "/usr/local/bin/tofu")
+        _install(kubectl, rootfs, "/usr/local/bin/kubectl")
+        _install(provider, rootfs, str(in_mirror))
+        (rootfs / "etc" / "tofurc").write_text(tofurc)
+
+    return Image(f"e2e.local/tofu:{version}", build,
+                 inputs=[TOFU, kubectl, provider, *base.inputs], fix="make e2e-tools",
+                 cmd=["tofu", "version"],
+                 env=["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+                      "TF_CLI_CONFIG_FILE=/etc/tofurc", "TF_IN_AUTOMATION=1"],
+                 extra_key=base.key() + tofurc)
+
+
 def _static_binary_image(name: str, binary: str, dest: str, user: str,
                          entrypoint: list[str] | None = None) -> Image:
     src = BIN / binary
@@ -331,5 +381,5 @@ def build_all(images: list[Image]) -> dict[str, tuple[Path, float, bool]]:
 
 if __name__ == "__main__":
     for name, (path, secs, rebuilt) in build_all(
-            base_images() + [python_git_image()]).items():
+            base_images() + [python_git_image(), tofu_image()]).items():
         print(f"{name}: {_rel(path)} ({'built' if rebuilt else 'cached'}, {secs:.1f} s)")
