@@ -27,6 +27,9 @@ FINALIZER = "argo-delivery.io/environment"
 LABEL_ENVIRONMENT = "argo-delivery.io/environment"
 LABEL_PROJECT = "argo-delivery.io/project"
 RETRY_DESTROY_ANNOTATION = "argo-delivery.io/retry-destroy"
+# Set by the reaper on an Environment no vend ever picked up (its ADD event was lost).
+RETRY_VEND_ANNOTATION = "argo-delivery.io/retry-vend"
+UNCLAIMED_SECONDS = 120   # an Environment with no phase this long after creation: not picked up
 PHASES = ("Pending", "Provisioning", "Deploying", "Ready", "Destroying", "Failed")
 # Condition types: Ready (vended and deployed), Failed (the last vend or destroy failed:
 # reason and message say why), ExpiringSoon (the reaper's warning).

@@ -5,6 +5,9 @@ what changed, never on the object alone (an informer sends every existing Enviro
 as ADD when the EventSource restarts, and every status write as UPDATE):
 
 - `requested`: an ADD of an Environment with no phase yet and not being deleted -> vend;
+- `retry-vend`: an UPDATE that gives `argo-delivery.io/retry-vend` a new value on one with
+  no phase yet (the reaper does, for an Environment no vend took: its ADD was lost, e.g.
+  published before the Sensor subscribed) -> vend;
 - `version-changed`: an UPDATE that changes a demo Environment's `spec.version` (the release
   flow moves demo environments to the new release) -> vend, which redeploys it;
 - `deleting`: an UPDATE that sets `metadata.deletionTimestamp` (only an Environment with a
@@ -22,7 +25,7 @@ from typing import Any
 
 from argo_delivery.capability import SensorTrigger
 from argo_delivery.config import PlatformConfig, Project
-from argo_delivery.envmodel import RETRY_DESTROY_ANNOTATION
+from argo_delivery.envmodel import RETRY_DESTROY_ANNOTATION, RETRY_VEND_ANNOTATION
 from argo_delivery.eventsources import environments as environments_source
 from argo_delivery.naming import LABEL_PROJECT
 from argo_delivery.rbac import WORKFLOW_SUBMITTER, Account
@@ -53,10 +56,17 @@ def _dependency(name: str, project: Project, expr: str, fields: dict[str, str]) 
 
 def dependencies(project: Project) -> list[dict[str, Any]]:
     retry = _gjson_key(RETRY_DESTROY_ANNOTATION)
+    retry_vend = _gjson_key(RETRY_VEND_ANNOTATION)
     return [
         _dependency("requested", project, 'type == "ADD" && phase == "" && deleting == ""', {
             "type": "type", "phase": _or_empty("body.status.phase"),
             "deleting": _or_empty("body.metadata.deletionTimestamp")}),
+        _dependency("retry-vend", project,
+                    'type == "UPDATE" && phase == "" && deleting == "" && new != "" && new != old', {
+                        "type": "type", "phase": _or_empty("body.status.phase"),
+                        "deleting": _or_empty("body.metadata.deletionTimestamp"),
+                        "new": _or_empty(f"body.metadata.annotations.{retry_vend}"),
+                        "old": _or_empty(f"oldBody.metadata.annotations.{retry_vend}")}),
         _dependency("version-changed", project,
                     'type == "UPDATE" && demo == "true" && new != old && new != "" && '
                     'deleting == ""', {
@@ -85,6 +95,8 @@ def on_environment(project: Project, config: PlatformConfig, vend: SensorTrigger
     triggers = [
         workflow_trigger(f"vend-{project.name}", "requested", project.namespace, project.name,
                          vend.template, {"environment": name}),
+        workflow_trigger(f"retry-vend-{project.name}", "retry-vend", project.namespace,
+                         project.name, vend.template, {"environment": name}),
         workflow_trigger(f"redeploy-{project.name}", "version-changed", project.namespace,
                          project.name, vend.template, {"environment": name}),
         workflow_trigger(f"destroy-{project.name}", "deleting", project.namespace, project.name,

@@ -505,10 +505,16 @@ def reap(kube):
     by_name = {item["metadata"]["name"]: item for item in items}
     retry = [item for item in items if is_deleting(item) and has_finalizer(item)
              and (condition(item, FAILED) or {}).get("status") == "True"]
+    # requested, but no vend ever took it (its event was lost, say before the Sensor subscribed)
+    unclaimed = [item for item in items if not is_deleting(item)
+                 and not (item.get("status") or {}).get("phase")
+                 and (now - parse_time(item["metadata"]["creationTimestamp"])).total_seconds()
+                 > int(os.environ.get("AD_UNCLAIMED_SECONDS", UNCLAIMED_SECONDS))]
     report = {"dryRun": dry_run, "environments": len(items),
               "delete": [name for _, name, _ in decision["delete"]],
               "warn": [name for _, name, _ in decision["warn"]],
               "retryDestroy": [item["metadata"]["name"] for item in retry],
+              "retryVend": [item["metadata"]["name"] for item in unclaimed],
               "invalid": [{"name": name, "why": why} for _, name, why in decision["invalid"]],
               "keep": decision["keep"]}
     log("reaper-decision", **report)
@@ -537,12 +543,14 @@ def reap(kube):
             "source": {"component": "argo-delivery-reaper"},
             "firstTimestamp": now_text(now), "lastTimestamp": now_text(now), "count": 1})
         log("warned", environment=name, expires=now_text(expiry), http=code)
-    for item in retry:
-        name = item["metadata"]["name"]
-        code, answer = kube.merge_patch(environment_path(namespace, name), {"metadata": {
-            "annotations": {RETRY_DESTROY_ANNOTATION: now_text(now)}}})
-        log("destroy-retried" if code == 200 else "retry-failed", environment=name, code=code,
-            message=answer.get("message"))
+    for items_, annotation, event in ((retry, RETRY_DESTROY_ANNOTATION, "destroy-retried"),
+                                      (unclaimed, RETRY_VEND_ANNOTATION, "vend-retried")):
+        for item in items_:
+            name = item["metadata"]["name"]
+            code, answer = kube.merge_patch(environment_path(namespace, name), {"metadata": {
+                "annotations": {annotation: now_text(now)}}})
+            log(event if code == 200 else "retry-failed", environment=name, code=code,
+                message=answer.get("message"))
     write(f"{OUT}/report.json", json.dumps(report, sort_keys=True))
 
 

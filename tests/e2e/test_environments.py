@@ -81,6 +81,18 @@ data: {component: worker}
 """
 
 
+# The leak sweep lists and deletes a cluster's disks with the cloud's credentials.
+SWEEPER = [
+    {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role",
+     "metadata": {"name": "disk-sweeper", "namespace": DISKS_NS},
+     "rules": [{"apiGroups": [""], "resources": ["configmaps"], "verbs": ["list", "delete"]}]},
+    {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
+     "metadata": {"name": "disk-sweeper", "namespace": DISKS_NS},
+     "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "disk-sweeper"},
+     "subjects": [{"kind": "ServiceAccount", "name": CLOUD_SA, "namespace": CLOUD_NS}]},
+]
+
+
 def _edit(module_source: str):
     def edit(data: dict) -> None:
         image = tofu_image().name
@@ -119,9 +131,12 @@ def platform(cluster, events_controller, served, tmp_path_factory):  # noqa: F81
     infra = make_repo(root, "infra", {"main": 1})
     commit_files(infra, "main", {f"env/{p.name}": p.read_text()
                                  for p in sorted(Path(MODULE_DIR).glob("*.tf"))}, "module")
-    cluster.kube.apply(cloud_rbac(CLOUD_NS, CLOUD_SA, DISKS_NS), field_manager="e2e-cloud")
+    cluster.kube.apply([{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": CLOUD_NS}},
+                        *cloud_rbac(CLOUD_NS, CLOUD_SA, DISKS_NS), *SWEEPER],
+                       field_manager="e2e-cloud")
     token = cluster.kube.token_for(CLOUD_NS, CLOUD_SA, expiration_seconds=6 * 3600)
     bundle = install(cluster, served, tmp_path_factory, edit=_edit(daemon.url(infra)))
+    cluster.artifact_credentials(CORE)   # the artifact repository's key, as an operator adds it
     cluster.kube.apply([{"apiVersion": "v1", "kind": "Secret",
                          "metadata": {"name": CREDENTIALS, "namespace": CORE},
                          "stringData": {"FAKECLOUD_HOST": f"https://{cluster.node_ip}:6443",

@@ -100,7 +100,7 @@ class Steps:
         result = run_step(self.scripts[step], substitutions, {
             "AD_API_SERVER": self.kube.server, "AD_TOKEN_FILE": str(self.tokens[account]),
             "AD_CA_FILE": str(self.kube.ca_file), "AD_OUTPUT_DIR": str(workdir),
-            "HOME": str(workdir)}, workdir)
+            "HOME": str(workdir), **values.pop("env", {})}, workdir)
         outputs = {p.name.removeprefix("out-"): p.read_text() for p in workdir.glob("out-*")}
         report = workdir / "report.json"
         if report.exists():
@@ -221,16 +221,19 @@ def test_the_reaper_deletes_warns_retries_and_a_dry_run_only_reports(kube, steps
     stuck["status"]["conditions"] = envmodel.with_condition(
         stuck["status"].get("conditions"), envmodel.FAILED, "True", "DestroyFailed", "boom")
     kube.request("PUT", f"{ENVS}/stuck/status", stuck)
+    create(kube, "unclaimed", version, ttl="2h")     # no vend ever took it
     time.sleep(1.5)
-    result, outputs = steps.run("reap", dry_run="true")
+    result, outputs = steps.run("reap", dry_run="true", env={"AD_UNCLAIMED_SECONDS": "1"})
     assert result.returncode == 0, result.stderr
     report = outputs["report"]
     assert report["dryRun"] is True
     assert "expired" in report["delete"] and "expiring" in report["warn"]
     assert "stuck" in report["retryDestroy"] and "fresh" not in report["delete"] + report["warn"]
+    assert "unclaimed" in report["retryVend"] and "stuck" not in report["retryVend"]
     assert get(kube, "expired")["metadata"]["name"] == "expired"     # untouched
-    result, outputs = steps.run("reap")
+    result, outputs = steps.run("reap", env={"AD_UNCLAIMED_SECONDS": "1"})
     assert result.returncode == 0, result.stdout + result.stderr
+    assert get(kube, "unclaimed")["metadata"]["annotations"][envmodel.RETRY_VEND_ANNOTATION]
     assert get(kube, "expired").get("kind") != "Environment"         # deleted (no finalizer)
     expiring = get(kube, "expiring")
     warned = envmodel.condition(expiring, envmodel.EXPIRING_SOON)
