@@ -23,6 +23,7 @@ from argo_delivery import envmodel
 from tests.e2e.images import PAUSE_IMAGE, python_git_image, tofu_image
 from tests.e2e.test_push_to_version import (
     CORE,
+    PARTNER,
     deliver,
     install,
     payload,
@@ -161,7 +162,17 @@ def platform(cluster, events_controller, served, tmp_path_factory):  # noqa: F81
     version = cluster.wait_for("the Version with deploy manifests", lambda: next(
         (v for v in versions(cluster, CORE) if v["metadata"]["name"] not in before), None), 180,
         logs=["workflow-controller"])
-    return {"bundle": bundle, "version": version["metadata"]["name"], "repos": repos}
+    yield {"bundle": bundle, "version": version["metadata"]["name"], "repos": repos}
+    # Leave the projects as found: every Environment destroyed through its finalizer while this
+    # module's templates are installed, then the Versions (the later modules count theirs).
+    for env in cluster.kube.request("GET", ENVS.format(ns=CORE))["items"]:
+        cluster.kube.request("DELETE", ENVS.format(ns=CORE) + "/" + env["metadata"]["name"])
+    cluster.wait_for("every Environment destroyed", lambda: not cluster.kube.request(
+        "GET", ENVS.format(ns=CORE))["items"], 600, logs=["workflow-controller"])
+    for namespace in (CORE, PARTNER):
+        for version in versions(cluster, namespace):
+            cluster.kube.request("DELETE", "/apis/argo-delivery.io/v1alpha1/namespaces/"
+                                           f"{namespace}/versions/{version['metadata']['name']}")
 
 
 def _pods(cluster, namespace: str, prefix: str) -> list[dict]:
@@ -411,3 +422,55 @@ def test_a_delete_during_the_vend_waits_for_it_then_cleans_everything(cluster, p
     wait_gone(cluster, name, timeout=600)
     assert cloud_namespace_gone(cluster, name) and disks(cluster, name) == []
     assert state_objects(cluster, name) == {"secret": False, "lease": False}
+
+
+def _release(cluster, platform, commit_api: bool) -> str:
+    """A new Version (a push), through alpha and nightly to candidate, approved: released."""
+    from tests.e2e.test_streams import _approve, _nightly_now, wait_stream
+
+    repos = platform["repos"]
+    if commit_api:
+        commit_files(repos["api"], "main", {"deploy/extra.yaml": WORKER_DEPLOY.replace(
+            "worker-config", "extra-config")}, "one more ConfigMap")
+    before = {v["metadata"]["name"] for v in versions(cluster, CORE)}
+    body = payload("acme-platform", "api", "main", repos["api"].heads["main"])
+    assert deliver(cluster, body, sign(body)) == "200"
+    name = cluster.wait_for("a new Version", lambda: next(
+        (v["metadata"]["name"] for v in versions(cluster, CORE)
+         if v["metadata"]["name"] not in before), None), 180)
+    assert wait_stream(cluster, CORE, name, ("nightly", "failed"))["status"]["stream"] == "nightly"
+    _nightly_now(cluster, CORE)
+    assert wait_stream(cluster, CORE, name, ("candidate",))["status"]["stream"] == "candidate"
+    _approve(cluster, CORE, name, PRODUCT_OWNER)
+    wait_stream(cluster, CORE, name, ("released",), timeout=180)
+    return name
+
+
+def test_a_demo_environment_follows_the_releases_and_survives_the_reaper(cluster, platform):
+    demo = get_env(cluster, "demo-core")
+    assert demo["spec"]["demo"] is True and "version" not in demo["spec"]
+    assert demo["spec"]["owner"] == PRODUCT_OWNER[0]
+    first = _release(cluster, platform, commit_api=False)
+    ready = cluster.wait_for("demo-core Ready on the first release", lambda: (
+        lambda e: e if e and (e.get("status") or {}).get("phase") == "Ready"
+        and e["status"].get("deployedVersion") == first else None)(get_env(cluster, "demo-core")),
+        420, logs=["workflow-controller"])
+    assert ready["spec"]["version"] == first and "expiresAt" not in ready["status"]
+    cloud = cluster.kube.request("GET", "/api/v1/namespaces/fc-demo-core")["metadata"]["uid"]
+    report = reap_now(cluster)
+    assert report["status"]["phase"] == "Succeeded"
+    assert get_env(cluster, "demo-core")["metadata"].get("deletionTimestamp") is None
+    # a second release: redeployed, not re-vended (same cloud namespace, no apply step ran)
+    second = _release(cluster, platform, commit_api=True)
+    moved = cluster.wait_for("demo-core on the second release", lambda: (
+        lambda e: e if e and (e.get("status") or {}).get("phase") == "Ready"
+        and e["status"].get("deployedVersion") == second else None)(get_env(cluster, "demo-core")),
+        420, logs=["workflow-controller"])
+    assert moved["spec"]["version"] == second
+    assert cluster.kube.request("GET", "/api/v1/namespaces/fc-demo-core")["metadata"]["uid"] == cloud
+    assert cluster.kube.request("GET", "/api/v1/namespaces/fc-demo-core/configmaps/extra-config")
+    redeploy = [w for w in workflows(cluster, CORE, "vend-environment")
+                if w["spec"]["arguments"]["parameters"][0]["value"] == "demo-core"
+                and w["metadata"]["name"] == moved["status"]["workflow"]]
+    nodes = {n["displayName"]: n["phase"] for n in redeploy[0]["status"]["nodes"].values()}
+    assert nodes["apply"] == "Skipped" and nodes["deploy"] == "Succeeded", nodes
