@@ -580,7 +580,12 @@ def state_text(environment: dict[str, Any] | None) -> str:
     text = f"phase {status.get('phase') or '- (nothing reported yet)'}"
     if status.get("message"):
         text += f": {status['message']}"
-    return ("deleting; " if envmodel.is_deleting(environment) else "") + text
+    if not envmodel.is_deleting(environment):
+        return text
+    others = [f for f in _meta(environment).get("finalizers") or [] if f != envmodel.FINALIZER]
+    if others and not envmodel.has_finalizer(environment):
+        return f"deleting, waiting for finalizer {', '.join(others)}; {text}"
+    return f"deleting; {text}"
 
 
 def ready_outcome(environment: dict[str, Any] | None, *, namespace: str, name: str) -> Outcome:
@@ -601,11 +606,13 @@ def ready_outcome(environment: dict[str, Any] | None, *, namespace: str, name: s
 
 
 def destroy_failed(environment: dict[str, Any], saw_progress: bool = False) -> bool:
-    """True when the destroy of a deleted Environment failed: it is being deleted, its phase is
-    Failed, and that failure is the destroy's (the Failed condition turned True at or after the
-    deletion, or the phase moved during this wait). A vend that failed before the deletion is
-    not the destroy's failure: its destroy is still to run."""
-    if not envmodel.is_deleting(environment) or _status(environment).get("phase") != "Failed":
+    """True when the destroy of a deleted Environment failed: it is being deleted, still holds
+    our finalizer (without it the destroy is over or was given up), its phase is Failed, and
+    that failure is the destroy's (the Failed condition turned True at or after the deletion,
+    or the phase moved during this wait). A vend that failed before the deletion is not the
+    destroy's failure: its destroy is still to run."""
+    if not (envmodel.is_deleting(environment) and envmodel.has_finalizer(environment)) or \
+            _status(environment).get("phase") != "Failed":
         return False
     if saw_progress:
         return True

@@ -348,15 +348,21 @@ def test_ready_and_failed_end_the_wait_for_a_new_environment():
 
 
 def test_only_a_failure_of_the_destroy_ends_the_wait_for_a_deletion():
-    deleted = "2026-11-29T11:00:00Z"
-    vend_failed = env(deleting=deleted, status={"phase": "Failed", "conditions": [
+    deleted, ours = "2026-11-29T11:00:00Z", (FINALIZER,)
+    vend_failed = env(deleting=deleted, finalizers=ours, status={"phase": "Failed", "conditions": [
         failed("no quota", at="2026-11-29T10:30:00Z", reason="VendFailed")]})
     assert not destroy_failed(vend_failed)                  # failed before the deletion
     assert destroy_failed(vend_failed, saw_progress=True)  # ...and again after Destroying
-    destroy = env(deleting=deleted, status={"phase": "Failed", "conditions": [
+    destroy = env(deleting=deleted, finalizers=ours, status={"phase": "Failed", "conditions": [
         failed("DependencyViolation", at="2026-11-29T11:05:00Z")]})
     assert destroy_failed(destroy)
     assert not destroy_failed(env(status={"phase": "Failed"}))   # not being deleted
+    # our finalizer gone (--force): the destroy is over; another finalizer holds it
+    given_up = copy.deepcopy(destroy)
+    given_up["metadata"]["finalizers"] = ["example.com/keep"]
+    assert not destroy_failed(given_up, saw_progress=True)
+    assert envs.state_text(given_up) == ("deleting, waiting for finalizer example.com/keep; "
+                                         "phase Failed")
     outcome = gone_outcome(destroy, namespace="core-team", name="x")
     assert outcome.done and not outcome.ok
     assert outcome.message == (
@@ -384,7 +390,8 @@ class FakeWatch:
 
 
 def at(phase: str, rv: str, deleting: str = "", **status) -> dict:
-    e = env(status={"phase": phase, **status}, deleting=deleting)
+    e = env(status={"phase": phase, **status}, deleting=deleting,
+            finalizers=(FINALIZER,) if deleting else ())
     e["metadata"]["resourceVersion"] = rv
     return e
 
