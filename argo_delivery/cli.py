@@ -1,6 +1,7 @@
 """The `argo-delivery` command line: render, lint, verify, init, schema, hash, version,
-completion, apply, diff, doctor, and `versions` (list, show, approve, rerun, wait: the logic is
-in argo_delivery/versions.py).
+completion, apply, diff, doctor, `versions` (list, show, approve, rerun, wait: the logic is
+in argo_delivery/versions.py) and `envs` (create, list, show, kubeconfig, extend, delete: in
+argo_delivery/environments_cli.py).
 
 Heavy modules (hera, jsonschema, the renderers) are imported inside the commands that need
 them, so `--help` and `completion` answer at once. User text (config values, patterns,
@@ -1029,6 +1030,318 @@ def versions_wait(name: str, for_: str, timeout: str, kubeconfig: str | None, co
         if project:
             check_project(client.get(name, chosen), project)
         outcome = wait(client, name, chosen, want, seconds,
+                       progress=lambda state: _note(f"{name}: {state}"))
+    if not outcome.ok:
+        _fail(outcome.message, EXIT_FINDINGS)
+    _stdout.print(outcome.message)
+
+
+
+# --- envs: Environments from the command line (argo_delivery/environments_cli.py) -------------
+
+def _envs_options(command):
+    """--kubeconfig, --context, -n/--namespace and --project, on every `envs` command."""
+    for option in reversed([
+        *_KUBE_OPTIONS,
+        click.option("-n", "--namespace", metavar="NS",
+                     help="Namespace of the Environments. Default: the one labelled "
+                          "argo-delivery.io/project=PROJECT (with --project, when you may list "
+                          "namespaces), else the kubeconfig context's namespace."),
+        click.option("--project", metavar="P",
+                     help="The project (spec.project): finds its namespace; other commands than "
+                          "create refuse an Environment of another project."),
+    ]):
+        command = option(command)
+    return command
+
+
+def _envs_client(kubeconfig: str | None, context: str | None, namespace: str | None,
+                 project: str | None, all_namespaces: bool = False):
+    """(client, namespace) as `_versions_client`, for Environments."""
+    from argo_delivery.environments_cli import EnvironmentsClient
+
+    with _versions_errors():
+        client = EnvironmentsClient.connect(kubeconfig, context)
+        if all_namespaces:
+            return client, None
+        chosen, why = client.namespace_for(namespace, project)
+    if why != "-n":
+        _note(f"namespace: {chosen} ({why})")
+    return client, chosen
+
+
+def _seconds(timeout: str) -> float:
+    from argo_delivery.durations import parse_duration
+
+    try:
+        return parse_duration(timeout).total_seconds()
+    except ValueError as exc:
+        _fail(f"--timeout: {exc}", EXIT_USAGE)
+
+
+_ENVS_EXIT = ("Exit codes: 0 done, 1 refused or failed (by the API server, or locally with the "
+              "reason; a wait that saw a failure or timed out), 2 usage or kubeconfig error.")
+_TIMEOUT_OPTION = click.option("--timeout", default="30m", show_default=True, metavar="DURATION",
+                               help="With --wait: give up after this long (30s, 10m, 2h).")
+
+
+@main.group(epilog="\b\nExamples:\n"
+                   "  argo-delivery envs create --project core-team --version "
+                   "core-team-0123456789abcdef --ttl 8h --wait\n"
+                   "  argo-delivery envs list --project core-team\n"
+                   "  argo-delivery envs show core-team-x7k2p\n"
+                   "  argo-delivery envs kubeconfig core-team-x7k2p\n"
+                   "  argo-delivery envs extend core-team-x7k2p --ttl 4h\n"
+                   "  argo-delivery envs delete core-team-x7k2p --wait\n\n" + _ENVS_EXIT)
+def envs() -> None:
+    """Environments on the cluster, with your kubeconfig: create, list, show, kubeconfig,
+    extend, delete.
+
+    The API server decides who may do what (RBAC and the bundle's admission policies
+    argo-delivery-environment-requests and argo-delivery-environment-lifecycle); a refusal is
+    explained in one sentence.
+    """
+
+
+@envs.command("create", epilog="\b\nExamples:\n"
+                               "  argo-delivery envs create --project core-team --version "
+                               "core-team-0123456789abcdef\n"
+                               "  argo-delivery envs create --project core-team --version "
+                               "core-team-0123456789abcdef --name bob-demo --ttl 8h \\\n"
+                               "      --var size=small --var region=eu-west-1 --wait --timeout 45m\n\n"
+                               "Exit codes: 0 created (with --wait: Ready), 1 refused, the "
+                               "Environment failed or the wait timed out, 2 usage or kubeconfig "
+                               "error.")
+@click.option("--version", "version_name", required=True, metavar="V",
+              help="The Version to deploy (spec.version).")
+@click.option("--name", metavar="NAME", help="Its name. Default: <project>-<random suffix>.")
+@click.option("--ttl", metavar="DURATION",
+              help="How long it lives from its creation (annotation argo-delivery.io/ttl, a Go "
+                   "duration: 8h, 90m); at most the project's maxTTL. Default: the project's "
+                   "defaultTTL.")
+@click.option("--var", "variables", multiple=True, metavar="NAME=VALUE",
+              help="A Terraform variable (spec.infrastructure.variables), repeatable.")
+@click.option("--wait", "wait_", is_flag=True, help="Wait until it is Ready or Failed.")
+@_TIMEOUT_OPTION
+@_envs_options
+def envs_create(version_name: str, name: str | None, ttl: str | None, variables: tuple[str, ...],
+                wait_: bool, timeout: str, kubeconfig: str | None, context: str | None,
+                namespace: str | None, project: str | None) -> None:
+    """Ask for an Environment of project P at Version V, owned by you (the API server says who
+    you are). Prints its name on stdout."""
+    from argo_delivery.environments_cli import create, parse_ttl, parse_variables, wait
+
+    if not project:
+        _fail("--project is required: the project the Environment is for (spec.project)",
+              EXIT_USAGE)
+    with _versions_errors():
+        if ttl:
+            parse_ttl(ttl)
+        values = parse_variables(variables)
+    seconds = _seconds(timeout)
+    client, chosen = _envs_client(kubeconfig, context, namespace, project)
+    with _versions_errors():
+        created = create(client, namespace=chosen, project=project, version=version_name,
+                         name=name, ttl=ttl, variables=values)
+    meta = created["metadata"]
+    click.echo(meta["name"])
+    _note(f"created Environment {chosen}/{meta['name']} for {created['spec']['owner']}"
+          + (f", ttl {ttl}" if ttl else ""))
+    if not wait_:
+        return
+    with _versions_errors():
+        outcome = wait(client, meta["name"], chosen, "ready", seconds,
+                       progress=lambda state: _note(f"{meta['name']}: {state}"))
+    if not outcome.ok:
+        _fail(outcome.message, EXIT_FINDINGS)
+    _note(outcome.message)
+
+
+@envs.command("list", epilog="\b\nExamples:\n"
+                             "  argo-delivery envs list\n"
+                             "  argo-delivery envs list --project core-team -o json\n"
+                             "  argo-delivery envs list -A\n\n" + _ENVS_EXIT)
+@click.option("-A", "--all-namespaces", is_flag=True,
+              help="Environments of every namespace you may list.")
+@_OUTPUT_OPTION
+@_envs_options
+def envs_list(all_namespaces: bool, output: str, kubeconfig: str | None, context: str | None,
+              namespace: str | None, project: str | None) -> None:
+    """List Environments, newest first: name, project, version, owner, phase, when it expires,
+    age."""
+    from argo_delivery.environments_cli import expiry_of, list_table, now, select, summary
+
+    if all_namespaces and namespace:
+        _fail("--all-namespaces and --namespace exclude each other", EXIT_USAGE)
+    client, chosen = _envs_client(kubeconfig, context, namespace, project, all_namespaces)
+    with _versions_errors():
+        found = select(client.list(chosen), project)
+        ttls = client.default_ttls(e for e in found if expiry_of(e)[0] is None
+                                   and expiry_of(e)[1] == "unknown")
+    at = now()
+    rows = [summary(e, at, ttls.get((e["metadata"].get("namespace"),
+                                     (e.get("spec") or {}).get("project")))) for e in found]
+    if output != "table":
+        _dump(rows, output)
+        return
+    if not rows:
+        where = "any namespace you may list" if all_namespaces else f"namespace {chosen}"
+        _note(f"no Environments {f'of project {project} ' if project else ''}in {where}")
+        return
+    _print_wide(list_table(rows, all_namespaces))
+
+
+def _default_ttl(client: Any, environment: dict[str, Any]):
+    from argo_delivery.environments_cli import default_ttl_of, expiry_of
+
+    if expiry_of(environment)[1] != "unknown":
+        return None
+    return default_ttl_of(client.project(environment["metadata"]["namespace"],
+                                         (environment.get("spec") or {}).get("project", "")))
+
+
+@envs.command("show", epilog="\b\nExamples:\n"
+                             "  argo-delivery envs show core-team-x7k2p\n"
+                             "  argo-delivery envs show core-team-x7k2p -o yaml\n\n" + _ENVS_EXIT)
+@click.argument("name")
+@_OUTPUT_OPTION
+@_envs_options
+def envs_show(name: str, output: str, kubeconfig: str | None, context: str | None,
+              namespace: str | None, project: str | None) -> None:
+    """Show Environment NAME: phase, version (and the one deployed), owner, expiry, the
+    non-sensitive outputs, the outputs Secret, conditions, the last error, the workflow."""
+    from argo_delivery.environments_cli import check_project, detail, now, show_renderables
+
+    client, chosen = _envs_client(kubeconfig, context, namespace, project)
+    with _versions_errors():
+        environment = client.get(name, chosen)
+        check_project(environment, project)
+        default_ttl = _default_ttl(client, environment)
+    document = detail(environment, now(), default_ttl)
+    if output != "table":
+        _dump(document, output)
+        return
+    _print_wide(*show_renderables(document))
+
+
+@envs.command("kubeconfig", epilog="\b\nExamples:\n"
+                                   "  argo-delivery envs kubeconfig core-team-x7k2p\n"
+                                   "  argo-delivery envs kubeconfig core-team-x7k2p -f ~/.kube/x7k2p"
+                                   " && export KUBECONFIG=~/.kube/x7k2p\n\n"
+                                   "Only the Environment's owner may read its outputs Secret "
+                                   "(the Role <name>-outputs-reader its vend makes).\n"
+                                   + _ENVS_EXIT)
+@click.argument("name")
+@click.option("-f", "--file", "file_", metavar="FILE", type=click.Path(dir_okay=False),
+              help="Where to write it. Default: ./NAME.kubeconfig.")
+@_envs_options
+def envs_kubeconfig(name: str, file_: str | None, kubeconfig: str | None, context: str | None,
+                    namespace: str | None, project: str | None) -> None:
+    """Write the kubeconfig of Environment NAME (key `kubeconfig` of its outputs Secret) to
+    FILE, readable by you only (mode 0600). It is never printed."""
+    from argo_delivery.environments_cli import check_project, kubeconfig_bytes, write_private
+
+    client, chosen = _envs_client(kubeconfig, context, namespace, project)
+    path = Path(file_ or f"{name}.kubeconfig")
+    with _versions_errors():
+        environment = client.get(name, chosen)
+        check_project(environment, project)
+        content = kubeconfig_bytes(client.outputs_secret(environment), environment)
+        replaced = write_private(path, content)
+    _stdout.print(f"wrote the kubeconfig of Environment {chosen}/{name} to {path} (mode 0600"
+                  + (", replacing the file there)" if replaced else ")"))
+
+
+@envs.command("extend", epilog="\b\nExamples:\n"
+                               "  argo-delivery envs extend core-team-x7k2p --ttl 4h\n\n"
+                               "Needs: your own Environment, or the custom verb manage (product "
+                               "owners). At most the project's maxTTL from its creation.\n"
+                               + _ENVS_EXIT)
+@click.argument("name")
+@click.option("--ttl", required=True, metavar="DURATION",
+              help="It then expires this long from now (a Go duration: 4h, 90m).")
+@_envs_options
+def envs_extend(name: str, ttl: str, kubeconfig: str | None, context: str | None,
+                namespace: str | None, project: str | None) -> None:
+    """Make Environment NAME expire TTL from now: sets the annotation argo-delivery.io/ttl to
+    the time from its creation to then (whole minutes, rounded up) and removes
+    argo-delivery.io/expires. Refused beyond the project's maxTTL (the latest possible expiry
+    is named) and for demo Environments (they never expire)."""
+    from argo_delivery.environments_cli import extend, now, parse_ttl, rfc3339, until
+
+    with _versions_errors():
+        wanted = parse_ttl(ttl)
+    client, chosen = _envs_client(kubeconfig, context, namespace, project)
+    with _versions_errors():
+        _environment, expires, text = extend(client, name, chosen, wanted, project=project)
+    _stdout.print(f"Environment {chosen}/{name} now expires at {rfc3339(expires)} "
+                  f"({until(expires, now())}): argo-delivery.io/ttl={text} from its creation")
+
+
+@envs.command("delete", epilog="\b\nExamples:\n"
+                               "  argo-delivery envs delete core-team-x7k2p\n"
+                               "  argo-delivery envs delete core-team-x7k2p --wait --timeout 1h\n"
+                               "  argo-delivery envs delete core-team-x7k2p --force   "
+                               "# product owners: a destroy that cannot finish\n\n"
+                               "Exit codes: 0 deleted (with --wait: gone), 1 refused, the destroy "
+                               "failed, the wait timed out or --force was not confirmed, 2 usage "
+                               "or kubeconfig error.")
+@click.argument("name")
+@click.option("--wait", "wait_", is_flag=True,
+              help="Wait until it is gone (its destroy ran), or its destroy failed.")
+@click.option("--force", is_flag=True,
+              help="For one already being deleted whose destroy failed or is stuck: list what may "
+                   "be left behind, then remove only the finalizer argo-delivery.io/environment "
+                   "(the custom verb finalize: product owners).")
+@click.option("-y", "--yes", is_flag=True, help="With --force: do not ask for confirmation.")
+@_TIMEOUT_OPTION
+@_envs_options
+def envs_delete(name: str, wait_: bool, force: bool, yes: bool, timeout: str,
+                kubeconfig: str | None, context: str | None, namespace: str | None,
+                project: str | None) -> None:
+    """Delete Environment NAME: its destroy runs (the finalizer argo-delivery.io/environment
+    holds it until then). Yours, or anyone's with the custom verb manage (product owners)."""
+    from argo_delivery import envmodel
+    from argo_delivery.environments_cli import check_project, force_facts, refuse_force, wait
+    from argo_delivery.environments_cli import force as drop_finalizer
+
+    seconds = _seconds(timeout)
+    client, chosen = _envs_client(kubeconfig, context, namespace, project)
+    target = f"Environment {chosen}/{name}"
+    with _versions_errors():
+        environment = client.get(name, chosen)
+        check_project(environment, project)
+        if force:
+            refuse_force(environment)
+            facts = force_facts(client, environment)
+    if force:
+        _stdout.print(f"Removing the finalizer {envmodel.FINALIZER} gives up the destroy of "
+                      f"{target}. What may be left behind:")
+        for line in facts:
+            _stdout.print(f"  - {line}")
+        if not yes:
+            try:
+                confirmed = click.confirm(f"Remove the finalizer {envmodel.FINALIZER} of {target}?",
+                                          default=False, err=True)
+            except click.Abort:
+                confirmed = False
+            if not confirmed:
+                _fail("nothing was changed (not confirmed; --yes confirms without asking)",
+                      EXIT_FINDINGS)
+        with _versions_errors():
+            drop_finalizer(client, environment)
+        _stdout.print(f"removed the finalizer {envmodel.FINALIZER} of {target}; its destroy is "
+                      "given up")
+    else:
+        with _versions_errors():
+            client.delete(name, chosen)
+        _stdout.print(f"deleting {target}" + (
+            f": its destroy runs first (finalizer {envmodel.FINALIZER})"
+            if envmodel.has_finalizer(environment) else ""))
+    if not wait_:
+        return
+    with _versions_errors():
+        outcome = wait(client, name, chosen, "gone", seconds,
                        progress=lambda state: _note(f"{name}: {state}"))
     if not outcome.ok:
         _fail(outcome.message, EXIT_FINDINGS)
