@@ -175,6 +175,11 @@ def context_namespace(kubeconfig: str | None = None, context: str | None = None)
     return (chosen.get("context") or {}).get("namespace") or "default"
 
 
+# What the API server answers while a policy's parameter informer lags behind a new object.
+NO_PARAMS = "no params found"
+PARAM_WAIT_SECONDS = 30
+
+
 class Cluster:
     """The few API calls apply and diff make, through the kubernetes client's dynamic client
     (`resource` gives any served kind to other commands, such as `versions`)."""
@@ -212,8 +217,18 @@ class Cluster:
         kwargs: dict[str, Any] = {"field_manager": FIELD_MANAGER, "force_conflicts": force_conflicts}
         if dry_run:
             kwargs["dry_run"] = "All"
-        return self._call(resource, lambda: api.server_side_apply(
-            body=resource, name=meta["name"], namespace=meta.get("namespace"), **kwargs))
+        deadline = time.monotonic() + PARAM_WAIT_SECONDS
+        while True:
+            try:
+                return self._call(resource, lambda: api.server_side_apply(
+                    body=resource, name=meta["name"], namespace=meta.get("namespace"), **kwargs))
+            except ApplyError as exc:
+                # An admission policy whose parameter (the namespace's Project) was created a
+                # moment ago: its informer has not seen it yet, and refuses with "no params
+                # found". The bundle creates both; wait for the informer, then try again.
+                if dry_run or NO_PARAMS not in str(exc) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.5)
 
     def get(self, api_version: str, kind: str, name: str, namespace: str | None) -> dict[str, Any] | None:
         from kubernetes.dynamic.exceptions import NotFoundError
@@ -358,13 +373,24 @@ def apply_bundle(bundle: BundleDir, cluster: Cluster, *, dry_run: bool = False,
 
     def run(phase: str, resources: list[dict[str, Any]], dry: bool) -> None:
         progress(f"{phase}: {len(resources)} resource(s){' (dry run)' if dry else ''}")
+        unchecked = 0
         for resource in resources:
             before = None if dry else _live(cluster, resource)
-            after = cluster.apply(resource, dry_run=dry, force_conflicts=force_conflicts)
+            try:
+                after = cluster.apply(resource, dry_run=dry, force_conflicts=force_conflicts)
+            except ApplyError as exc:
+                # a dry run cannot create the parameter (a Project) a policy reads for it
+                if not (dry and NO_PARAMS in str(exc)):
+                    raise
+                unchecked += 1
+                continue
             report.applied.append(_show(_key(resource)))
             if before is None or before.get("metadata", {}).get("resourceVersion") != \
                     after.get("metadata", {}).get("resourceVersion"):
                 report.changed.append(_show(_key(resource)))
+        if unchecked:
+            progress(f"{phase}: {unchecked} not checked: an admission policy's parameter (the "
+                     "namespace's Project) is created by this apply")
 
     crds = [r for r in members if r["kind"] == "CustomResourceDefinition"]
     namespace_objects = [r for r in members if r["kind"] == "Namespace"]

@@ -101,7 +101,9 @@ def lifecycle_policy(config: PlatformConfig) -> list[dict]:
     """Who may extend, delete or give up an Environment (RBAC cannot see whose it is):
 
     - deleting one, or changing its TTL or expiry, is for its owner, or a user the authorizer
-      allows the custom verb `manage` on environments (product owners, the reaper);
+      allows the custom verb `manage` on environments (product owners, the reaper); any other
+      change of someone else's (labels, annotations, finalizers) too, but for the project's
+      own ServiceAccounts (the vend and destroy steps add and drop the finalizer);
     - removing the finalizer `argo-delivery.io/environment` (destroy not finished: cloud
       resources may still exist) needs the custom verb `finalize` (the destroy step, product
       owners: `argo-delivery envs delete --force`).
@@ -161,6 +163,13 @@ def lifecycle_policy(config: PlatformConfig) -> list[dict]:
                                   "oldObject.metadata.name + ': its destroy has not finished and "
                                   "cloud resources may remain (the verb finalize is needed: "
                                   "argo-delivery envs delete --force)'"},
+            {"expression": f"request.operation != 'UPDATE' || {owner_or_manager} || "
+                           "request.userInfo.username.startsWith('system:serviceaccount:' + "
+                           "request.namespace + ':')",
+             "messageExpression": "request.userInfo.username + ' may not change Environment ' + "
+                                  "oldObject.metadata.name + ': it is ' + oldObject.spec.owner + "
+                                  "\"'s (labels, annotations and finalizers of someone else's "
+                                  "need the verb manage, which the product owners hold)\""},
         ])
 
 

@@ -471,8 +471,17 @@ class KubeServer:
             query.append(("dryRun", "All"))
         if force_conflicts:
             query.append(("force", "true"))
-        return self.request("PATCH", self.path_for(api_version, kind, name, namespace), doc,
-                            query=query, content_type="application/apply-patch+yaml")
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                return self.request("PATCH", self.path_for(api_version, kind, name, namespace),
+                                    doc, query=query, content_type="application/apply-patch+yaml")
+            except ApiError as exc:
+                # as argo_delivery.apply does: a policy's parameter (a Project created in the
+                # same batch) not yet seen by its informer is refused "no params found"
+                if dry_run or "no params found" not in str(exc) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.5)
 
     def apply(self, docs: Iterable[dict], dry_run: bool = False,
               field_manager: str = "argo-delivery", *, field_validation: str = "Strict",

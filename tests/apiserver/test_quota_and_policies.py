@@ -206,7 +206,7 @@ def _event_pods(resources: list[dict]) -> list[tuple[str, dict]]:
 
 def test_the_default_bundles_own_orchestrator_pods_fit_its_quota_twice_over(kube):
     """The default platform (under another orchestrator namespace, so that no other test's
-    pods count): its EventBus (3 pods), EventSource and two Sensors, each pod created twice (a
+    pods count): its EventBus (3 pods), EventSources and Sensors, each pod created twice (a
     rollout of everything at once, and more), are admitted by the bundle's own quota under Pod
     Security restricted; one pod more is refused with the server's message."""
     from argo_delivery.config import default_config_text
@@ -222,8 +222,10 @@ def test_the_default_bundles_own_orchestrator_pods_fit_its_quota_twice_over(kube
     pods = _event_pods(resources)
     assert sorted(name for name, _ in pods) == [
         "eventbus-default-js-0", "eventbus-default-js-1", "eventbus-default-js-2",
-        "eventsource-git-push", "eventsource-versions", "sensor-on-push-core-team",
-        "sensor-on-push-northwind", "sensor-on-version-core-team", "sensor-on-version-northwind"]
+        "eventsource-environments", "eventsource-git-push", "eventsource-versions",
+        "sensor-on-environment-core-team", "sensor-on-environment-northwind",
+        "sensor-on-push-core-team", "sensor-on-push-northwind", "sensor-on-version-core-team",
+        "sensor-on-version-northwind"]
     created = []
     try:
         for copy in ("a", "b"):
@@ -236,15 +238,15 @@ def test_the_default_bundles_own_orchestrator_pods_fit_its_quota_twice_over(kube
         [quota] = [r for r in resources if r["kind"] == "ResourceQuota"
                    and r["metadata"]["namespace"] == ORCHESTRATOR]
         assert used == quota["spec"]["hard"] == {
-            "pods": "18", "requests.cpu": "1320m", "requests.memory": "2688Mi",
-            "limits.cpu": "13200m", "limits.memory": "9984Mi"}
+            "pods": "24", "requests.cpu": "1620m", "requests.memory": "3Gi",
+            "limits.cpu": "16200m", "limits.memory": "11520Mi"}
         name, one_more = pods[-1]
         with pytest.raises(ApiError) as refused:
             _create_pod(kube, {**one_more, "metadata": {**one_more["metadata"], "name": f"{name}-c"}})
         assert refused.value.status == 403
         message = refused.value.body["message"]
         assert "exceeded quota: argo-delivery-quota" in message
-        assert "pods=18" in message.split("used: ")[1] and "pods=18" in message.split("limited: ")[1]
+        assert "pods=24" in message.split("used: ")[1] and "pods=24" in message.split("limited: ")[1]
     finally:
         for name in created:
             kube.request("DELETE", kube.path_for("v1", "Pod", name, ORCHESTRATOR),

@@ -214,3 +214,20 @@ def test_a_demo_environment_is_out_of_a_developers_reach(kube, installed):
     status, message = send(kube, "PATCH", path, DEV, {"spec": {"version": f"{PROJECT}-" + "f" * 16}},
                            dry_run=True, content_type=MERGE)
     assert status == 422 and "lc-dev may not" in message, message
+
+
+def test_someone_elses_environment_is_not_touched_at_all(kube, installed):
+    """Labels, other annotations (a retry request) and foreign finalizers (which would block
+    the owner's delete) on someone else's Environment are refused too."""
+    path = owned_by(kube, DEV)
+    name = path.rsplit("/", 1)[1]
+    for change in ({"metadata": {"labels": {"team": "mine-now"}}},
+                   {"metadata": {"annotations": {"argo-delivery.io/retry-destroy": "now"}}},
+                   {"metadata": {"finalizers": ["example.com/block"]}}):
+        status, message = send(kube, "PATCH", path, DEV2, change, dry_run=True,
+                               content_type=MERGE)
+        assert status == 422 and f"may not change Environment {name}" in message, (change, message)
+    # the owner may label their own
+    status, _ = send(kube, "PATCH", path, DEV, {"metadata": {"labels": {"team": "mine"}}},
+                     dry_run=True, content_type=MERGE)
+    assert status == 200
