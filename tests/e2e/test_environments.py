@@ -424,20 +424,21 @@ def test_a_delete_during_the_vend_waits_for_it_then_cleans_everything(cluster, p
     assert state_objects(cluster, name) == {"secret": False, "lease": False}
 
 
-def _release(cluster, platform, commit_api: bool) -> str:
-    """A new Version (a push), through alpha and nightly to candidate, approved: released."""
+def _release(cluster, platform, name: str | None = None) -> str:
+    """Version `name` (None: a new one, from a new commit of api) through alpha and nightly to
+    candidate, approved: released."""
     from tests.e2e.test_streams import _approve, _nightly_now, wait_stream
 
-    repos = platform["repos"]
-    if commit_api:
+    if name is None:
+        repos = platform["repos"]
         commit_files(repos["api"], "main", {"deploy/extra.yaml": WORKER_DEPLOY.replace(
             "worker-config", "extra-config")}, "one more ConfigMap")
-    before = {v["metadata"]["name"] for v in versions(cluster, CORE)}
-    body = payload("acme-platform", "api", "main", repos["api"].heads["main"])
-    assert deliver(cluster, body, sign(body)) == "200"
-    name = cluster.wait_for("a new Version", lambda: next(
-        (v["metadata"]["name"] for v in versions(cluster, CORE)
-         if v["metadata"]["name"] not in before), None), 180)
+        before = {v["metadata"]["name"] for v in versions(cluster, CORE)}
+        body = payload("acme-platform", "api", "main", repos["api"].heads["main"])
+        assert deliver(cluster, body, sign(body)) == "200"
+        name = cluster.wait_for("a new Version", lambda: next(
+            (v["metadata"]["name"] for v in versions(cluster, CORE)
+             if v["metadata"]["name"] not in before), None), 180)
     assert wait_stream(cluster, CORE, name, ("nightly", "failed"))["status"]["stream"] == "nightly"
     _nightly_now(cluster, CORE)
     assert wait_stream(cluster, CORE, name, ("candidate",))["status"]["stream"] == "candidate"
@@ -450,7 +451,7 @@ def test_a_demo_environment_follows_the_releases_and_survives_the_reaper(cluster
     demo = get_env(cluster, "demo-core")
     assert demo["spec"]["demo"] is True and "version" not in demo["spec"]
     assert demo["spec"]["owner"] == PRODUCT_OWNER[0]
-    first = _release(cluster, platform, commit_api=False)
+    first = _release(cluster, platform, platform["version"])
     ready = cluster.wait_for("demo-core Ready on the first release", lambda: (
         lambda e: e if e and (e.get("status") or {}).get("phase") == "Ready"
         and e["status"].get("deployedVersion") == first else None)(get_env(cluster, "demo-core")),
@@ -461,7 +462,7 @@ def test_a_demo_environment_follows_the_releases_and_survives_the_reaper(cluster
     assert report["status"]["phase"] == "Succeeded"
     assert get_env(cluster, "demo-core")["metadata"].get("deletionTimestamp") is None
     # a second release: redeployed, not re-vended (same cloud namespace, no apply step ran)
-    second = _release(cluster, platform, commit_api=True)
+    second = _release(cluster, platform)
     moved = cluster.wait_for("demo-core on the second release", lambda: (
         lambda e: e if e and (e.get("status") or {}).get("phase") == "Ready"
         and e["status"].get("deployedVersion") == second else None)(get_env(cluster, "demo-core")),
