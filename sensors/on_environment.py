@@ -15,6 +15,9 @@ as ADD when the EventSource restarts, and every status write as UPDATE):
 - `retry-destroy`: an UPDATE that gives `argo-delivery.io/retry-destroy` a new value on an
   Environment being deleted (the reaper does, for a failed destroy) -> destroy.
 
+Filter fields keep their JSON type (Argo Events hands gjson's value to govaluate): `demo`
+is compared with the boolean `true`, not the string.
+
 The steps are idempotent (a vend of a Ready environment re-applies no change; a destroy
 without state destroys nothing), and both templates hold the Environment's mutex.
 """
@@ -68,7 +71,7 @@ def dependencies(project: Project) -> list[dict[str, Any]]:
                         "new": _or_empty(f"body.metadata.annotations.{retry_vend}"),
                         "old": _or_empty(f"oldBody.metadata.annotations.{retry_vend}")}),
         _dependency("version-changed", project,
-                    'type == "UPDATE" && demo == "true" && new != old && new != "" && '
+                    'type == "UPDATE" && demo == true && new != old && new != "" && '
                     'deleting == ""', {
                         "type": "type", "demo": _or_empty("body.spec.demo"),
                         "new": _or_empty("body.spec.version"),
