@@ -470,8 +470,7 @@ def test_a_demo_environment_follows_the_releases_and_survives_the_reaper(cluster
     assert moved["spec"]["version"] == second
     assert cluster.kube.request("GET", "/api/v1/namespaces/fc-demo-core")["metadata"]["uid"] == cloud
     assert cluster.kube.request("GET", "/api/v1/namespaces/fc-demo-core/configmaps/extra-config")
-    redeploy = [w for w in workflows(cluster, CORE, "vend-environment")
-                if w["spec"]["arguments"]["parameters"][0]["value"] == "demo-core"
-                and w["metadata"]["name"] == moved["status"]["workflow"]]
-    nodes = {n["displayName"]: n["phase"] for n in redeploy[0]["status"]["nodes"].values()}
+    # the deploy step wrote Ready; its Workflow finishes a moment later
+    redeploy = cluster.wait_workflow(CORE, moved["status"]["workflow"], timeout=120)
+    nodes = {n["displayName"]: n["phase"] for n in redeploy["status"]["nodes"].values()}
     assert nodes["apply"] == "Skipped" and nodes["deploy"] == "Succeeded", nodes
