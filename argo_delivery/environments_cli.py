@@ -47,6 +47,7 @@ from argo_delivery.versions import (
     parse_time,
     rfc3339,
     status_message,
+    watch_until,
 )
 
 __all__ = [
@@ -669,29 +670,20 @@ def wait(client: Any, name: str, namespace: str, goal: str, timeout: float, *,
             last_state = state
         return outcome if outcome.done else None
 
-    if (result := check(environment)) is not None:
+    calls = 0
+
+    def checked(current: dict[str, Any] | None) -> Outcome | None:
+        nonlocal seen, calls
+        calls += 1
+        if calls > 1:   # a watched change (or a fresh list after an expired watch)
+            seen = True
+        return check(current)
+    result = watch_until(client, name, namespace, resource_version, checked, deadline,
+                         lambda message: EnvironmentsError(
+                             f"watching Environment {namespace}/{name}: {message}"), clock,
+                         first=environment)
+    if result is not None:
         return result
-    while (remaining := deadline - clock()) > 0:
-        try:
-            for event in client.watch(name, namespace, resource_version, max(1, math.ceil(remaining))):
-                kind, obj = event.get("type"), event.get("raw_object") or {}
-                meta = obj.get("metadata") or {}
-                if meta.get("resourceVersion"):
-                    resource_version = meta["resourceVersion"]
-                if kind == "BOOKMARK":
-                    continue
-                if kind == "ERROR":
-                    raise WatchExpired() if obj.get("code") == 410 else EnvironmentsError(
-                        f"watching Environment {namespace}/{name}: {status_message(obj)}")
-                seen = True
-                if (result := check(None if kind == "DELETED" else obj)) is not None:
-                    return result
-                if clock() >= deadline:
-                    break
-        except WatchExpired:
-            environment, resource_version = client.listed(name, namespace)
-            if (result := check(environment)) is not None:
-                return result
     wanted = "to be Ready" if goal == "ready" else "to be gone"
     return Outcome(True, False, f"timed out after {format_duration_seconds(timeout)} waiting for "
                                 f"Environment {namespace}/{name} {wanted}; last observed: "

@@ -53,6 +53,7 @@ __all__ = [
     "shown_stream",
     "summary",
     "wait",
+    "watch_until",
 ]
 
 KIND = "Version"
@@ -534,6 +535,40 @@ class WatchExpired(Exception):
     """The watch's resourceVersion is too old (HTTP 410 Gone): list again."""
 
 
+def watch_until(client: Any, name: str, namespace: str, resource_version: str,
+                check: Callable[[dict[str, Any] | None], Outcome | None], deadline: float,
+                error: Callable[[str], Exception], clock: Callable[[], float],
+                first: dict[str, Any] | None = None) -> Outcome | None:
+    """Feed `check` the object (`first`, then each watched change; None once deleted) until it
+    returns an Outcome, or `deadline` passes (None). A watch that ends is resumed from the last
+    resourceVersion seen; an expired one (HTTP 410 Gone) starts again from a fresh list. The
+    Versions and the Environments CLI wait through it."""
+    if (result := check(first)) is not None:
+        return result
+    while (remaining := deadline - clock()) > 0:
+        try:
+            for event in client.watch(name, namespace, resource_version, max(1, math.ceil(remaining))):
+                kind, obj = event.get("type"), event.get("raw_object") or {}
+                meta = obj.get("metadata") or {}
+                if meta.get("resourceVersion"):
+                    resource_version = meta["resourceVersion"]
+                if kind == "BOOKMARK":
+                    continue
+                if kind == "ERROR":
+                    if obj.get("code") == 410:
+                        raise WatchExpired()
+                    raise error(status_message(obj))
+                if (result := check(None if kind == "DELETED" else obj)) is not None:
+                    return result
+                if clock() >= deadline:
+                    break
+        except WatchExpired:
+            current, resource_version = client.listed(name, namespace)
+            if (result := check(current)) is not None:
+                return result
+    return None
+
+
 def wait(client: Any, name: str, namespace: str, want: WaitFor, timeout: float, *,
          progress: Callable[[str], None] = lambda _: None,
          clock: Callable[[], float] = time.monotonic) -> Outcome:
@@ -557,29 +592,18 @@ def wait(client: Any, name: str, namespace: str, want: WaitFor, timeout: float, 
             last_state = state
         return outcome if outcome.done else None
 
-    if (result := check(version)) is not None:
+    last_seen: dict[str, Any] = {"object": version}
+
+    def checked(current: dict[str, Any] | None) -> Outcome | None:
+        last_seen["object"] = current
+        return check(current)
+    result = watch_until(client, name, namespace, resource_version, checked, deadline,
+                         lambda message: VersionsError(f"watching Version {namespace}/{name}: "
+                                                       f"{message}"), clock,
+                         first=version)
+    if result is not None:
         return result
-    while (remaining := deadline - clock()) > 0:
-        try:
-            for event in client.watch(name, namespace, resource_version, max(1, math.ceil(remaining))):
-                kind, obj = event.get("type"), event.get("raw_object") or {}
-                meta = obj.get("metadata") or {}
-                if meta.get("resourceVersion"):
-                    resource_version = meta["resourceVersion"]
-                if kind == "BOOKMARK":
-                    continue
-                if kind == "ERROR":
-                    raise WatchExpired() if obj.get("code") == 410 else VersionsError(
-                        f"watching Version {namespace}/{name}: {status_message(obj)}")
-                version = None if kind == "DELETED" else obj
-                if (result := check(version)) is not None:
-                    return result
-                if clock() >= deadline:
-                    break
-        except WatchExpired:
-            version, resource_version = client.listed(name, namespace)
-            if (result := check(version)) is not None:
-                return result
+    version = last_seen["object"]
     return Outcome(True, False, f"timed out after {format_duration_seconds(timeout)} "
                                 f"waiting for {want} on Version {namespace}/{name}; last observed: "
                                 f"{last_state or state_text(version or {})}")

@@ -12,9 +12,10 @@ from __future__ import annotations
 from typing import Any
 
 from argo_delivery.config import PlatformConfig, Project
-from argo_delivery.naming import API_VERSION, GROUP
+from argo_delivery.naming import GROUP
 from argo_delivery.rbac import Account, Role, Rule
-from argo_delivery.security import events_pod_template
+
+from ._resource import resource_event_source
 
 __all__ = ["ACCOUNT", "NAME", "environments", "event_name"]
 
@@ -36,23 +37,6 @@ def environments(config: PlatformConfig) -> list[dict[str, Any]]:
     projects = [p for p in config.projects if p.environments]
     if not projects:
         return []
-    return [{
-        "apiVersion": "argoproj.io/v1alpha1",
-        "kind": "EventSource",
-        "metadata": {"name": NAME, "namespace": config.orchestrator_namespace,
-                     "annotations": {"argo-delivery.io/description":
-                                     "Environments created or changed, per project namespace."}},
-        "spec": {
-            "template": events_pod_template(ACCOUNT, api_access=True),
-            "resource": {
-                event_name(project): {
-                    "namespace": project.namespace,
-                    "group": GROUP,
-                    "version": API_VERSION,
-                    "resource": "environments",
-                    "eventTypes": ["ADD", "UPDATE"],
-                }
-                for project in projects
-            },
-        },
-    }]
+    return [resource_event_source(config, NAME, "environments", ACCOUNT,
+                                  "Environments created or changed, per project namespace.",
+                                  projects, event_name)]

@@ -12,9 +12,10 @@ from __future__ import annotations
 from typing import Any
 
 from argo_delivery.config import PlatformConfig, Project
-from argo_delivery.naming import API_VERSION, GROUP
+from argo_delivery.naming import GROUP
 from argo_delivery.rbac import Account, Role, Rule
-from argo_delivery.security import events_pod_template
+
+from ._resource import resource_event_source
 
 __all__ = ["ACCOUNT", "NAME", "event_name", "versions"]
 
@@ -33,23 +34,6 @@ def event_name(project: Project) -> str:
 
 def versions(config: PlatformConfig) -> dict[str, Any]:
     """The EventSource, in the orchestrator namespace."""
-    return {
-        "apiVersion": "argoproj.io/v1alpha1",
-        "kind": "EventSource",
-        "metadata": {"name": NAME, "namespace": config.orchestrator_namespace,
-                     "annotations": {"argo-delivery.io/description":
-                                     "Versions created or changed, per project namespace."}},
-        "spec": {
-            "template": events_pod_template(ACCOUNT, api_access=True),
-            "resource": {
-                event_name(project): {
-                    "namespace": project.namespace,
-                    "group": GROUP,
-                    "version": API_VERSION,
-                    "resource": "versions",
-                    "eventTypes": ["ADD", "UPDATE"],
-                }
-                for project in config.projects
-            },
-        },
-    }
+    return resource_event_source(config, NAME, "versions", ACCOUNT,
+                                 "Versions created or changed, per project namespace.",
+                                 config.projects, event_name)
