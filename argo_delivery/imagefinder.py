@@ -378,7 +378,7 @@ class _Scanner:
             self.problem(obj, path, f"must be a workflow spec (a mapping); found {_type_name(spec)}")
             return
         self.add(self.controllers.argo_exec, obj, "", self.controllers.argo_exec,
-                 via="Argo Workflows controller (executor: init and wait containers)")
+                 via="Argo Workflows controller: its executor (init, wait) in every workflow pod")
         defaults = spec.get("templateDefaults")
         has_default_image = isinstance(defaults, dict) and any(
             isinstance(defaults.get(key), dict) and "image" in defaults[key]
@@ -446,7 +446,7 @@ class _Scanner:
     # -- Argo Events
     def events_pod(self, obj: _Object, spec: dict[str, Any]) -> None:
         self.add(self.controllers.argo_events, obj, "", self.controllers.argo_events,
-                 via=f"Argo Events controller (its image runs every {obj.kind} pod)")
+                 via=f"Argo Events controller: its own image runs every {obj.kind} pod")
         template = spec.get("template")
         if not isinstance(template, dict):
             return
@@ -495,7 +495,7 @@ class _Scanner:
             return
         for image in images:
             self.add(image, obj, "spec.jetstream.version", image,
-                     via=f"Argo Events controller (its JetStream {version} images)")
+                     via=f"Argo Events controller: its image table for JetStream {version}")
 
     # -- configured paths
     def at_paths(self, obj: _Object, value: Any, segments: tuple[Segment, ...],
@@ -762,3 +762,28 @@ def find_images(paths: Iterable[str | Path],
     return FinderResult([FoundImage(image, locations) for image, locations in sorted(scanner.images.items())],
                         scanner.problems, scanner.notes)
 
+
+
+def _where(location: Location) -> str:
+    return location.file + (f" (document {location.document})" if location.document else "")
+
+
+def images_table(result: FinderResult) -> Any:
+    """IMAGE FILE OBJECT FIELD, one row per location (the image named on its first row only)."""
+    from rich.table import Table
+    from rich.text import Text
+
+    table = Table(box=None, show_edge=False, pad_edge=False, header_style="bold")
+    for column in ("IMAGE", "FILE", "OBJECT", "FIELD"):
+        table.add_column(column)
+    for found in result.images:
+        for index, loc in enumerate(found.locations):
+            obj = f"{loc.kind} {loc.namespace + '/' if loc.namespace else ''}{loc.name}"
+            field_text = loc.path or ""
+            if loc.via:
+                field_text = f"{field_text + '; ' if field_text else ''}run by the {loc.via}"
+            elif loc.reference != found.image:
+                field_text += f" = {loc.reference}"
+            table.add_row(*(Text(value) for value in (found.image if index == 0 else "",
+                                                      _where(loc), obj, field_text)))
+    return table
