@@ -295,8 +295,8 @@ class _Object:
 
 
 def _type_name(value: Any) -> str:
-    return {dict: "a mapping", list: "a list", str: "a string", bool: "a boolean",
-            type(None): "null"}.get(type(value), f"a {type(value).__name__}")
+    return {dict: "a mapping", list: "a list", str: "a string", bool: "a boolean", int: "a number",
+            float: "a number", type(None): "null"}.get(type(value), type(value).__name__)
 
 
 def _group(api_version: str) -> str:
@@ -350,8 +350,10 @@ class _Scanner:
                   image_required: bool = True) -> None:
         if not isinstance(value, dict):
             self.problem(obj, path, f"a container must be a mapping; found {_type_name(value)}")
-        elif "image" in value or image_required:
-            self.image(obj, (*path, "image"), value.get("image"))
+        elif "image" in value:
+            self.image(obj, (*path, "image"), value["image"])
+        elif image_required:
+            self.problem(obj, (*path, "image"), "a container needs an image; there is none")
 
     def containers(self, obj: _Object, path: tuple[Segment, ...], value: Any, *,
                    image_required: bool = True) -> None:
