@@ -1398,8 +1398,11 @@ def images_find(paths: tuple[str, ...], output: str, paths_file: str | None) -> 
         for problem in result.problems:
             _error(str(problem))
         places = sum(len(found.locations) for found in result.images)
-        _note(f"{len(result.images)} images in {places} places; {len(result.problems)} problems; "
-              f"{len(result.notes)} not scanned")
+        def count(n: int, word: str) -> str:
+            return f"{n} {word}{'' if n == 1 else 's'}"
+
+        _note(f"{count(len(result.images), 'image')} in {count(places, 'place')}; "
+              f"{count(len(result.problems), 'problem')}; {len(result.notes)} not scanned")
     if result.problems:
         sys.exit(EXIT_FINDINGS)
 
