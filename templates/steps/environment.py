@@ -6,6 +6,7 @@
 # runs as an argv list (subprocess, never a shell string): variables reach Terraform as a
 # tfvars JSON file.
 # ruff: noqa: F821
+import base64
 import json
 import os
 import shutil
@@ -376,7 +377,6 @@ def deploy(kube, envs):
         envs.fail("NoKubeconfig", f"Secret {secret} has no {KUBECONFIG_KEY}: the module must "
                                   f"output {KUBECONFIG_KEY} (HTTP {code})")
         raise StepError("no kubeconfig output", EXIT_PERMANENT)
-    import base64
     write("/work/env.kubeconfig", base64.b64decode(body["data"][KUBECONFIG_KEY]).decode(), 0o600)
     version = environment["spec"]["version"]
     try:
@@ -491,7 +491,6 @@ def finish(kube, envs, flow):
 def reap(kube):
     """One LIST of the namespace's Environments; delete the expired, warn the expiring, retry
     the failed destroys; `AD_DRY_RUN=true` only reports."""
-    import datetime
     namespace = env("AD_NAMESPACE")
     dry_run = env("AD_DRY_RUN", "false") == "true"
     code, body = kube.request("GET", environment_path(namespace))
