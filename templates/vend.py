@@ -54,7 +54,7 @@ __all__ = ["DESTROY", "DESTROYER", "STEP_ACCOUNT", "VEND", "VENDOR", "destroy_en
 VEND = "vend-environment"
 DESTROY = "destroy-environment"
 SHARED = ("steplib", "envmodel", "expiry")
-WORK = EmptyDirVolume(name="work", mount_path="/work", size_limit="2Gi")
+WORK = EmptyDirVolume(name="scratch", mount_path="/scratch", size_limit="2Gi")
 
 # The Terraform state backend (measured: secrets get/list/create/update/delete, leases
 # get/create/update/delete), the outputs Secret and the owner's Role to read it.
@@ -167,7 +167,7 @@ def _finish(name: str, mode: str, project: Project, config: PlatformConfig,
 
 
 def _module_input() -> list[object]:
-    return [Artifact(name="module", path="/work/module")]
+    return [Artifact(name="module", path="/scratch/module")]
 
 
 def _module_from_clone() -> list[m.Artifact]:

@@ -16,8 +16,8 @@ import urllib.parse
 
 SA_TOKEN = SA_DIR + "/token"
 SA_CA = SA_DIR + "/ca.crt"
-MODULE_DIR = "/work/module"
-ROOT_DIR = "/work/root"
+MODULE_DIR = "/scratch/module"
+ROOT_DIR = "/scratch/root"
 TFVARS = "argo-delivery.tfvars.json"
 BACKEND_FILE = "zz_argo_delivery_backend.tf"
 TAIL_LINES = 25
@@ -288,7 +288,7 @@ def clone():
 # ---------------------------------------------------------------------------- terraform
 def backend_kubeconfig():
     """A kubeconfig for the state backend: the step's own token, by file (no secret in it)."""
-    path = "/work/backend.kubeconfig"
+    path = "/scratch/backend.kubeconfig"
     server = Kube().server
     write(path, json.dumps({
         "apiVersion": "v1", "kind": "Config", "current-context": "step",
@@ -301,14 +301,14 @@ def backend_kubeconfig():
 
 
 def terraform_root(environment_name, values):
-    """/work/root: the module, our backend file and the variables file; init it."""
+    """/scratch/root: the module, our backend file and the variables file; init it."""
     shutil.rmtree(ROOT_DIR, ignore_errors=True)
     shutil.copytree(MODULE_DIR, ROOT_DIR)
     write(os.path.join(ROOT_DIR, BACKEND_FILE), 'terraform {\n  backend "kubernetes" {}\n}\n')
     write(os.path.join(ROOT_DIR, TFVARS), json.dumps(values, indent=2, sort_keys=True), 0o600)
     engine = env("AD_ENGINE")
     extra = {"KUBE_CONFIG_PATH": backend_kubeconfig(), "TF_IN_AUTOMATION": "1", "TF_INPUT": "0",
-             "TF_DATA_DIR": "/work/data", "HOME": "/tmp"}
+             "TF_DATA_DIR": "/scratch/data", "HOME": "/tmp"}
     run([engine, "init", "-input=false", "-no-color",
          f"-backend-config=secret_suffix={environment_name}",
          f"-backend-config=namespace={env('AD_NAMESPACE')}",
@@ -377,11 +377,11 @@ def deploy(kube, envs):
         envs.fail("NoKubeconfig", f"Secret {secret} has no {KUBECONFIG_KEY}: the module must "
                                   f"output {KUBECONFIG_KEY} (HTTP {code})")
         raise StepError("no kubeconfig output", EXIT_PERMANENT)
-    write("/work/env.kubeconfig", base64.b64decode(body["data"][KUBECONFIG_KEY]).decode(), 0o600)
+    write("/scratch/env.kubeconfig", base64.b64decode(body["data"][KUBECONFIG_KEY]).decode(), 0o600)
     version = environment["spec"]["version"]
     try:
         for component in json.loads(env("AD_COMPONENTS")):
-            checkout = f"/work/src/{component['name']}"
+            checkout = f"/scratch/src/{component['name']}"
             git_checkout(component["repo"], component["commit"], checkout)
             path = os.path.join(checkout, component["deployPath"])
             if not os.path.isdir(path):
@@ -389,7 +389,7 @@ def deploy(kube, envs):
                                 f"at {component['commit'][:12]}", EXIT_PERMANENT)
             kustomized = any(os.path.exists(os.path.join(path, name)) for name in
                              ("kustomization.yaml", "kustomization.yml", "Kustomization"))
-            run(["kubectl", "--kubeconfig", "/work/env.kubeconfig", "apply", "--server-side",
+            run(["kubectl", "--kubeconfig", "/scratch/env.kubeconfig", "apply", "--server-side",
                  "--field-manager=argo-delivery", "--force-conflicts",
                  *(["-k", path] if kustomized else ["-R", "-f", path])],
                 what=f"deploy of {component['name']} at {component['commit'][:12]}", timeout=600)
