@@ -42,6 +42,7 @@ from argo_delivery.versions import (
     _cells,
     _table,
     age,
+    conditions_renderables,
     format_duration_seconds,
     now,
     parse_time,
@@ -305,15 +306,7 @@ def show_renderables(d: dict[str, Any]) -> list[Any]:
         for key, value in sorted(d["variables"].items()):
             variables.add_row(*_cells(key, value))
         out.append(variables)
-    out += [Text(""), Text("Conditions", style="bold")]
-    if d["conditions"]:
-        conditions = _table("TYPE", "STATUS", "REASON", "SINCE", "MESSAGE")
-        for c in d["conditions"]:
-            conditions.add_row(*_cells(c["type"], c["status"], c["reason"] or "-",
-                                       c["lastTransitionTime"] or "-", c["message"] or "-"))
-        out.append(conditions)
-    else:
-        out.append(Text("  none yet"))
+    out += conditions_renderables(d["conditions"])
     return out
 
 

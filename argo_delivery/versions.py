@@ -40,6 +40,7 @@ __all__ = [
     "approval_patch",
     "approve",
     "check_project",
+    "conditions_renderables",
     "detail",
     "evaluate",
     "list_table",
@@ -282,6 +283,20 @@ def list_table(rows: list[dict[str, Any]], all_namespaces: bool = False) -> Any:
     return table
 
 
+def conditions_renderables(conditions: list[dict[str, Any]]) -> list[Any]:
+    """The "Conditions" block of `show` (Versions and Environments): a table, or "none yet"."""
+    from rich.text import Text
+
+    out: list[Any] = [Text(""), Text("Conditions", style="bold")]
+    if not conditions:
+        return out + [Text("  none yet")]
+    table = _table("TYPE", "STATUS", "REASON", "SINCE", "MESSAGE")
+    for c in conditions:
+        table.add_row(*_cells(c["type"], c["status"], c["reason"] or "-",
+                              c["lastTransitionTime"] or "-", c["message"] or "-"))
+    return out + [table]
+
+
 def show_renderables(version: dict[str, Any]) -> list[Any]:
     """`versions show` as text: the Version's identity, its stream runs and suites, conditions."""
     from rich.text import Text
@@ -325,15 +340,7 @@ def show_renderables(version: dict[str, Any]) -> list[Any]:
                                        "-" if r["exitCode"] is None else r["exitCode"],
                                        r["duration"] or "-", r["message"] or "-"))
             out.append(suites)
-    out += [Text(""), Text("Conditions", style="bold")]
-    if d["conditions"]:
-        conditions = _table("TYPE", "STATUS", "REASON", "SINCE", "MESSAGE")
-        for c in d["conditions"]:
-            conditions.add_row(*_cells(c["type"], c["status"], c["reason"] or "-",
-                                       c["lastTransitionTime"] or "-", c["message"] or "-"))
-        out.append(conditions)
-    else:
-        out.append(Text("  none yet"))
+    out += conditions_renderables(d["conditions"])
     return out
 
 
