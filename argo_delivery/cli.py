@@ -1407,5 +1407,336 @@ def images_find(paths: tuple[str, ...], output: str, paths_file: str | None) -> 
         sys.exit(EXIT_FINDINGS)
 
 
+_REGISTRY_OPTIONS = [
+    click.option("--insecure-registry", "insecure", multiple=True, metavar="HOST[:PORT]",
+                 help="A registry reached over plain HTTP or without verifying its certificate "
+                      "(repeatable)."),
+    click.option("--authfile", metavar="FILE", type=click.Path(dir_okay=False),
+                 help="Registry credentials. Default: skopeo's ($REGISTRY_AUTH_FILE, "
+                      "containers' auth.json, then ~/.docker/config.json)."),
+]
+
+
+def _registry_options(command):
+    for option in reversed(_REGISTRY_OPTIONS):
+        command = option(command)
+    return command
+
+
+def _skopeo(insecure: tuple[str, ...], authfile: str | None):
+    from argo_delivery.skopeo import RegistryError, Skopeo
+
+    try:
+        return Skopeo(insecure, authfile)
+    except RegistryError as exc:
+        _fail(str(exc), EXIT_USAGE)
+
+
+def _count(n: int, word: str) -> str:
+    return f"{n} {word}{'' if n == 1 else 's'}"
+
+
+@images.command("lock", epilog="\b\nExamples:\n"
+                               "  argo-delivery images lock deploy/ -o images.lock.yaml\n"
+                               "  argo-delivery images lock dist/0.1.0 --insecure-registry "
+                               "localhost:5000\n\n"
+                               "Exit codes: 0 written, 1 a registry refused or the manifests have "
+                               "problems, 2 usage error.")
+@click.argument("paths", nargs=-1, required=True, type=click.Path())
+@click.option("-o", "--out", "out_file", default="images.lock.yaml", show_default=True,
+              type=click.Path(dir_okay=False, allow_dash=True), help="The lock file (`-`: stdout).")
+@click.option("--paths", "paths_file", metavar="FILE", type=click.Path(dir_okay=False),
+              help="Image field paths of other custom resources (as for `images find`).")
+@click.option("--update", is_flag=True,
+              help="Resolve every tag again, even those OUT already locks (default: keep them).")
+@_registry_options
+def images_lock(paths: tuple[str, ...], out_file: str, paths_file: str | None, update: bool,
+                insecure: tuple[str, ...], authfile: str | None) -> None:
+    """Resolve every image the manifests at PATH... run to the digest its registry serves, and
+    write the lock. Images OUT already locks keep their digest unless --update; an image
+    written with a digest keeps it (it must exist)."""
+    from argo_delivery.imagefinder import FinderError, find_images, load_paths_file
+    from argo_delivery.imagelock import ImagesLock, LockError, resolve_lock
+    from argo_delivery.skopeo import RegistryError
+
+    try:
+        result = find_images(paths, load_paths_file(paths_file) if paths_file else {})
+    except FinderError as exc:
+        _fail(str(exc), EXIT_USAGE)
+    if result.problems:
+        _fail("the manifests have problems; nothing was locked", EXIT_FINDINGS,
+              [_problem(str(p), p.file) for p in result.problems])
+    previous = None
+    if out_file != "-" and Path(out_file).is_file() and not update:
+        try:
+            previous = ImagesLock.read(out_file)
+        except LockError as exc:
+            _fail(f"{exc} (delete it or pass --update)", EXIT_USAGE)
+    skopeo = _skopeo(insecure, authfile)
+
+    def resolve(ref: Any, shown: str) -> tuple[str, str]:
+        digest, media_type, _ = skopeo.digest(str(ref), ref.registry)
+        _note(f"{shown}: {digest}")
+        return digest, media_type
+
+    try:
+        with skopeo:
+            lock = resolve_lock([found.image for found in result.images], resolve, previous)
+    except (RegistryError, LockError) as exc:
+        _fail(f"{exc}; the lock was not written", EXIT_FINDINGS)
+    if out_file == "-":
+        click.echo(lock.dumps(), nl=False)
+    else:
+        lock.write(out_file)
+        kept = sum(1 for image in lock.images if previous and image in previous.images)
+        _note(f"{_count(len(lock.images), 'image')} locked in {out_file}"
+              + (f" ({kept} kept from it)" if kept else ""))
+
+
+# --- airgap: carry a Version or a bundle into a site with no route out (argo_delivery/airgap.py)
+
+_AIRGAP_EXIT = ("Exit codes: 0 done, 1 a check failed (checksum, signature, registry), 2 usage "
+                "error.")
+
+
+@main.group(epilog="\b\nExamples:\n"
+                   "  argo-delivery airgap pack --version core-team-3f2a9c -n core-team\n"
+                   "  argo-delivery airgap pack --bundle dist/0.1.0 --sign-key ~/.ssh/id_ed25519\n"
+                   "  argo-delivery airgap unpack core-team-3f2a9c.airgap.tar --registry "
+                   "registry.site:5000/platform\n\n" + _AIRGAP_EXIT)
+def airgap() -> None:
+    """Pack a released Version or an orchestrator bundle with every image it runs into one
+    archive; verify and unpack it on a site with no internet."""
+
+
+class _Progress:
+    """rich progress on stderr for pack and unpack: images and bytes."""
+
+    def __init__(self) -> None:
+        from rich.progress import (
+            BarColumn,
+            DownloadColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeElapsedColumn,
+        )
+
+        self.bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                            TimeElapsedColumn(), console=_stderr, transient=False)
+        self.bytes = Progress(TextColumn("{task.description}"), BarColumn(), DownloadColumn(),
+                              console=_stderr, transient=False)
+        self.tasks: dict[str, Any] = {}
+
+    def __call__(self, event: str, facts: dict[str, Any]) -> None:
+        if event == "clone":
+            _note(f"component {facts['component']}: {facts['commit']}")
+        elif event == "found":
+            _note(f"{_count(facts['images'], 'image')} in the manifests")
+        elif event == "copy-start":
+            self.bar.start()
+            self.tasks["copy"] = self.bar.add_task("packing images", total=facts["images"])
+        elif event == "copied":
+            self.bar.advance(self.tasks["copy"])
+            _note(f"packed {facts['image']} ({facts['bytes']} bytes)")
+        elif event == "archive-file":
+            if "archive" not in self.tasks:
+                self.bar.stop()
+                self.bytes.start()
+                self.tasks["archive"] = self.bytes.add_task("writing the archive", total=None)
+            self.bytes.advance(self.tasks["archive"], facts["bytes"])
+        elif event == "verified":
+            _note(f"checksums verified; {_count(facts['images'], 'image')}")
+        elif event == "push-start":
+            self.bytes.start()
+            self.tasks["push"] = self.bytes.add_task(f"pushing {_count(facts['images'], 'image')}",
+                                                     total=facts["bytes"])
+        elif event == "pushed":
+            self.bytes.advance(self.tasks["push"], facts["bytes"])
+            _note(f"pushed {facts['site']}")
+
+    def stop(self) -> None:
+        self.bar.stop()
+        self.bytes.stop()
+
+
+@airgap.command("pack", epilog="\b\nExamples:\n"
+                               "  argo-delivery airgap pack --version core-team-3f2a9c "
+                               "-n core-team\n"
+                               "  argo-delivery airgap pack --bundle dist/0.1.0 -o "
+                               "orchestrator.airgap.tar\n\n" + _AIRGAP_EXIT)
+@_config_options("Deploy paths from")
+@click.option("--version", "version_name", metavar="NAME",
+              help="A released Version: its components' deploy manifests at its exact commits.")
+@click.option("--bundle", "bundle_dir", metavar="DIR", type=click.Path(file_okay=False),
+              help="An orchestrator bundle folder (`argo-delivery render`).")
+@click.option("-o", "--out", "out_file", metavar="FILE", type=click.Path(dir_okay=False),
+              help="The archive. Default: <version>.airgap.tar or <bundle>-<version>.airgap.tar.")
+@click.option("--lock", "lock_file", metavar="FILE", type=click.Path(dir_okay=False),
+              help="Use this image lock's digests (a tag moved since changes nothing); images "
+                   "it lacks are resolved now.")
+@click.option("--sign-key", metavar="FILE", type=click.Path(dir_okay=False),
+              help="Sign SHA256SUMS with this SSH private key (`ssh-keygen -Y sign`).")
+@click.option("--allow-unreleased", is_flag=True, help="Pack a Version that is not released.")
+@click.option("--paths", "paths_file", metavar="FILE", type=click.Path(dir_okay=False),
+              help="Image field paths of other custom resources (as for `images find`).")
+@_kube_options
+@click.option("-n", "--namespace", metavar="NS", help="The Version's namespace.")
+@click.option("--project", metavar="P", help="The Version's project (finds its namespace).")
+@_registry_options
+def airgap_pack(config_path: str | None, example: bool, version_name: str | None,
+                bundle_dir: str | None, out_file: str | None, lock_file: str | None,
+                sign_key: str | None, allow_unreleased: bool, paths_file: str | None,
+                kubeconfig: str | None, context: str | None, namespace: str | None,
+                project: str | None, insecure: tuple[str, ...], authfile: str | None) -> None:
+    """Pack a released Version (--version) or a bundle (--bundle) and every image it runs into
+    one deterministic archive: manifests, an OCI image layout, the image lock, an index,
+    SHA256SUMS and, with --sign-key, a signature."""
+    from argo_delivery import airgap as ag
+    from argo_delivery.imagefinder import FinderError, load_paths_file
+    from argo_delivery.imagelock import ImagesLock, LockError
+
+    if bool(version_name) == bool(bundle_dir):
+        _fail("give exactly one of --version NAME and --bundle DIR", EXIT_USAGE)
+    try:
+        custom = load_paths_file(paths_file) if paths_file else {}
+        lock = ImagesLock.read(lock_file) if lock_file else None
+    except (FinderError, LockError) as exc:
+        _fail(str(exc), EXIT_USAGE)
+    if bundle_dir:
+        stage = ag.stage_bundle(Path(bundle_dir))
+        try:
+            meta = json.loads((Path(bundle_dir) / "bundle.json").read_text())
+        except (OSError, ValueError) as exc:
+            _fail(f"{bundle_dir}: not a bundle folder (bundle.json: {exc})", EXIT_USAGE)
+        default_out = f"{meta.get('name')}-{meta.get('version')}.airgap.tar"
+    else:
+        config = _load(config_path, example)
+        client, chosen = _versions_client(kubeconfig, context, namespace, project)
+        with _versions_errors():
+            version = client.get(version_name, chosen)
+        stream = (version.get("status") or {}).get("stream")
+        if stream != "released" and not allow_unreleased:
+            _fail(f"Version {chosen}/{version_name} is {stream or 'new'}, not released: only a "
+                  "released Version is carried to a site (--allow-unreleased packs it anyway)",
+                  EXIT_FINDINGS)
+        deploy_paths = {c.name: c.deploy_path for c in config.components}
+        progress_clone = _Progress()
+        stage = ag.stage_version(version, deploy_paths, progress_clone)
+        default_out = f"{version_name}.airgap.tar"
+    out = Path(out_file or default_out)
+    progress = _Progress()
+    skopeo = _skopeo(insecure, authfile)
+    try:
+        with skopeo:
+            result = ag.pack(stage, out, skopeo=skopeo, lock=lock, custom_paths=custom,
+                             sign_key=Path(sign_key) if sign_key else None, progress=progress)
+    except ag.AirgapError as exc:
+        progress.stop()
+        _fail(str(exc), EXIT_FINDINGS)
+    progress.stop()
+    totals = result.index["totals"]
+    _stdout.print(f"{out}: {_count(totals['images'], 'image')} "
+                  f"({totals['imageBytes']} bytes as images, {totals['blobBytes']} bytes stored: "
+                  f"{_count(totals['blobs'], 'blob')}), {out.stat().st_size} bytes, "
+                  f"sha256:{ag._sha256_file(out)}")
+
+
+@airgap.command("unpack", epilog="\b\nExamples:\n"
+                                 "  argo-delivery airgap unpack v.airgap.tar --registry "
+                                 "registry.site:5000/platform --key release.pub\n"
+                                 "  argo-delivery airgap unpack v.airgap.tar --registry "
+                                 "localhost:5000 --insecure-registry localhost:5000 --apply\n\n"
+                                 + _AIRGAP_EXIT)
+@click.argument("archive", type=click.Path(dir_okay=False))
+@click.option("--registry", required=True, metavar="HOST[:PORT][/PATH]",
+              help="The site registry every image is pushed to.")
+@click.option("--key", metavar="FILE", type=click.Path(dir_okay=False),
+              help="SSH public key the archive must be signed with.")
+@click.option("--out", "out_dir", metavar="DIR", type=click.Path(file_okay=False),
+              help="The ready-to-apply folder. Default: the archive's name without .airgap.tar.")
+@click.option("--apply", "apply_", is_flag=True,
+              help="Apply the folder afterwards (a bundle as `argo-delivery apply` does).")
+@click.option("-n", "--namespace", metavar="NS",
+              help="With --apply: namespace of namespaced objects that name none. Default: the "
+                   "kubeconfig context's.")
+@click.option("--paths", "paths_file", metavar="FILE", type=click.Path(dir_okay=False),
+              help="Image field paths of other custom resources (as for `images find`).")
+@_kube_options
+@_registry_options
+def airgap_unpack(archive: str, registry: str, key: str | None, out_dir: str | None,
+                  apply_: bool, namespace: str | None, paths_file: str | None,
+                  kubeconfig: str | None, context: str | None, insecure: tuple[str, ...],
+                  authfile: str | None) -> None:
+    """Verify ARCHIVE (the signature with --key, then every checksum and blob) before anything
+    else; push every image to --registry keeping its digest; write the manifests rewritten to
+    the site registry by digest into --out (and apply them with --apply)."""
+    from argo_delivery import airgap as ag
+    from argo_delivery.imagefinder import FinderError, load_paths_file
+
+    try:
+        custom = load_paths_file(paths_file) if paths_file else {}
+    except FinderError as exc:
+        _fail(str(exc), EXIT_USAGE)
+    path = Path(archive)
+    if not path.is_file():
+        _fail(f"{archive}: no such file", EXIT_USAGE)
+    out = Path(out_dir or path.name.removesuffix(".tar").removesuffix(".airgap"))
+    progress = _Progress()
+    skopeo = _skopeo(insecure, authfile)
+    try:
+        with skopeo:
+            result = ag.unpack(path, registry, out, skopeo=skopeo,
+                               key=Path(key) if key else None, progress=progress,
+                               custom_paths=custom)
+    except ag.AirgapError as exc:
+        progress.stop()
+        _fail(f"{archive}: {exc}", EXIT_FINDINGS)
+    progress.stop()
+    _stdout.print(f"{out}: {_count(len(result.pushed), 'image')} pushed to {registry}, "
+                  f"{_count(result.rewritten, 'reference')} rewritten")
+    via = sorted({loc.get("via", "") for image in result.index["images"]
+                  for loc in image["locations"] if loc.get("via")})
+    if via:
+        _note("images the controllers choose (set them in the controllers' config): "
+              + "; ".join(via))
+    if apply_:
+        from argo_delivery.apply import ApplyError, Cluster, context_namespace
+
+        try:
+            cluster = Cluster.from_kubeconfig(kubeconfig, context)
+            chosen = namespace or context_namespace(kubeconfig, context)
+            count = ag.apply_unpacked(out, cluster, chosen, progress=_note)
+        except (ag.AirgapError, ApplyError) as exc:
+            _fail(str(exc), EXIT_FINDINGS)
+        _stdout.print(f"applied {_count(count, 'object')}")
+
+
+@airgap.command("verify", epilog="\b\nExamples:\n"
+                                 "  argo-delivery airgap verify v.airgap.tar --key release.pub\n\n"
+                                 + _AIRGAP_EXIT)
+@click.argument("archive", type=click.Path(dir_okay=False))
+@click.option("--key", metavar="FILE", type=click.Path(dir_okay=False),
+              help="SSH public key the archive must be signed with.")
+def airgap_verify(archive: str, key: str | None) -> None:
+    """Check ARCHIVE as unpack does (signature, checksums, blobs), push nothing, and list what
+    it holds."""
+    import tempfile
+
+    from argo_delivery import airgap as ag
+
+    with tempfile.TemporaryDirectory(prefix="argo-delivery-verify-") as tmp:
+        try:
+            ag._extract(Path(archive), Path(tmp))
+            index = ag.verify_archive(Path(tmp), Path(key) if key else None)
+        except ag.AirgapError as exc:
+            _fail(f"{archive}: {exc}", EXIT_FINDINGS)
+    for image in index["images"]:
+        _stdout.print(f"{image['image']}  {image['digest']}  {image['size']}")
+    signed = " signature checked," if key else ""
+    _stdout.print(f"{archive}: {index['kind']} {index['source'].get('version')},{signed} "
+                  f"{_count(len(index['images']), 'image')}, every checksum matches")
+
+
 if __name__ == "__main__":
     main()

@@ -7,7 +7,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["ImageError", "ImageRef", "collect_images", "parse_image", "rewrite_image"]
+__all__ = ["ImageError", "ImageRef", "collect_images", "mirror_component", "parse_image",
+           "rewrite_image"]
 
 _DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
 
@@ -59,17 +60,26 @@ def rewrite_image(reference: str, mirror: str | None = None, require_digest: boo
     """The reference the cluster pulls: fully qualified, moved under `mirror` if one is set.
 
     The mirror keeps the source registry as the first path segment
-    (`mirror/docker.io/library/python:3.12`), so images from two registries with the same
-    repository name cannot collide on the mirror.
+    (`mirror/docker.io/library/python:3.12`; `mirror/registry.example.com__5000/app:1` for a
+    registry with a port, see `mirror_component`), so images from two registries with the
+    same repository name cannot collide on the mirror.
     """
     image = parse_image(reference)
     if require_digest and not image.digest:
         raise ImageError(f"image {reference!r} is not pinned by digest; registry.requireDigests "
                          "is on, so write it as name:tag@sha256:<digest>")
     if mirror:
-        image = ImageRef(mirror.rstrip("/"), f"{image.registry}/{image.repository}", image.tag,
-                         image.digest)
+        image = ImageRef(mirror.rstrip("/"), f"{mirror_component(image.registry)}/{image.repository}",
+                         image.tag, image.digest)
     return str(image)
+
+
+def mirror_component(registry: str) -> str:
+    """The source registry as the first path component on a mirror: lower case, and a port
+    written `__PORT` (a `:` is not allowed in a repository path; no host name holds `__`, so
+    `host:5000` and a host named `host-5000` cannot meet)."""
+    host, _, port = registry.lower().partition(":")
+    return f"{host}__{port}" if port else host
 
 
 def _containers(value: Any) -> Iterator[dict[str, Any]]:

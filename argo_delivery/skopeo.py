@@ -3,8 +3,8 @@
 Why skopeo: it is packaged by Debian (so a site's vetted base image has it too), it speaks to
 registries with the usual credentials (`$REGISTRY_AUTH_FILE`, containers' auth.json, then
 `~/.docker/config.json`), it writes and reads OCI image layouts with blobs shared between
-images, and `--preserve-digests` makes it refuse any copy that would change a manifest (a
-Docker schema 2 image stays one in the layout and on the site registry). No registry HTTP is
+images, and `--preserve-digests` makes it refuse any copy that would change a manifest. (A
+Docker schema 2 image is the exception: see `Skopeo.to_layout`.) No registry HTTP is
 written by hand here.
 
 Every call is an argv list. Integrity is checked by digest (the lock, SHA256SUMS), not by
@@ -26,6 +26,9 @@ from pathlib import Path
 __all__ = ["RegistryError", "Skopeo"]
 
 _POLICY = {"default": [{"type": "insecureAcceptAnything"}]}
+REF_NAME = "org.opencontainers.image.ref.name"
+DOCKER_TYPES = frozenset({"application/vnd.docker.distribution.manifest.v2+json",
+                          "application/vnd.docker.distribution.manifest.list.v2+json"})
 
 
 class RegistryError(Exception):
@@ -99,13 +102,26 @@ class Skopeo:
             raise RegistryError(f"{reference}: the registry served a manifest that is not JSON") from None
         return "sha256:" + hashlib.sha256(raw).hexdigest(), media_type, len(raw)
 
-    def to_layout(self, reference: str, registry: str, layout: Path, name: str) -> None:
+    def to_layout(self, reference: str, registry: str, layout: Path, name: str,
+                  media_type: str) -> str:
         """Copy `reference` (by digest) into the OCI layout `layout` as `name`, every platform
-        of an index, manifests byte for byte."""
-        self._run(["copy", "-q", "--all", "--preserve-digests",
+        of an index; returns the digest it has there.
+
+        An OCI image is copied byte for byte (the same digest). A Docker schema 2 image (or
+        list) is converted to OCI: skopeo 1.9 writes a Docker manifest into an OCI layout but
+        cannot read it back out (it only looks up OCI descriptors), so it would never reach the
+        site. The conversion is deterministic: the same image always gets the same digest.
+        """
+        keep = ["--preserve-digests"] if media_type not in DOCKER_TYPES else ["--format", "oci"]
+        self._run(["copy", "-q", "--all", *keep,
                    *self._verify(registry, "src-tls-verify"), *self._auth("src-authfile"),
                    f"docker://{reference}", f"oci:{layout}:{name}"],
                   f"cannot copy {reference} into the archive")
+        index = json.loads((layout / "index.json").read_text())
+        for descriptor in index.get("manifests") or []:
+            if (descriptor.get("annotations") or {}).get(REF_NAME) == name:
+                return descriptor["digest"]
+        raise RegistryError(f"{reference}: skopeo wrote no {name!r} into {layout}")
 
     def from_layout(self, layout: Path, name: str, destination: str, registry: str) -> None:
         """Push image `name` of the layout to `destination` (a tag), manifests byte for byte."""

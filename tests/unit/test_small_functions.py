@@ -49,6 +49,18 @@ def test_mirror_keeps_source_registry_in_path():
         f"mirror.site/base/ghcr.io/acme/app:1@{DIGEST}"
 
 
+def test_a_source_registry_with_a_port_becomes_a_valid_path_component_on_the_mirror():
+    mirrored = rewrite_image("Registry.Example.com:5000/team/app:1", "mirror.site:5000")
+    assert mirrored == "mirror.site:5000/registry.example.com__5000/team/app:1"
+    # it parses back as the mirror's registry and one repository path (the docker reference
+    # grammar: no `:` and no upper case in a path component)
+    ref = parse_image(mirrored)
+    assert (ref.registry, ref.repository, ref.tag) == \
+        ("mirror.site:5000", "registry.example.com__5000/team/app", "1")
+    assert rewrite_image("registry.example.com-5000/team/app:1", "m") != \
+        rewrite_image("registry.example.com:5000/team/app:1", "m")
+
+
 def test_require_digest():
     with pytest.raises(ImageError, match="not pinned by digest"):
         rewrite_image("python:3.12", require_digest=True)

@@ -1,0 +1,441 @@
+"""Air-gap: lock, pack and unpack against two real registries (Debian's docker-registry) and
+real git repositories: a source registry loaded with images built here (sharing a base layer;
+one pushed as Docker schema 2), a site registry, and component repos whose deploy paths hold
+plain YAML and a kustomization that moves an image with its `images:` transformer.
+
+The drill in a network namespace with no route out is tests/flows/test_airgap_drill.py.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import subprocess
+import tarfile
+from pathlib import Path
+
+import pytest
+import yaml
+from click.testing import CliRunner
+
+from argo_delivery import airgap as ag
+from argo_delivery.cli import main
+from argo_delivery.imagefinder import find_images
+from argo_delivery.imagelock import ImagesLock
+from argo_delivery.images import mirror_component, parse_image
+from argo_delivery.skopeo import Skopeo
+from tests.gitrepos import commit_files, make_repo
+from tests.registry import Registry, layer, need, push_images
+
+BASE = layer({"bin/base": b"base layer shared by every image\n" * 2000})
+
+
+def app_layer(name: str, revision: int = 1) -> bytes:
+    return layer({f"app/{name}": f"{name} revision {revision}\n".encode() * 50})
+
+
+@pytest.fixture(scope="module")
+def source(tmp_path_factory: pytest.TempPathFactory):
+    work = tmp_path_factory.mktemp("source-registry")
+    with Registry(work / "registry") as registry:
+        registry.digests = push_images(registry, {
+            "team/web:1.0": [BASE, app_layer("web")],
+            "team/worker:2.1": [BASE, app_layer("worker")],
+            "team/migrate:0.3": [BASE, app_layer("migrate")],
+        }, work, docker_format=("team/migrate:0.3",))
+        yield registry
+
+
+@pytest.fixture
+def site(tmp_path: Path):
+    with Registry(tmp_path / "site-registry") as registry:
+        yield registry
+
+
+def deployment(name: str, image: str, init: str | None = None) -> dict:
+    spec: dict = {"containers": [{"name": name, "image": image}]}
+    if init:
+        spec["initContainers"] = [{"name": "migrate", "image": init}]
+    return {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": name},
+            "spec": {"selector": {"matchLabels": {"app": name}},
+                     "template": {"metadata": {"labels": {"app": name}}, "spec": spec}}}
+
+
+@pytest.fixture(scope="module")
+def repos(source: Registry, tmp_path_factory: pytest.TempPathFactory):
+    """Two components: `web` (plain YAML: a Deployment with an init container, a CronJob) and
+    `api` (a kustomization whose `images:` turns a placeholder into the worker image)."""
+    root = tmp_path_factory.mktemp("repos")
+    src = source.host
+    web = make_repo(root, "web", {"main": 1})
+    cronjob = {"apiVersion": "batch/v1", "kind": "CronJob", "metadata": {"name": "report"},
+               "spec": {"schedule": "0 1 * * *", "jobTemplate": {"spec": {"template": {"spec": {
+                   "restartPolicy": "Never",
+                   "containers": [{"name": "report", "image": f"{src}/team/worker:2.1"}]}}}}}}
+    web_commit = commit_files(web, "main", {
+        "deploy/web.yaml": yaml.safe_dump(deployment("web", f"{src}/team/web:1.0",
+                                                     init=f"{src}/team/migrate:0.3")),
+        "deploy/jobs/report.yaml": yaml.safe_dump(cronjob),
+        "deploy/config.yaml": yaml.safe_dump({"apiVersion": "v1", "kind": "ConfigMap",
+                                              "metadata": {"name": "web"}, "data": {"a": "b"}}),
+    })
+    api = make_repo(root, "api", {"main": 1})
+    api_commit = commit_files(api, "main", {
+        "deploy/kustomization.yaml": yaml.safe_dump({
+            "apiVersion": "kustomize.config.k8s.io/v1beta1", "kind": "Kustomization",
+            "resources": ["api.yaml"],
+            "images": [{"name": "placeholder/api", "newName": f"{src}/team/worker",
+                        "newTag": "2.1"}]}),
+        "deploy/api.yaml": yaml.safe_dump(deployment("api", "placeholder/api:dev")),
+    })
+    return {"web": (web, web_commit), "api": (api, api_commit)}
+
+
+def version_object(repos: dict) -> dict:
+    components = [{"name": name, "repo": repo.url, "commit": commit}
+                  for name, (repo, commit) in sorted(repos.items())]
+    return {"apiVersion": "argo-delivery.io/v1alpha1", "kind": "Version",
+            "metadata": {"name": "shop-0a1b2c3d4e5f", "namespace": "shop"},
+            "spec": {"project": "shop", "hash": "0a1b2c3d4e5f" * 5 + "abcd",
+                     "components": components},
+            "status": {"stream": "released"}}
+
+
+def pack_version(repos: dict, source: Registry, out: Path, **kwargs) -> ag.PackResult:
+    with Skopeo(insecure=[source.host]) as skopeo:
+        return ag.pack(ag.stage_version(version_object(repos), {}), out, skopeo=skopeo, **kwargs)
+
+
+def expected_images(source: Registry) -> dict[str, str]:
+    return {f"{source.host}/{ref}": digest for ref, digest in source.digests.items()}
+
+
+def archive_names(path: Path) -> list[str]:
+    with tarfile.open(path) as tar:
+        return tar.getnames()
+
+
+# --- lock --------------------------------------------------------------------------------------
+
+def test_lock_resolves_every_tag_to_the_source_registrys_digest(source, repos, tmp_path):
+    manifests = tmp_path / "manifests"
+    for name, (repo, commit) in repos.items():
+        ag._git_tree(repo.url, commit, tmp_path / "trees" / name, name)
+        ag.render_component(tmp_path / "trees" / name / "deploy", manifests / name, name)
+    lock_file = tmp_path / "images.lock.yaml"
+    result = CliRunner().invoke(main, ["images", "lock", str(manifests), "-o", str(lock_file),
+                                       "--insecure-registry", source.host])
+    assert result.exit_code == 0, result.output
+    lock = ImagesLock.read(lock_file)
+    assert {image: entry.digest for image, entry in lock.images.items()} == \
+        expected_images(source)
+    migrate = lock.images[f"{source.host}/team/migrate:0.3"]
+    assert migrate.media_type == "application/vnd.docker.distribution.manifest.v2+json"
+    # run again: the file keeps what it locked (no --update), byte for byte
+    before = lock_file.read_bytes()
+    result = CliRunner().invoke(main, ["images", "lock", str(manifests), "-o", str(lock_file),
+                                       "--insecure-registry", source.host])
+    assert result.exit_code == 0, result.output
+    assert "3 kept from it" in result.output
+    assert lock_file.read_bytes() == before
+
+
+def test_lock_reports_an_image_the_registry_does_not_have(source, tmp_path):
+    (tmp_path / "pod.yaml").write_text(yaml.safe_dump({
+        "apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"},
+        "spec": {"containers": [{"name": "c", "image": f"{source.host}/team/nothing:9"}]}}))
+    result = CliRunner().invoke(main, ["images", "lock", str(tmp_path), "-o",
+                                       str(tmp_path / "lock.yaml"), "--insecure-registry",
+                                       source.host])
+    assert result.exit_code == 1
+    assert f"{source.host}/team/nothing:9" in result.output
+    assert "the lock was not written" in result.output
+    assert not (tmp_path / "lock.yaml").exists()
+
+
+def test_a_tag_moved_after_locking_changes_nothing_that_is_packed(source, repos, tmp_path):
+    locked = pack_version(repos, source, tmp_path / "first.tar")
+    lock = ImagesLock.loads(json.dumps(_lock_of(tmp_path / "first.tar")))
+    web = f"{source.host}/team/web:1.0"
+    old = lock.images[web].digest
+    assert old == source.digests["team/web:1.0"]
+    # someone pushes a new image under the same tag
+    moved = push_images(source, {"team/web:1.0": [BASE, app_layer("web", 2)]}, tmp_path)
+    try:
+        assert moved["team/web:1.0"] != old
+        again = pack_version(repos, source, tmp_path / "locked.tar", lock=lock)
+        assert {i["image"]: i["digest"] for i in again.images}[web] == old
+        assert {i["image"]: i["digest"] for i in locked.images}[web] == old
+        fresh = pack_version(repos, source, tmp_path / "fresh.tar")
+        assert {i["image"]: i["digest"] for i in fresh.images}[web] == moved["team/web:1.0"]
+    finally:
+        push_images(source, {"team/web:1.0": [BASE, app_layer("web")]}, tmp_path)
+    assert source.manifest_digest("team/web", "1.0") == old
+
+
+def _lock_of(archive: Path) -> dict:
+    with tarfile.open(archive) as tar:
+        return yaml.safe_load(tar.extractfile(ag.LOCK).read())
+
+
+# --- pack ---------------------------------------------------------------------------------------
+
+def test_pack_holds_manifests_images_lock_index_and_sums(source, repos, tmp_path):
+    result = pack_version(repos, source, tmp_path / "v.tar")
+    names = archive_names(tmp_path / "v.tar")
+    assert names == sorted(names)
+    for name in (ag.INDEX, ag.LOCK, ag.SUMS, "oci/index.json", "oci/oci-layout",
+                 "manifests/web/web.yaml", "manifests/web/jobs/report.yaml",
+                 "manifests/api/rendered.yaml"):
+        assert name in names
+    index = result.index
+    assert {i["image"]: i["digest"] for i in index["images"]} == expected_images(source)
+    assert index["source"]["version"] == "shop-0a1b2c3d4e5f"
+    assert [c["name"] for c in index["source"]["components"]] == ["api", "web"]
+    # where each image is used: the kustomize override is found in the rendered api manifests
+    worker = next(i for i in index["images"] if i["image"].endswith("team/worker:2.1"))
+    assert {(loc["file"], loc["path"]) for loc in worker["locations"]} == {
+        ("manifests/api/rendered.yaml", "spec.template.spec.containers[0].image"),
+        ("manifests/web/jobs/report.yaml",
+         "spec.jobTemplate.spec.template.spec.containers[0].image")}
+    # the shared base layer is stored once: fewer bytes than the images' sum
+    # (the registry holds the layers gzip-compressed, as skopeo pushed them: the same bytes
+    # for the same base)
+    with tarfile.open(tmp_path / "v.tar") as tar:
+        def blob(digest: str) -> bytes:
+            return tar.extractfile(ag.BLOBS + digest.removeprefix("sha256:")).read()
+
+        bases = {json.loads(blob(i["packedDigest"]))["layers"][0]["digest"]
+                 for i in index["images"]}
+        assert len(bases) == 1
+        base_size = len(blob(bases.pop()))
+    blob_names = [n for n in names if n.startswith(ag.BLOBS)]
+    # 3 images of 4 blobs each (manifest, config, base, app layer); the base is stored once
+    assert len(blob_names) == len(set(blob_names)) == 3 * 4 - 2
+    totals = index["totals"]
+    assert totals["imageBytes"] - totals["blobBytes"] == 2 * base_size
+    # SHA256SUMS lists every other file
+    with tarfile.open(tmp_path / "v.tar") as tar:
+        sums = tar.extractfile(ag.SUMS).read().decode()
+        files = {m.name for m in tar.getmembers() if m.isfile()} - {ag.SUMS}
+    listed = [line.split("  ", 1)[1] for line in sums.splitlines()]
+    assert listed == sorted(files)
+
+
+def test_pack_is_deterministic(source, repos, tmp_path):
+    first = pack_version(repos, source, tmp_path / "a.tar").archive.read_bytes()
+    second = pack_version(repos, source, tmp_path / "b.tar").archive.read_bytes()
+    assert hashlib.sha256(first).hexdigest() == hashlib.sha256(second).hexdigest()
+    with tarfile.open(tmp_path / "a.tar") as tar:
+        for member in tar.getmembers():
+            assert (member.mtime, member.uid, member.gid, member.uname, member.gname) == \
+                (0, 0, 0, "", "")
+
+
+def test_pack_refuses_manifests_it_cannot_scan(source, tmp_path):
+    repo = make_repo(tmp_path, "broken", {"main": 1})
+    commit = commit_files(repo, "main", {"deploy/bad.yaml": "kind: [unclosed\n"})
+    version = version_object({"broken": (repo, commit)})
+    with Skopeo(insecure=[source.host]) as skopeo, pytest.raises(ag.AirgapError) as caught:
+        ag.pack(ag.stage_version(version, {}), tmp_path / "x.tar", skopeo=skopeo)
+    assert "manifests/broken/bad.yaml" in str(caught.value)
+    assert "nothing was packed" in str(caught.value)
+    assert not (tmp_path / "x.tar").exists()
+
+
+# --- unpack -------------------------------------------------------------------------------------
+
+def unpack(archive: Path, site: Registry, out: Path, key: Path | None = None) -> ag.UnpackResult:
+    with Skopeo(insecure=[site.host]) as skopeo:
+        return ag.unpack(archive, f"{site.host}/platform", out, skopeo=skopeo, key=key)
+
+
+def test_unpack_pushes_every_image_by_digest_and_rewrites_the_manifests(source, repos, site,
+                                                                          tmp_path):
+    packed = pack_version(repos, source, tmp_path / "v.tar")
+    result = unpack(tmp_path / "v.tar", site, tmp_path / "site")
+    # every image is on the site registry under <site>/platform/<source registry>/<repo>,
+    # with the digest it had at the source
+    for image in packed.images:
+        ref = parse_image(image["image"])
+        repository = f"platform/{mirror_component(ref.registry)}/{ref.repository}"
+        assert site.manifest_digest(repository, image["packedDigest"]) == image["packedDigest"]
+        assert site.manifest_digest(repository, ref.tag) == image["packedDigest"]
+    # OCI images keep the source's digest; the Docker schema 2 one is carried as OCI
+    # (skopeo 1.9 cannot read a Docker manifest back out of an OCI layout)
+    kept = {i["image"].rsplit("/", 1)[1]: i["packedDigest"] == i["digest"] for i in packed.images}
+    assert kept == {"web:1.0": True, "worker:2.1": True, "migrate:0.3": False}
+    # the rewritten manifests name only the site registry, by digest
+    found = find_images([tmp_path / "site" / "manifests"])
+    assert found.ok, found.problems
+    digests = {i["image"]: i["packedDigest"] for i in packed.images}
+    prefix = f"platform/{mirror_component(source.host)}/"
+    places = 0
+    for image in found.images:
+        ref = parse_image(image.image)
+        assert ref.registry == site.host and ref.repository.startswith(prefix)
+        original = f"{source.host}/{ref.repository.removeprefix(prefix)}:{ref.tag}"
+        assert ref.digest == digests[original]
+        places += len(image.locations)
+    assert places == result.rewritten == 4
+    # a file without images is carried byte for byte
+    with tarfile.open(tmp_path / "v.tar") as tar:
+        packed_config = tar.extractfile("manifests/web/config.yaml").read()
+    assert (tmp_path / "site" / "manifests" / "web" / "config.yaml").read_bytes() == packed_config
+    site_lock = ImagesLock.read(tmp_path / "site" / ag.LOCK)
+    assert {e.digest for e in site_lock.images.values()} == set(digests.values())
+
+
+def test_unpack_refuses_an_output_folder_that_is_not_empty(source, repos, site, tmp_path):
+    pack_version(repos, source, tmp_path / "v.tar")
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "keep.txt").write_text("mine")
+    with pytest.raises(ag.AirgapError, match="is not empty"):
+        unpack(tmp_path / "v.tar", site, tmp_path / "out")
+    assert site.repositories() == []
+    assert (tmp_path / "out" / "keep.txt").read_text() == "mine"
+
+
+# --- tampering ----------------------------------------------------------------------------------
+
+def _keypair(folder: Path, name: str) -> Path:
+    need("ssh-keygen", "openssh-client")
+    key = folder / name
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", name, "-f", str(key)],
+                   check=True)
+    return key
+
+
+def _retar(folder: Path, out: Path) -> None:
+    """An archive of `folder` as pack writes one (the attacker's copy)."""
+    ag._write_tar(folder, out, ag._quiet)
+
+
+def _tampered(archive: Path, work: Path, change) -> Path:
+    folder = work / "unpacked"
+    ag._extract(archive, folder)
+    what = change(folder)
+    out = work / "tampered.tar"
+    _retar(folder, out)
+    return out, what
+
+
+def _flip_blob(folder: Path) -> str:
+    blobs = sorted((folder / "oci/blobs/sha256").iterdir(), key=lambda p: p.stat().st_size)
+    victim = blobs[-1]
+    data = bytearray(victim.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    victim.write_bytes(bytes(data))
+    return f"oci/blobs/sha256/{victim.name}"
+
+
+def _remove_blob(folder: Path) -> str:
+    victim = sorted((folder / "oci/blobs/sha256").iterdir())[0]
+    victim.unlink()
+    return f"oci/blobs/sha256/{victim.name}"
+
+
+def _edit_manifest(folder: Path) -> str:
+    path = folder / "manifests/web/web.yaml"
+    path.write_text(path.read_text().replace("team/web:1.0", "evil/web:1.0"))
+    return "manifests/web/web.yaml"
+
+
+def _edit_and_reseal(folder: Path) -> str:
+    """An edited manifest with SHA256SUMS recomputed: only the signature can catch it."""
+    _edit_manifest(folder)
+    ag._write_sums(folder)
+    return ag.SIGNATURE
+
+
+def _drop_signature(folder: Path) -> str:
+    (folder / ag.SIGNATURE).unlink()
+    return ag.SIGNATURE
+
+
+@pytest.mark.parametrize("change", [_flip_blob, _remove_blob, _edit_manifest, _edit_and_reseal,
+                                    _drop_signature],
+                         ids=["flipped-byte-in-blob", "removed-blob", "edited-manifest",
+                              "edited-and-resummed", "signature-removed"])
+def test_a_tampered_archive_is_refused_with_the_file_named_and_nothing_pushed(
+        source, repos, site, tmp_path, change):
+    key = _keypair(tmp_path, "release")
+    pack_version(repos, source, tmp_path / "v.tar", sign_key=key)
+    archive, what = _tampered(tmp_path / "v.tar", tmp_path, change)
+    with pytest.raises(ag.AirgapError) as caught:
+        unpack(archive, site, tmp_path / "site", key=key.with_suffix(".pub"))
+    assert what in str(caught.value)
+    assert site.repositories() == []
+    assert not (tmp_path / "site").exists()
+
+
+def test_a_signature_by_another_key_is_refused(source, repos, site, tmp_path):
+    key = _keypair(tmp_path, "release")
+    other = _keypair(tmp_path, "someone-else")
+    pack_version(repos, source, tmp_path / "v.tar", sign_key=key)
+    result = CliRunner().invoke(main, ["airgap", "unpack", str(tmp_path / "v.tar"),
+                                       "--registry", site.host, "--insecure-registry", site.host,
+                                       "--key", str(other.with_suffix(".pub")),
+                                       "--out", str(tmp_path / "site")])
+    assert result.exit_code == 1, result.output
+    assert f"{ag.SIGNATURE}: not a signature of {ag.SUMS}" in result.output
+    assert site.repositories() == []
+    # the right key: verified and unpacked
+    result = CliRunner().invoke(main, ["airgap", "unpack", str(tmp_path / "v.tar"),
+                                       "--registry", site.host, "--insecure-registry", site.host,
+                                       "--key", str(key.with_suffix(".pub")),
+                                       "--out", str(tmp_path / "site")])
+    assert result.exit_code == 0, result.output
+    assert len(site.repositories()) == 3
+
+
+def test_an_archive_with_a_path_outside_is_refused(site, tmp_path):
+    evil = tmp_path / "evil.tar"
+    with tarfile.open(evil, "w") as tar:
+        info = tarfile.TarInfo("../outside.txt")
+        info.size = 0
+        tar.addfile(info)
+    with pytest.raises(ag.AirgapError, match=r"\.\./outside\.txt: refused"):
+        unpack(evil, site, tmp_path / "site")
+    assert not (tmp_path.parent / "outside.txt").exists()
+
+
+# --- the bundle ---------------------------------------------------------------------------------
+
+def test_pack_and_unpack_an_orchestrator_bundle(default_bundle_dir, source, site, tmp_path):
+    """The default bundle's images are not in any registry here: the bundle is re-rendered
+    with every image moved to the source registry (registry.mirror), which is loaded with one
+    small image per reference."""
+    from argo_delivery.bundle import build_bundle, write_bundle
+    from argo_delivery.config import default_config_text, parse_config
+
+    data = yaml.safe_load(default_config_text())
+    data.setdefault("registry", {})["mirror"] = f"{source.host}/mirror"
+    bundle = build_bundle(parse_config(yaml.safe_dump(data), "mirrored.yaml"))
+    folder = write_bundle(bundle, tmp_path / "dist").path
+    images = {image.removeprefix(f"{source.host}/"): [BASE, app_layer(image)]
+              for image in bundle.images}
+    push_images(source, images, tmp_path)
+    out = tmp_path / "orchestrator.airgap.tar"
+    result = CliRunner().invoke(main, ["airgap", "pack", "--bundle", str(folder), "-o", str(out),
+                                       "--insecure-registry", source.host])
+    assert result.exit_code == 0, result.output
+    index = json.loads(tarfile.open(out).extractfile(ag.INDEX).read())
+    assert sorted(i["image"] for i in index["images"]) == sorted(bundle.images)
+    result = CliRunner().invoke(main, ["airgap", "unpack", str(out), "--registry",
+                                       f"{site.host}/site", "--insecure-registry", site.host,
+                                       "--out", str(tmp_path / "site")])
+    assert result.exit_code == 0, result.output
+    from argo_delivery.bundle import verify_bundle
+
+    unpacked = tmp_path / "site" / "bundle"
+    assert verify_bundle(unpacked) == []
+    listed = (unpacked / "images.txt").read_text().split()
+    assert listed and all(image.startswith(f"{site.host}/site/") and "@sha256:" in image
+                          for image in listed)
+    found = find_images([unpacked / p["path"] for p in
+                         json.loads((unpacked / "bundle.json").read_text())["resources"]])
+    direct = [image.image for image in found.images
+              if any(not loc.via for loc in image.locations)]
+    assert direct and all(image.startswith(f"{site.host}/site/") and "@sha256:" in image
+                          for image in direct)
