@@ -30,7 +30,8 @@ render: install
 
 # Debian packages the test suite needs: etcd for the API server, git (with `git daemon`) for
 # the flow tests; containerd, runc, the CNI plugins, iptables and conntrack for the node of the
-# end-to-end cluster (tests/e2e), mmdebstrap and busybox-static for its images.
+# end-to-end cluster (tests/e2e), mmdebstrap and busybox-static for its images; skopeo,
+# docker-registry, openssh-client (ssh-keygen) and iproute2 (ip netns, nstat) for air-gap.
 debs:
 	@missing=""; \
 	command -v etcd >/dev/null || missing="$$missing etcd-server"; \
@@ -42,6 +43,10 @@ debs:
 	command -v conntrack >/dev/null || missing="$$missing conntrack"; \
 	command -v mmdebstrap >/dev/null || missing="$$missing mmdebstrap"; \
 	test -x /bin/busybox || missing="$$missing busybox-static"; \
+	command -v skopeo >/dev/null || missing="$$missing skopeo"; \
+	command -v docker-registry >/dev/null || missing="$$missing docker-registry"; \
+	command -v ssh-keygen >/dev/null || missing="$$missing openssh-client"; \
+	command -v nstat >/dev/null || missing="$$missing iproute2"; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing Debian packages:$$missing"; \
 	  apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$missing; \

@@ -613,7 +613,7 @@ def unpack(archive: Path, registry: str, out: Path, *, skopeo: Skopeo, key: Path
         progress("extract", {"archive": str(archive)})
         _extract(archive, root)
         index = verify_archive(root, key)
-        progress("verified", {"images": len(index["images"])})
+        progress("verified", {"images": len(index["images"]), "signed": key is not None})
 
         top = "bundle" if index["kind"] == "bundle" else "manifests"
         sites = {i["image"]: site_reference(i["image"], i["packedDigest"], registry)

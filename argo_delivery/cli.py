@@ -1546,7 +1546,8 @@ class _Progress:
                 self.tasks["archive"] = self.bytes.add_task("writing the archive", total=None)
             self.bytes.advance(self.tasks["archive"], facts["bytes"])
         elif event == "verified":
-            _note(f"checksums verified; {_count(facts['images'], 'image')}")
+            signed = "signature checked, " if facts.get("signed") else ""
+            _note(f"{signed}checksums verified; {_count(facts['images'], 'image')}")
         elif event == "push-start":
             self.bytes.start()
             self.tasks["push"] = self.bytes.add_task(f"pushing {_count(facts['images'], 'image')}",

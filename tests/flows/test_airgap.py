@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import subprocess
+import sys
 import tarfile
 from pathlib import Path
 
@@ -439,3 +441,66 @@ def test_pack_and_unpack_an_orchestrator_bundle(default_bundle_dir, source, site
               if any(not loc.via for loc in image.locations)]
     assert direct and all(image.startswith(f"{site.host}/site/") and "@sha256:" in image
                           for image in direct)
+
+
+# --- the drill: unpack and apply in a network namespace with no route out -----------------------
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def netns():
+    """A network namespace with only `lo` (up), removed afterwards, also when the test fails."""
+    if os.geteuid() != 0:
+        pytest.fail("the drill needs root to make a network namespace (`ip netns add`); run the "
+                    "suite as root as CI does")
+    ip = need("ip", "iproute2")
+    name = f"argo-delivery-drill-{os.getpid()}"
+    subprocess.run([ip, "netns", "add", name], check=True, capture_output=True)
+    try:
+        subprocess.run([ip, "-n", name, "link", "set", "lo", "up"], check=True)
+        yield name
+    finally:
+        subprocess.run([ip, "netns", "del", name], check=True)
+
+
+def test_drill_unpack_and_apply_in_a_namespace_with_no_route_out(source, repos, netns, tmp_path):
+    key = _keypair(tmp_path, "release")
+    packed = pack_version(repos, source, tmp_path / "v.tar", sign_key=key)
+    work = tmp_path / "inside"
+    work.mkdir()
+    proc = subprocess.run(["ip", "netns", "exec", netns, sys.executable, "-m",
+                           "tests.airgap_drill", str(tmp_path / "v.tar"), str(work),
+                           str(key.with_suffix(".pub"))],
+                          cwd=REPO_ROOT, capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    report = json.loads((work / "report.json").read_text())
+    assert "error" not in report, report["error"]
+    # the namespace: one interface, loopback, and no route anywhere but to itself
+    links = report["links"].strip().splitlines()
+    assert len(links) == 1 and ": lo:" in links[0], report["links"]
+    routes = [line for line in report["routes"].splitlines() if line.strip()]
+    assert routes and all(line.split()[0] in ("local", "broadcast") and " dev lo " in line
+                          for line in routes), report["routes"]
+    assert report["routes6"].strip() in ("", ), report["routes6"]
+    # the unpack and apply worked
+    unpack = report["unpack"]
+    assert unpack["exit"] == 0, unpack["stdout"] + unpack["stderr"]
+    assert "3 images pushed" in unpack["stdout"] and "applied 4 objects" in unpack["stdout"]
+    assert "signature checked" in unpack["stderr"]
+    assert report["applied"] == ["CronJob/report", "Deployment/api", "Deployment/web"]
+    # every pod image of what was applied names the site registry by digest, and is there
+    site_digests = {i["packedDigest"] for i in packed.images}
+    assert len(report["images"]) == 3
+    for image in report["images"]:
+        assert image["inSiteRegistry"], image
+        assert parse_image(image["image"]).digest in site_digests
+    # nothing tried to leave: no packet met "no route" while unpacking and applying ...
+    before, after = report["before"], report["after"]
+    assert after["IpOutNoRoutes"] == before["IpOutNoRoutes"]
+    assert after["Ip6OutNoRoutes"] == before["Ip6OutNoRoutes"]
+    assert after["TcpActiveOpens"] > before["TcpActiveOpens"]  # it did talk, on loopback
+    # ... and the counter does count an attempt to leave (the control)
+    control = report["control"]
+    assert control["error"] and "unreachable" in control["error"].lower(), control
+    assert control["after"]["IpOutNoRoutes"] > control["before"]["IpOutNoRoutes"]
