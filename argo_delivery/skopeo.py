@@ -133,6 +133,6 @@ class Skopeo:
     def sync_to_dir(self, references: list[str], registry: str, folder: Path) -> None:
         """`skopeo sync` of each reference into `folder` (the benchmark's baseline)."""
         for reference in references:
-            self._run(["sync", "-q", "--all", "--preserve-digests", "--src", "docker",
+            self._run(["sync", "--all", "--preserve-digests", "--src", "docker",
                        "--dest", "dir", "--scoped", *self._verify(registry, "src-tls-verify"),
                        reference, str(folder)], f"cannot sync {reference}")
