@@ -26,6 +26,7 @@ from argo_delivery.imagefinder import find_images
 from argo_delivery.imagelock import ImagesLock
 from argo_delivery.images import mirror_component, parse_image
 from argo_delivery.skopeo import Skopeo
+from argo_delivery.versionhash import version_hash, version_name
 from tests.gitrepos import commit_files, make_repo
 from tests.registry import Registry, layer, need, push_images
 
@@ -93,19 +94,21 @@ def repos(source: Registry, tmp_path_factory: pytest.TempPathFactory):
     return {"web": (web, web_commit), "api": (api, api_commit)}
 
 
-def version_object(repos: dict) -> dict:
+def version_object(repos: dict, namespace: str = "shop") -> dict:
     components = [{"name": name, "repo": repo.url, "commit": commit}
                   for name, (repo, commit) in sorted(repos.items())]
+    digest = version_hash("shop", components)
     return {"apiVersion": "argo-delivery.io/v1alpha1", "kind": "Version",
-            "metadata": {"name": "shop-0a1b2c3d4e5f", "namespace": "shop"},
-            "spec": {"project": "shop", "hash": "0a1b2c3d4e5f" * 5 + "abcd",
-                     "components": components},
+            "metadata": {"name": version_name("shop", digest), "namespace": namespace},
+            "spec": {"project": "shop", "hash": digest, "components": components},
             "status": {"stream": "released"}}
 
 
-def pack_version(repos: dict, source: Registry, out: Path, **kwargs) -> ag.PackResult:
+def pack_version(repos: dict, source: Registry, out: Path, namespace: str = "shop",
+                 **kwargs) -> ag.PackResult:
     with Skopeo(insecure=[source.host]) as skopeo:
-        return ag.pack(ag.stage_version(version_object(repos), {}), out, skopeo=skopeo, **kwargs)
+        return ag.pack(ag.stage_version(version_object(repos, namespace), {}), out,
+                       skopeo=skopeo, **kwargs)
 
 
 def expected_images(source: Registry) -> dict[str, str]:
@@ -192,7 +195,7 @@ def test_pack_holds_manifests_images_lock_index_and_sums(source, repos, tmp_path
         assert name in names
     index = result.index
     assert {i["image"]: i["digest"] for i in index["images"]} == expected_images(source)
-    assert index["source"]["version"] == "shop-0a1b2c3d4e5f"
+    assert index["source"]["version"] == version_object(repos)["metadata"]["name"]
     assert [c["name"] for c in index["source"]["components"]] == ["api", "web"]
     # where each image is used: the kustomize override is found in the rendered api manifests
     worker = next(i for i in index["images"] if i["image"].endswith("team/worker:2.1"))
@@ -243,6 +246,54 @@ def test_pack_refuses_manifests_it_cannot_scan(source, tmp_path):
     assert "manifests/broken/bad.yaml" in str(caught.value)
     assert "nothing was packed" in str(caught.value)
     assert not (tmp_path / "x.tar").exists()
+
+
+def test_the_cli_packs_a_released_version_read_from_the_cluster(kube, source, repos, tmp_path):
+    """`airgap pack --version NAME -n NS`: the Version from the API server, the deploy paths
+    from the platform config; a Version that is not released is refused."""
+    from argo_delivery.config import default_config_text
+
+    namespace = "airgap-shop"
+    kube.request("POST", "/api/v1/namespaces", {"apiVersion": "v1", "kind": "Namespace",
+                                                "metadata": {"name": namespace}}, ok=(409,))
+    version = version_object(repos, namespace)
+    status = version.pop("status")
+    name = version["metadata"]["name"]
+    path = f"/apis/argo-delivery.io/v1alpha1/namespaces/{namespace}/versions"
+    created = kube.request("POST", path, version)
+    data = yaml.safe_load(default_config_text())
+    # the config gives each component's deploy path; the clone is from the repository and
+    # commit the Version records (here file:// ones, which a config refuses for the cluster)
+    data["components"] = [{"name": name, "repo": f"https://github.com/shop/{name}.git",
+                           "branch": "main", "deployPath": "deploy"} for name in ("web", "api")]
+    data["projects"] = [{**data["projects"][0], "name": "shop", "namespace": namespace,
+                         "components": ["web", "api"]}]
+    for key in ("environments", "demoEnvironments"):
+        data["projects"][0].pop(key, None)
+    data.pop("schedules", None)
+    config = tmp_path / "platform.yaml"
+    config.write_text(yaml.safe_dump(data))
+    kubeconfig = kube.write_kubeconfig(tmp_path / "kubeconfig", "admin", kube.admin_token)
+    argv = ["airgap", "pack", "--config", str(config), "--version", name, "-n", namespace,
+            "--kubeconfig", str(kubeconfig), "--insecure-registry", source.host,
+            "-o", str(tmp_path / "v.tar")]
+    refused = CliRunner().invoke(main, argv)
+    assert refused.exit_code == 1, refused.output
+    assert f"Version {namespace}/{name} is new, not released" in refused.output
+    assert not (tmp_path / "v.tar").exists()
+    kube.request("PUT", f"{path}/{name}/status", {**created, "status": status})
+    result = CliRunner().invoke(main, argv)
+    assert result.exit_code == 0, result.output
+    assert "3 images" in result.output
+    with tarfile.open(tmp_path / "v.tar") as tar:
+        index = json.loads(tar.extractfile(ag.INDEX).read())
+    assert index["source"]["version"] == name and index["source"]["stream"] == "released"
+    assert {c["name"]: c["commit"] for c in index["source"]["components"]} == \
+        {name: commit for name, (_, commit) in repos.items()}
+    # the same Version packed through the library gives the same bytes
+    assert ag._sha256_file(tmp_path / "v.tar") == ag._sha256_file(
+        pack_version(repos, source, tmp_path / "lib.tar", namespace=namespace).archive)
+    kube.request("DELETE", f"{path}/{name}")
 
 
 # --- unpack -------------------------------------------------------------------------------------
