@@ -50,7 +50,7 @@ from argo_delivery.images import ImageError, ImageRef, parse_image, rewrite_imag
 from argo_delivery.skopeo import RegistryError, Skopeo
 
 __all__ = ["FORMAT", "AirgapError", "PackResult", "UnpackResult", "pack", "render_component",
-           "unpack", "verify_archive"]
+           "sha256_file", "unpack", "verify_archive"]
 
 FORMAT = "argo-delivery.io/airgap/v1"
 INDEX = "airgap.json"
@@ -236,7 +236,7 @@ def _rewrite_tree(root: Path, result: FinderResult, new_reference: Callable[[str
 
 # --- archive ----------------------------------------------------------------------------------
 
-def _sha256_file(path: Path) -> str:
+def sha256_file(path: Path) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as f:
         for chunk in iter(lambda: f.read(1 << 20), b""):
@@ -249,7 +249,7 @@ def _files(root: Path) -> list[str]:
 
 
 def _write_sums(root: Path) -> None:
-    lines = [f"{_sha256_file(root / name)}  {name}\n" for name in _files(root)
+    lines = [f"{sha256_file(root / name)}  {name}\n" for name in _files(root)
              if name not in (SUMS, SIGNATURE)]
     (root / SUMS).write_text("".join(lines))
 
@@ -553,7 +553,7 @@ def verify_archive(root: Path, key: Path | None = None) -> dict[str, Any]:
     for name in sorted(present - set(listed)):
         raise AirgapError(f"{name}: in the archive but not in {SUMS}")
     for name, digest in sorted(listed.items()):
-        if _sha256_file(root / name) != digest:
+        if sha256_file(root / name) != digest:
             raise AirgapError(f"{name}: its sha256 is not the one in {SUMS}: the file was changed "
                               "after packing")
         if name.startswith(BLOBS) and name[len(BLOBS):] != digest:
@@ -683,7 +683,7 @@ def _reseal_bundle(folder: Path, registry: str, sites: dict[str, str]) -> None:
     meta.update(digest=digest, images=images,
                 airgap={"registry": registry, "packedDigest": meta.get("digest")})
     (folder / "bundle.json").write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n")
-    lines = [f"{_sha256_file(folder / name)}  {name}\n" for name in _files(folder)
+    lines = [f"{sha256_file(folder / name)}  {name}\n" for name in _files(folder)
              if name != "SHA256SUMS"]
     (folder / "SHA256SUMS").write_text("".join(lines))
 
@@ -743,3 +743,120 @@ def apply_unpacked(folder: Path, cluster: Any, namespace: str,
         return count
     except ApplyError as exc:
         raise AirgapError(f"apply: {exc}") from None
+
+
+# --- fetch: the exported archive of a Version, from the artifact repository ---------------------
+
+DEFAULT_REPOSITORIES = "artifact-repositories"  # Argo's default ConfigMap for a ref
+DEFAULT_REPOSITORY_ANNOTATION = "workflows.argoproj.io/default-artifact-repository"
+CONTROLLER_CONFIGMAP = "workflow-controller-configmap"
+
+
+def _read_configmap(core: Any, name: str, namespace: str) -> Any:
+    from kubernetes.client.exceptions import ApiException
+
+    try:
+        return core.read_namespaced_config_map(name, namespace)
+    except ApiException as exc:
+        raise AirgapError(f"cannot read ConfigMap {namespace}/{name} (the artifact repository's "
+                          f"settings): HTTP {exc.status} {exc.reason}") from None
+
+
+def artifact_repository(core: Any, namespace: str, ref: dict[str, str] | None,
+                        controller_namespace: str) -> tuple[dict[str, Any], str]:
+    """(the repository's settings, where they were read) as Argo resolves them: the ConfigMap
+    key `ref` names in `namespace`, else the workflow controller's default repository."""
+    if ref:
+        name = ref.get("configMap") or DEFAULT_REPOSITORIES
+        config_map = _read_configmap(core, name, namespace)
+        key = ref.get("key") or (config_map.metadata.annotations or {}).get(
+            DEFAULT_REPOSITORY_ANNOTATION)
+        where = f"ConfigMap {namespace}/{name} key {key}"
+        text = (config_map.data or {}).get(key or "")
+    else:
+        config_map = _read_configmap(core, CONTROLLER_CONFIGMAP, controller_namespace)
+        where = f"ConfigMap {controller_namespace}/{CONTROLLER_CONFIGMAP} key artifactRepository"
+        text = (config_map.data or {}).get("artifactRepository")
+    if not text:
+        raise AirgapError(f"{where}: no artifact repository there")
+    return yaml.safe_load(text) or {}, where
+
+
+def _secret_value(core: Any, namespace: str, selector: dict[str, str] | None, what: str) -> str:
+    import base64
+
+    from kubernetes.client.exceptions import ApiException
+
+    if not selector:
+        raise AirgapError(f"the artifact repository names no {what} Secret")
+    try:
+        secret = core.read_namespaced_secret(selector["name"], namespace)
+    except ApiException as exc:
+        raise AirgapError(f"cannot read Secret {namespace}/{selector['name']} (the artifact "
+                          f"repository's {what}): HTTP {exc.status} {exc.reason}") from None
+    value = (secret.data or {}).get(selector["key"])
+    if value is None:
+        raise AirgapError(f"Secret {namespace}/{selector['name']} has no key {selector['key']!r}")
+    return base64.b64decode(value).decode()
+
+
+def fetch(version: dict[str, Any], out: Path, api_client: Any, *,
+          controller_namespace: str = "argo", endpoint: str | None = None,
+          progress: Progress = _quiet) -> dict[str, Any]:
+    """Download the archive `status.export` of `version` names into `out` (atomically), its
+    sha256 and size checked against the status. Returns status.export."""
+    import urllib3
+    from kubernetes import client as k8s
+    from minio import Minio
+    from minio.error import MinioException, S3Error
+
+    meta = version["metadata"]
+    shown = f"{meta.get('namespace')}/{meta['name']}"
+    export = (version.get("status") or {}).get("export") or {}
+    if export.get("phase") != "Succeeded":
+        state = export.get("phase") or "not exported"
+        message = f": {export['message']}" if export.get("message") else ""
+        raise AirgapError(f"Version {shown} is {state}{message} (airgap.export packs a released "
+                          "Version after its release step)")
+    artifact = export.get("artifact") or {}
+    core = k8s.CoreV1Api(api_client)
+    repository, where = artifact_repository(core, meta["namespace"], artifact.get("repositoryRef"),
+                                            controller_namespace)
+    s3 = repository.get("s3")
+    if not isinstance(s3, dict):
+        raise AirgapError(f"{where}: not an S3-compatible repository (airgap fetch reads S3)")
+    access = _secret_value(core, meta["namespace"], s3.get("accessKeySecret"), "access key")
+    secret = _secret_value(core, meta["namespace"], s3.get("secretKeySecret"), "secret key")
+    server = endpoint or s3.get("endpoint") or "s3.amazonaws.com"
+    client = Minio(server, access_key=access, secret_key=secret,
+                   secure=not s3.get("insecure", False), region=s3.get("region"))
+    tmp = out.with_name(f".{out.name}.part")
+    digest = hashlib.sha256()
+    size = 0
+    try:
+        response = client.get_object(s3["bucket"], artifact["key"])
+        try:
+            progress("fetch-start", {"bytes": export.get("size"), "key": artifact["key"]})
+            with open(tmp, "wb") as f:
+                for chunk in response.stream(1 << 20):
+                    f.write(chunk)
+                    digest.update(chunk)
+                    size += len(chunk)
+                    progress("fetched", {"bytes": len(chunk)})
+        finally:
+            response.close()
+            response.release_conn()
+        if digest.hexdigest() != export.get("sha256") or size != export.get("size"):
+            raise AirgapError(f"s3://{s3['bucket']}/{artifact['key']}: {size} bytes with sha256 "
+                              f"{digest.hexdigest()}, but Version {shown} records "
+                              f"{export.get('size')} bytes with sha256 {export.get('sha256')}")
+        tmp.replace(out)
+    except S3Error as exc:
+        raise AirgapError(f"s3://{s3['bucket']}/{artifact['key']} on {server}: {exc.code}: "
+                          f"{exc.message}") from None
+    except (MinioException, OSError, urllib3.exceptions.HTTPError) as exc:
+        raise AirgapError(f"cannot download s3://{s3['bucket']}/{artifact['key']} from "
+                          f"{server}: {exc}") from None
+    finally:
+        tmp.unlink(missing_ok=True)
+    return export

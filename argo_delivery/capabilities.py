@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from argo_delivery import crds, isolation, orchestrator, tenancy
 from argo_delivery.capability import Registry
-from argo_delivery.templates import environments, generate_version, streams
+from argo_delivery.templates import airgap, environments, generate_version, streams
 
 __all__ = ["CAPABILITIES"]
 
@@ -18,5 +18,6 @@ CAPABILITIES = Registry([
     generate_version.CAPABILITY,  # F1: push -> Version
     streams.CAPABILITY,           # F2-F4: alpha, nightly, sign-off and release
     environments.CAPABILITY,      # F5-F7: Environment requests (admission so far)
+    airgap.CAPABILITY,            # F8: export of released Versions (with airgap.export)
     isolation.CAPABILITY,         # NetworkPolicies, LimitRanges, per project ResourceQuota
 ])

@@ -1555,6 +1555,11 @@ class _Progress:
         elif event == "pushed":
             self.bytes.advance(self.tasks["push"], facts["bytes"])
             _note(f"pushed {facts['site']}")
+        elif event == "fetch-start":
+            self.bytes.start()
+            self.tasks["fetch"] = self.bytes.add_task("fetching", total=facts["bytes"])
+        elif event == "fetched":
+            self.bytes.advance(self.tasks["fetch"], facts["bytes"])
 
     def stop(self) -> None:
         self.bar.stop()
@@ -1569,8 +1574,16 @@ class _Progress:
 @_config_options("Deploy paths from")
 @click.option("--version", "version_name", metavar="NAME",
               help="A released Version: its components' deploy manifests at its exact commits.")
+@click.option("--version-file", metavar="FILE", type=click.Path(dir_okay=False, allow_dash=True),
+              help="The same, from a Version object in a file (YAML or JSON, `kubectl get "
+                   "version NAME -o yaml`; `-` reads stdin): no cluster access.")
 @click.option("--bundle", "bundle_dir", metavar="DIR", type=click.Path(file_okay=False),
               help="An orchestrator bundle folder (`argo-delivery render`).")
+@click.option("--deploy-path", "deploy_path_items", multiple=True, metavar="COMPONENT=PATH",
+              help="A component's deploy path, over the config's (repeatable). With one for "
+                   "every component, no config is needed. Default: the config's, else deploy.")
+@click.option("--summary", "summary_file", metavar="FILE", type=click.Path(dir_okay=False),
+              help="Also write a JSON summary (archive, sha256, size, images, bytes) to FILE.")
 @click.option("-o", "--out", "out_file", metavar="FILE", type=click.Path(dir_okay=False),
               help="The archive. Default: <version>.airgap.tar or <bundle>-<version>.airgap.tar.")
 @click.option("--lock", "lock_file", metavar="FILE", type=click.Path(dir_okay=False),
@@ -1586,7 +1599,9 @@ class _Progress:
 @click.option("--project", metavar="P", help="The Version's project (finds its namespace).")
 @_registry_options
 def airgap_pack(config_path: str | None, example: bool, version_name: str | None,
-                bundle_dir: str | None, out_file: str | None, lock_file: str | None,
+                version_file: str | None, bundle_dir: str | None,
+                deploy_path_items: tuple[str, ...], summary_file: str | None,
+                out_file: str | None, lock_file: str | None,
                 sign_key: str | None, allow_unreleased: bool, paths_file: str | None,
                 kubeconfig: str | None, context: str | None, namespace: str | None,
                 project: str | None, insecure: tuple[str, ...], authfile: str | None) -> None:
@@ -1597,8 +1612,9 @@ def airgap_pack(config_path: str | None, example: bool, version_name: str | None
     from argo_delivery.imagefinder import FinderError, load_paths_file
     from argo_delivery.imagelock import ImagesLock, LockError
 
-    if bool(version_name) == bool(bundle_dir):
-        _fail("give exactly one of --version NAME and --bundle DIR", EXIT_USAGE)
+    if sum(map(bool, (version_name, version_file, bundle_dir))) != 1:
+        _fail("give exactly one of --version NAME, --version-file FILE and --bundle DIR",
+              EXIT_USAGE)
     try:
         custom = load_paths_file(paths_file) if paths_file else {}
         lock = ImagesLock.read(lock_file) if lock_file else None
@@ -1612,19 +1628,26 @@ def airgap_pack(config_path: str | None, example: bool, version_name: str | None
             _fail(f"{bundle_dir}: not a bundle folder (bundle.json: {exc})", EXIT_USAGE)
         default_out = f"{meta.get('name')}-{meta.get('version')}.airgap.tar"
     else:
-        config = _load(config_path, example)
-        client, chosen = _versions_client(kubeconfig, context, namespace, project)
-        with _versions_errors():
-            version = client.get(version_name, chosen)
+        overrides = _deploy_paths(deploy_path_items)
+        if version_file:
+            version = _version_from_file(version_file)
+        else:
+            client, chosen = _versions_client(kubeconfig, context, namespace, project)
+            with _versions_errors():
+                version = client.get(version_name, chosen)
+        meta = version["metadata"]
+        shown = f"{meta.get('namespace', '')}/{meta['name']}".lstrip("/")
         stream = (version.get("status") or {}).get("stream")
         if stream != "released" and not allow_unreleased:
-            _fail(f"Version {chosen}/{version_name} is {stream or 'new'}, not released: only a "
-                  "released Version is carried to a site (--allow-unreleased packs it anyway)",
-                  EXIT_FINDINGS)
-        deploy_paths = {c.name: c.deploy_path for c in config.components}
-        progress_clone = _Progress()
-        stage = ag.stage_version(version, deploy_paths, progress_clone)
-        default_out = f"{version_name}.airgap.tar"
+            _fail(f"Version {shown} is {stream or 'new'}, not released: only a released Version "
+                  "is carried to a site (--allow-unreleased packs it anyway)", EXIT_FINDINGS)
+        names = {c["name"] for c in version["spec"]["components"]}
+        deploy_paths: dict[str, str] = {}
+        if config_path or example or not names <= set(overrides):
+            deploy_paths = {c.name: c.deploy_path for c in _load(config_path, example).components}
+        deploy_paths.update(overrides)
+        stage = ag.stage_version(version, deploy_paths, _Progress())
+        default_out = f"{meta['name']}.airgap.tar"
     out = Path(out_file or default_out)
     progress = _Progress()
     skopeo = _skopeo(insecure, authfile)
@@ -1637,10 +1660,42 @@ def airgap_pack(config_path: str | None, example: bool, version_name: str | None
         _fail(str(exc), EXIT_FINDINGS)
     progress.stop()
     totals = result.index["totals"]
+    sha256 = ag.sha256_file(out)
     _stdout.print(f"{out}: {_count(totals['images'], 'image')} "
                   f"({totals['imageBytes']} bytes as images, {totals['blobBytes']} bytes stored: "
                   f"{_count(totals['blobs'], 'blob')}), {out.stat().st_size} bytes, "
-                  f"sha256:{ag._sha256_file(out)}")
+                  f"sha256:{sha256}")
+    if summary_file:
+        Path(summary_file).write_text(json.dumps({
+            "archive": str(out), "sha256": sha256, "size": out.stat().st_size,
+            "images": totals["images"], "imageBytes": totals["imageBytes"],
+            "blobBytes": totals["blobBytes"], "kind": result.index["kind"]}, sort_keys=True))
+
+
+def _deploy_paths(items: tuple[str, ...]) -> dict[str, str]:
+    paths = {}
+    for item in items:
+        component, sep, path = item.partition("=")
+        if not sep or not component or not path:
+            _fail(f"--deploy-path {item!r}: expected COMPONENT=PATH", EXIT_USAGE)
+        paths[component] = path
+    return paths
+
+
+def _version_from_file(path: str) -> dict[str, Any]:
+    import yaml
+
+    try:
+        text = sys.stdin.read() if path == "-" else Path(path).read_text()
+        version = yaml.safe_load(text)
+    except (OSError, yaml.YAMLError) as exc:
+        _fail(f"--version-file {path}: cannot read: {exc}", EXIT_USAGE)
+    if not isinstance(version, dict) or version.get("kind") != "Version" or \
+            not isinstance((version.get("spec") or {}).get("components"), list) or \
+            not (version.get("metadata") or {}).get("name"):
+        _fail(f"--version-file {path}: not a Version (kind Version with metadata.name and "
+              "spec.components)", EXIT_USAGE)
+    return version
 
 
 @airgap.command("unpack", epilog="\b\nExamples:\n"
@@ -1711,6 +1766,44 @@ def airgap_unpack(archive: str, registry: str, key: str | None, out_dir: str | N
         except (ag.AirgapError, ApplyError) as exc:
             _fail(str(exc), EXIT_FINDINGS)
         _stdout.print(f"applied {_count(count, 'object')}")
+
+
+@airgap.command("fetch", epilog="\b\nExamples:\n"
+                                "  argo-delivery airgap fetch core-team-3f2a9c41d07e5b18 -n core-team\n"
+                                "  argo-delivery airgap fetch V -n core-team -o /media/usb/V.airgap.tar\n\n"
+                                + _AIRGAP_EXIT)
+@click.argument("version_name", metavar="VERSION")
+@click.option("-o", "--out", "out_file", metavar="FILE", type=click.Path(dir_okay=False),
+              help="Where to write it. Default: VERSION.airgap.tar.")
+@click.option("--workflows-namespace", default="argo", show_default=True, metavar="NS",
+              help="The workflow controller's namespace (its default artifact repository).")
+@click.option("--s3-endpoint", metavar="HOST[:PORT]",
+              help="Reach the repository here instead of at its configured endpoint (e.g. from "
+                   "outside the cluster).")
+@_versions_options
+def airgap_fetch(version_name: str, out_file: str | None, workflows_namespace: str,
+                 s3_endpoint: str | None, kubeconfig: str | None, context: str | None,
+                 namespace: str | None, project: str | None) -> None:
+    """Download the air-gap archive the export made of a released Version (status.export) from
+    the artifact repository: its sha256 and size are checked against the Version's status
+    before it is kept. The "USB stick" step: carry the file, then `airgap unpack` it."""
+    from argo_delivery import airgap as ag
+
+    client, chosen = _versions_client(kubeconfig, context, namespace, project)
+    with _versions_errors():
+        version = client.get(version_name, chosen)
+    out = Path(out_file or f"{version_name}.airgap.tar")
+    progress = _Progress()
+    try:
+        export = ag.fetch(version, out, client.cluster.api_client,
+                          controller_namespace=workflows_namespace, endpoint=s3_endpoint,
+                          progress=progress)
+    except ag.AirgapError as exc:
+        progress.stop()
+        _fail(str(exc), EXIT_FINDINGS)
+    progress.stop()
+    _stdout.print(f"{out}: {export['size']} bytes, sha256:{export['sha256']}, "
+                  f"{_count(export.get('images', 0), 'image')} (exported by {export.get('workflow')})")
 
 
 @airgap.command("verify", epilog="\b\nExamples:\n"

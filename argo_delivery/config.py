@@ -177,6 +177,19 @@ class EnvironmentSettings:
 
 
 @dataclass(frozen=True)
+class AirgapSettings:
+    """Air-gap export: every released Version packed into the artifact repository."""
+
+    export: bool = False
+    # Argo's artifactRepositoryRef ({"configMap": ..., "key": ...}); None: the controller's default
+    artifact_repository_ref: dict[str, str] | None = None
+    insecure_registries: tuple[str, ...] = ()
+    registry_auth_secret: str | None = None   # a kubernetes.io/dockerconfigjson Secret
+    signing_key_secret: SecretKeyRef | None = None
+    timeout: str = "30m"
+
+
+@dataclass(frozen=True)
 class Project:
     name: str
     namespace: str
@@ -206,6 +219,7 @@ class Images:
     argo_events: str
     python: str | None = None
     terraform: str | None = None
+    airgap: str | None = None
 
 
 @dataclass(frozen=True)
@@ -315,6 +329,7 @@ class PlatformConfig:
     trigger_rate_limit: RateLimit = DEFAULT_TRIGGER_RATE_LIMIT
     isolation: Isolation = field(default_factory=Isolation)
     environments: EnvironmentSettings = field(default_factory=EnvironmentSettings)
+    airgap: AirgapSettings = field(default_factory=AirgapSettings)
     # Warnings and notes about a valid config, located (never part of equality).
     warnings: tuple[ConfigProblem, ...] = field(default=(), compare=False)
 
@@ -862,6 +877,13 @@ def environments_need_an_image(data: Data, base: list[Any], project: Data) -> It
                                         "python3, git and kubectl")
 
 
+def airgap_export_needs_an_image(data: Data) -> Iterator[Problem]:
+    if (data.get("airgap") or {}).get("export") and not data["images"].get("airgap"):
+        yield ["airgap", "export"], ("the export runs in images.airgap, which is not set: an "
+                                     "image with argo-delivery, skopeo and git (kustomize and "
+                                     "helm for those deploy paths, ssh-keygen to sign)")
+
+
 def module_is_a_git_source(data: Data, base: list[Any], project: Data) -> Iterator[Problem]:
     module = (project.get("environments") or {}).get("terraformModule")
     if module and not re.match(r"^git::[^?]+//[^?]*(\?ref=[^&]+)?$", module):
@@ -1060,7 +1082,7 @@ def _image_policy(data: Data) -> Callable[[str], str]:
 
 # images.<key> -> its default (None: no default), in the order they are checked
 IMAGE_DEFAULTS: dict[str, str | None] = {
-    "python": None, "git": None, "terraform": None,
+    "python": None, "git": None, "terraform": None, "airgap": None,
     "argoExec": ARGO_EXEC_IMAGE, "argoEvents": ARGO_EVENTS_IMAGE,
 }
 
@@ -1233,6 +1255,7 @@ CROSS_FIELD_RULES: tuple[Callable[[Data], Iterator[Problem]], ...] = (
     orchestrator_namespace_not_reserved,
     namespace_labels_are_not_ours,
     each_project,
+    airgap_export_needs_an_image,
     known_time_zone,
     valid_crons,
     base_url_applies,
@@ -1465,7 +1488,17 @@ def _build(data: Data) -> PlatformConfig:
             dict(settings["artifactRepositoryRef"]) if "artifactRepositoryRef" in settings else None,
             settings.get("expiryWarning", "1h"), settings.get("applyTimeout", "30m"))
         if (settings := data.get("environments")) else EnvironmentSettings(),
+        airgap=_airgap(data.get("airgap") or {}),
     )
+
+
+def _airgap(settings: Data) -> AirgapSettings:
+    signing = settings.get("signingKeySecret")
+    return AirgapSettings(
+        bool(settings.get("export", False)),
+        dict(settings["artifactRepositoryRef"]) if "artifactRepositoryRef" in settings else None,
+        tuple(settings.get("insecureRegistries", ())), settings.get("registryAuthSecret"),
+        SecretKeyRef(**signing) if signing else None, settings.get("timeout", "30m"))
 
 
 def _isolation(data: Data) -> Isolation:

@@ -208,6 +208,26 @@ def _version_schema() -> Schema:
             "nightly": _stream_status(),
         }),
         "releasedAt": _string("When it was released.", format="date-time"),
+        "export": _object("The air-gap export of a released Version (airgap.export).", {
+            "phase": _string("Packing, Succeeded or Failed.",
+                             enum=["Packing", "Succeeded", "Failed"]),
+            "workflow": _string("The Workflow that packed it."),
+            "artifact": _object("Where the archive is, in the artifact repository.", {
+                "key": _string("Its key (S3-compatible repositories)."),
+                "repositoryRef": _object("Argo's artifactRepositoryRef; absent: the workflow "
+                                         "controller's default.", {
+                                             "configMap": _string("ConfigMap name."),
+                                             "key": _string("Key in it."),
+                                         }),
+            }),
+            "sha256": _string("sha256 of the archive.", maxLength=64),
+            "size": {"type": "integer", "description": "Its size in bytes.", "minimum": 0},
+            "images": {"type": "integer", "description": "How many images it carries.",
+                       "minimum": 0},
+            "message": _string("Why it failed."),
+            "startedAt": _string("When packing started.", format="date-time"),
+            "finishedAt": _string("When it ended.", format="date-time"),
+        }),
         "conditions": _conditions(),
     })
     return _object("A platform Version: a hash over exact component commits.",

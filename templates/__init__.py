@@ -5,6 +5,6 @@ project of it) and return hera objects, and a `CAPABILITY` declaration that the 
 (argo_delivery/capabilities.py) lists; nothing is built at import time.
 """
 
-from . import environments, generate_version, nightly, release, run_stream, streams
+from . import airgap, environments, generate_version, nightly, release, run_stream, streams
 
-__all__ = ["environments", "generate_version", "nightly", "release", "run_stream", "streams"]
+__all__ = ["airgap", "environments", "generate_version", "nightly", "release", "run_stream", "streams"]

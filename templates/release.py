@@ -11,14 +11,16 @@ Sensor sees the approval appear and runs `release`, whose step marks the Version
 
 from __future__ import annotations
 
-from hera.workflows import Env, Parameter, WorkflowTemplate
+from hera.workflows import Env, Parameter, Step, Steps, WorkflowTemplate
 
 from argo_delivery.admission import validating_policy
 from argo_delivery.config import PlatformConfig, Project
+from argo_delivery.durations import parse_duration
 from argo_delivery.naming import GROUP
 from argo_delivery.security import script_step, step_resources, workflow_defaults
 from argo_delivery.tenancy import EXECUTOR
 
+from . import airgap
 from ._steps import step_source, template_metadata
 from .run_stream import RECORDER, step_image
 
@@ -28,16 +30,25 @@ NAME = "release"
 
 
 def release(project: Project, config: PlatformConfig) -> WorkflowTemplate:
-    """The `release` WorkflowTemplate of one project: an approved candidate -> released."""
+    """The `release` WorkflowTemplate of one project: an approved candidate -> released (and,
+    with airgap.export, exported: the export-release template runs after the release step)."""
+    export = airgap.export_step(config)
+    deadline = 600
+    if export:
+        deadline += int(parse_duration(config.airgap.timeout).total_seconds()) * 3 + 900
     with WorkflowTemplate(
         **template_metadata(NAME, project,
-                            description="Release an approved candidate Version.",
-                            flow="F4", summary="Approved candidate -> released."),
-        entrypoint=NAME,
+                            description="Release an approved candidate Version"
+                                        + (" and export it for air-gapped sites." if export else "."),
+                            flow="F4, F8" if export else "F4",
+                            summary="Approved candidate -> released"
+                                    + (" -> exported." if export else ".")),
+        entrypoint="main" if export else NAME,
         arguments=[Parameter(name="version", value="", description="the approved Version")],
-        **workflow_defaults(RECORDER, EXECUTOR, deadline_seconds=600),
+        **workflow_defaults(RECORDER, EXECUTOR, deadline_seconds=deadline),
+        **(airgap.artifact_repository_ref(config) if export else {}),
     ) as template:
-        script_step(
+        step = script_step(
             name=NAME, image=step_image(config), command=["python3"],
             source=step_source("run_stream", shared=("steplib", "promotion")),
             env=[Env(name="AD_MODE", value="release"), Env(name="AD_PROJECT", value=project.name),
@@ -48,6 +59,10 @@ def release(project: Project, config: PlatformConfig) -> WorkflowTemplate:
             resources=step_resources(cpu="50m", memory="64Mi", cpu_limit="500m",
                                      memory_limit="256Mi"),
             api_access=True, active_deadline_seconds=300)
+        if export:
+            with Steps(name="main"):
+                Step(name=NAME, template=step)
+                Step(**export)
     return template
 
 

@@ -3,7 +3,7 @@
 #
 # Standard library only. The renderer prepends argo_delivery/steplib.py (StepError, log, Kube)
 # and argo_delivery/promotion.py (the journey's rules), so the CLI reads a Version's status
-# with the very rules that wrote it. One script, four modes (AD_MODE):
+# with the very rules that wrote it. One script, six modes (AD_MODE):
 #
 #   start    pick (nightly) or take the Version, claim the stream run in its status, print
 #            the runs as JSON for the suites (their environment) and the watcher
@@ -11,6 +11,8 @@
 #   finish   the exit handler: a run the watcher could not finish (deadline, a failed start)
 #            is recorded as an error, never left Running
 #   release  a candidate the product owner approved becomes released
+#   export-read, export-record  the air-gap export around its pack step (templates/airgap.py):
+#            hand the released Version to the pack step, then record the archive it made
 #
 # Inputs arrive as environment variables set by the template (suite names and timeouts come
 # from the rendered config, the Version name from the Sensor); nothing is shell or source.
@@ -349,8 +351,83 @@ def follow_release(kube, namespace, name):
             previous=spec.get("version"))
 
 
+def export_read():
+    """The export's first step: the released Version, as JSON for the pack step (which runs
+    with no token), and status.export = Packing."""
+    name = os.environ.get("AD_VERSION", "")
+    if not NAME.match(name):
+        raise StepError(f"{name!r} is not a Version name", EXIT_PERMANENT)
+    versions = Versions(Kube(), os.environ["AD_NAMESPACE"])
+
+    def packing(version):
+        status = version.get("status") or {}
+        if not status.get("releasedAt"):
+            raise StepError(f"Version {name} is {stream_of(status) or 'new'}, not released: only "
+                            "a released Version is exported", EXIT_PERMANENT)
+        export = {"phase": "Packing", "workflow": os.environ.get("AD_WORKFLOW", ""),
+                  "startedAt": now()}
+        return {**status, "export": export}
+
+    version, _ = versions.update_status(name, packing)
+    document = {k: version[k] for k in ("apiVersion", "kind", "spec", "status")}
+    document["metadata"] = {k: version["metadata"][k] for k in ("name", "namespace")}
+    with open(os.environ["AD_OUTPUT"], "w") as out:
+        json.dump(document, out, sort_keys=True)
+    log("export-started", version=name)
+
+
+def pack_summary(kube):
+    """The pack step's summary output ({sha256, size, images, ...}), read from this Workflow:
+    a parameter could not carry it, since a pack pod that never ran has no outputs to name."""
+    path = f"{WORKFLOWS}{os.environ['AD_NAMESPACE']}/workflows/{os.environ['AD_WORKFLOW']}"
+    status, workflow = kube.request("GET", path)
+    if status != 200:
+        raise StepError(f"cannot read Workflow {os.environ['AD_WORKFLOW']}: "
+                        f"{workflow.get('message', status)}", EXIT_TRANSIENT)
+    nodes = [n for n in ((workflow.get("status") or {}).get("nodes") or {}).values()
+             if n.get("displayName") == "pack" and n.get("phase") == "Succeeded"]
+    for node in sorted(nodes, key=lambda n: n.get("type") != "Retry"):
+        for parameter in (node.get("outputs") or {}).get("parameters") or []:
+            if parameter.get("name") == "summary" and parameter.get("value"):
+                return json.loads(parameter["value"])
+    return {}
+
+
+def export_record():
+    """The export's last step: what the pack step made (or why it failed) in status.export."""
+    name = os.environ.get("AD_VERSION", "")
+    phase = os.environ.get("AD_PACK_PHASE", "")
+    versions = Versions(Kube(), os.environ["AD_NAMESPACE"])
+    summary = pack_summary(versions.kube) if phase == "Succeeded" else {}
+    ok = bool(summary.get("sha256"))
+
+    def record(version):
+        status = version.get("status") or {}
+        export = {**(status.get("export") or {}), "phase": "Succeeded" if ok else "Failed",
+                  "finishedAt": now()}
+        if ok:
+            artifact = {"key": os.environ["AD_ARTIFACT_KEY"]}
+            repository = env_json("AD_ARTIFACT_REPOSITORY_REF", None)
+            if repository:
+                artifact["repositoryRef"] = repository
+            export.update(artifact=artifact, sha256=summary["sha256"], size=summary["size"],
+                          images=summary["images"])
+            export.pop("message", None)
+        else:
+            export["message"] = (f"the pack step ended {phase or 'without a phase'}; see the "
+                                 f"logs of Workflow {export.get('workflow') or '?'}")
+        return {**status, "export": export}
+
+    versions.update_status(name, record)
+    if not ok:
+        raise StepError(f"the export of Version {name} failed (pack step: {phase})",
+                        EXIT_PERMANENT)
+    log("exported", version=name, sha256=summary["sha256"], size=summary["size"])
+
+
 if __name__ == "__main__":
-    modes = {"start": start, "watch": watch, "finish": finish, "release": release}
+    modes = {"start": start, "watch": watch, "finish": finish, "release": release,
+             "export-read": export_read, "export-record": export_record}
     mode = os.environ.get("AD_MODE", "")
     if mode not in modes:
         log("failed", message=f"AD_MODE must be one of {', '.join(modes)}, found {mode!r}")

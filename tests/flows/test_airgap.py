@@ -291,7 +291,7 @@ def test_the_cli_packs_a_released_version_read_from_the_cluster(kube, source, re
     assert {c["name"]: c["commit"] for c in index["source"]["components"]} == \
         {name: commit for name, (_, commit) in repos.items()}
     # the same Version packed through the library gives the same bytes
-    assert ag._sha256_file(tmp_path / "v.tar") == ag._sha256_file(
+    assert ag.sha256_file(tmp_path / "v.tar") == ag.sha256_file(
         pack_version(repos, source, tmp_path / "lib.tar", namespace=namespace).archive)
     kube.request("DELETE", f"{path}/{name}")
 

@@ -52,7 +52,7 @@ def _documents(bundle, default_bundle):
 
 def test_the_registry_lists_every_capability_once():
     assert CAPABILITIES.names() == ["crds", "orchestrator", "tenancy", "generate-version",
-                                    "streams", "environments", "isolation"]
+                                    "streams", "environments", "airgap", "isolation"]
 
 
 def test_registry_refuses_a_capability_twice():
