@@ -400,3 +400,22 @@ def test_cli_paths_file_and_usage_errors():
     bad_paths = runner.invoke(main, ["images", "find", "custom", "--paths", "good/apps/pod.yaml"])
     assert bad_paths.exit_code == 2 and "good/apps/pod.yaml: apiVersion: must be" in bad_paths.stderr
 
+
+def test_cli_helm_values_and_set():
+    require_binary("helm")
+    runner = CliRunner()
+    found = runner.invoke(main, ["images", "find", "helm/web", "--values", "helm/prod-values.yaml",
+                                 "--set", "image.tag=2.1", "-o", "json"])
+    assert found.exit_code == 0, found.output
+    assert json.loads(found.stdout)["images"][1] == {
+        "image": "mirror.example.com/apps/web:2.1", "locations": [{
+            "file": "helm/web/templates/deployment.yaml", "document": None, "kind": "Deployment",
+            "name": "release-name-web", "namespace": "default",
+            "path": "spec.template.spec.containers[0].image",
+            "reference": "mirror.example.com/apps/web:2.1", "via": None, "kustomization": None,
+            "chart": "helm/web"}]}
+    broken = runner.invoke(main, ["images", "find", "helm/broken"])
+    assert broken.exit_code == 1
+    assert "helm/broken/Chart.yaml: helm template failed: parse error" in broken.stderr
+    no_chart = runner.invoke(main, ["images", "find", "good/apps", "--set", "a=b"])
+    assert no_chart.exit_code == 2 and "no path holds one" in no_chart.stderr
