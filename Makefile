@@ -65,6 +65,16 @@ $(BIN)/kubectl: tools/kubectl/go.mod tools/kubectl/go.sum tools/kubectl/main.go
 	@mkdir -p $(BIN)
 	cd tools/kubectl && CGO_ENABLED=0 go build -buildvcs=false -trimpath -o ../../$@ .
 
+# helm, for the image finder's Helm chart input (`helm template`). tools/helm is a wrapper
+# module like tools/tofu (below): a `tool` line, the build names the main package. Helm's own
+# build stamps its version with -X (else `helm version` says v4.3): the one go.mod requires.
+$(BIN)/helm: tools/helm/go.mod tools/helm/go.sum
+	@mkdir -p $(BIN)
+	cd tools/helm && version=$$(go list -m -f '{{.Version}}' helm.sh/helm/v4) && \
+	  CGO_ENABLED=0 go build -buildvcs=false -trimpath \
+	  -ldflags "-s -w -X helm.sh/helm/v4/internal/version.version=$$version" \
+	  -o ../../$@ helm.sh/helm/v4/cmd/helm
+
 # ---- OpenTofu, offline (tests/tofu.py): the CLI and the project's fake cloud provider, laid out
 # as a filesystem mirror, so that no registry is ever asked. tools/tofu is a wrapper module
 # (`tool` directive; the godebug block and the replace are copied from OpenTofu's go.mod, which

@@ -1351,8 +1351,8 @@ def envs_delete(name: str, wait_: bool, force: bool, yes: bool, timeout: str,
 # --- images: what the manifests run (argo_delivery/imagefinder.py) -----------------------------
 
 _IMAGES_EXIT = ("Exit codes: 0 every manifest scanned, 1 problems (a bad manifest, an unscannable "
-                "field, a Helm chart), 2 usage error (no such path, a bad --paths file, kustomize "
-                "not built).")
+                "field, a chart helm cannot render), 2 usage error (no such path, a bad --paths "
+                "file, --values/--set without a chart, kustomize or helm not built).")
 
 
 @main.group(epilog="\b\nExamples:\n"
@@ -1365,7 +1365,9 @@ def images() -> None:
 @images.command("find", epilog="\b\nExamples:\n"
                                "  argo-delivery images find deploy/ manifests/job.yaml\n"
                                "  argo-delivery images find overlays/prod -o json\n"
-                               "  argo-delivery images find deploy/ --paths image-paths.yaml\n\n"
+                               "  argo-delivery images find deploy/ --paths image-paths.yaml\n"
+                               "  argo-delivery images find charts/web --values prod.yaml "
+                               "--set image.tag=1.28\n\n"
                                "\b\nA --paths file names the image fields of other kinds:\n"
                                "  example.com/Runner: [spec.runner.image, spec.workers[*].image]\n"
                                "  (GROUP/Kind, or Kind for the core group; `[*]` every list item,\n"
@@ -1375,17 +1377,26 @@ def images() -> None:
               show_default=True, help="Output format.")
 @click.option("--paths", "paths_file", metavar="FILE", type=click.Path(dir_okay=False),
               help="Image field paths of other custom resources (YAML or JSON).")
-def images_find(paths: tuple[str, ...], output: str, paths_file: str | None) -> None:
+@click.option("--values", "-f", "helm_values", metavar="FILE", multiple=True,
+              type=click.Path(dir_okay=False),
+              help="A values file for the Helm charts (as `helm template -f`); repeatable.")
+@click.option("--set", "helm_set", metavar="KEY=VALUE", multiple=True,
+              help="A value for the Helm charts (as `helm template --set`); repeatable, "
+                   "applied after the --values files.")
+def images_find(paths: tuple[str, ...], output: str, paths_file: str | None,
+                helm_values: tuple[str, ...], helm_set: tuple[str, ...]) -> None:
     """Every image the manifests at PATH... run, with where each was found (file, kind/name,
     field). PATH is a file or a folder of YAML/JSON (recursively, multi-document); a folder
-    holding a kustomization is built with kustomize (`make tools`), its `images:` applied.
-    Helm charts are not supported yet. Problems and kinds not scanned go to stderr."""
+    holding a kustomization is built with kustomize, its `images:` applied; a folder holding a
+    Chart.yaml is rendered with `helm template` (offline; --values and --set apply to every
+    chart), each object located at its template. kustomize and helm: `make tools`. Problems
+    and kinds not scanned go to stderr."""
     from argo_delivery.imagefinder import FinderError, find_images, images_table, load_paths_file
 
     _set_json(output == "json")
     try:
         custom = load_paths_file(paths_file) if paths_file else {}
-        result = find_images(paths, custom)
+        result = find_images(paths, custom, helm_values=helm_values, helm_set=helm_set)
     except FinderError as exc:
         _fail(str(exc), EXIT_USAGE)
     if output == "json":

@@ -29,8 +29,13 @@ What is read:
 
 Inputs: files and folders of YAML/JSON (recursively, multi-document; `kind: List` items are
 read); a folder holding a kustomization is built with `kustomize build` (the project's
-`.cache/bin/kustomize`, `make tools`), so its `images:` transformer is applied. Helm charts
-are not supported yet.
+`.cache/bin/kustomize`, `make tools`), so its `images:` transformer is applied; a folder
+holding a `Chart.yaml` is rendered with `helm template` (the project's `.cache/bin/helm`,
+`make tools`), with the values files and `--set` values given, and each object is located at
+the template it came from (helm's `# Source:` comments). Helm runs offline and with its own
+empty state: its home folders in a temporary folder, no `HELM_*` variable of the caller and no
+kubeconfig (so the release namespace is `default`). A chart whose dependencies are not in its
+`charts/` folder is a problem, never fetched.
 """
 
 from __future__ import annotations
@@ -57,6 +62,8 @@ __all__ = ["ControllerImages", "FinderError", "FinderResult", "FoundImage", "Iss
 Segment = str | int  # a field name, a list index; "*" every value of a map, -1 every list item
 KUSTOMIZATION_FILES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
 MANIFEST_SUFFIXES = (".yaml", ".yml", ".json")
+HELM_RELEASE = "release-name"  # the name `helm template CHART` gives when none is given
+HELM_TIMEOUT = 120  # seconds; rendering a local chart takes well under one
 ORIGIN_ANNOTATION = "config.kubernetes.io/origin"
 
 # (group, kind) -> the path of the pod spec
@@ -133,10 +140,11 @@ class Location:
     """One place an image was found.
 
     `document` counts from 1 within `file` (None for a document out of `kustomize build`,
-    whose `file` is the one kustomize read it from); `path` is the field; `reference` the value
-    there as written (for a kustomization: after its transformers). `via` names the controller
-    that runs the image when no field names it (`path` is then the field that makes it run it,
-    or empty).
+    whose `file` is the one kustomize read it from, or out of `helm template`, whose `file` is
+    the template that rendered it); `path` is the field; `reference` the value there as written
+    (for a kustomization: after its transformers; for a chart: as rendered). `via` names the
+    controller that runs the image when no field names it (`path` is then the field that makes
+    it run it, or empty). `kustomization` or `chart` is the folder that was built or rendered.
     """
 
     file: str
@@ -148,6 +156,7 @@ class Location:
     reference: str
     via: str | None = None
     kustomization: str | None = None
+    chart: str | None = None
 
 
 @dataclass
@@ -292,6 +301,7 @@ class _Object:
     name: str
     namespace: str | None
     kustomization: str | None
+    chart: str | None = None
 
 
 def _type_name(value: Any) -> str:
@@ -313,6 +323,7 @@ class _Scanner:
         self.images: dict[str, list[Location]] = {}
         self.problems: list[Issue] = []
         self.notes: list[Issue] = []
+        self.charts = 0  # Helm charts rendered (failed ones included)
 
     # -- recording
     def problem(self, obj: _Object | None, path: tuple[Segment, ...] | str, message: str, *,
@@ -343,7 +354,7 @@ class _Scanner:
     def add(self, image: str, obj: _Object, path: str, reference: str, via: str | None = None) -> None:
         self.images.setdefault(image, []).append(Location(
             obj.file, obj.document, obj.kind, obj.name, obj.namespace, path, reference, via,
-            obj.kustomization))
+            obj.kustomization, obj.chart))
 
     # -- containers
     def container(self, obj: _Object, path: tuple[Segment, ...], value: Any, *,
@@ -569,7 +580,7 @@ class _Scanner:
             obj = where
         else:
             obj = _Object(where.file, where.document, kind, name, meta.get("namespace"),
-                          where.kustomization)
+                          where.kustomization, where.chart)
         group = _group(api_version)
         if kind.endswith("List") and group == "" and isinstance(document.get("items"), list):
             for index, item in enumerate(document["items"]):
@@ -727,11 +738,88 @@ def _build_kustomization(scanner: _Scanner, folder: Path, shown: str) -> None:
             scanner.scan(document, _Object(file, None, "", "", None, shown))
 
 
-def _scan_path(scanner: _Scanner, path: Path, shown: str, *, named: bool) -> None:
+def _helm() -> Path:
+    from argo_delivery.upstream import tool_path
+
+    exe = tool_path("helm")
+    if exe is None:
+        raise FinderError("helm is not built (looked in $ARGO_DELIVERY_BIN, .cache/bin/ and PATH); "
+                          "build it with `make tools`")
+    return exe
+
+
+@dataclass(frozen=True)
+class _HelmInputs:
+    """The values every chart is rendered with: `-f FILE` then `--set K=V`, in order."""
+
+    values: tuple[str, ...] = ()
+    set: tuple[str, ...] = ()
+
+    def args(self) -> list[str]:
+        return [*(a for f in self.values for a in ("--values", f)),
+                *(a for kv in self.set for a in ("--set", kv))]
+
+
+_HELM_SOURCE = re.compile(r"^# Source: (?P<source>.+?)\s*$", re.M)
+_HELM_SEPARATOR = re.compile(r"^---[ \t]*$", re.M)
+_HELM_DEBUG_HINT = "Use --debug flag to render out invalid YAML"
+
+
+def _helm_failure(stderr: str) -> str:
+    lines = [line for line in stderr.strip().splitlines()
+             if line.strip() and line.strip() != _HELM_DEBUG_HINT]
+    return " ".join(lines).removeprefix("Error: ") or "no error message"
+
+
+def _render_chart(scanner: _Scanner, folder: Path, shown: str, helm: _HelmInputs) -> None:
+    """`helm template` the chart, offline and with an empty helm state, and scan what it
+    renders, each object located at its template (helm's `# Source: CHART/templates/x.yaml`,
+    CHART being the chart's name, not its folder's)."""
+    exe = _helm()
+    scanner.charts += 1
+    chart_file = os.path.normpath(os.path.join(shown, "Chart.yaml"))
+    with tempfile.TemporaryDirectory(prefix="argo-delivery-helm-") as home:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("HELM_")}
+        env.update(HELM_CACHE_HOME=os.path.join(home, "cache"),
+                   HELM_CONFIG_HOME=os.path.join(home, "config"),
+                   HELM_DATA_HOME=os.path.join(home, "data"),
+                   KUBECONFIG=os.path.join(home, "no-kubeconfig"))
+        try:
+            proc = subprocess.run([str(exe), "template", HELM_RELEASE, str(folder), *helm.args()],
+                                  capture_output=True, text=True, check=False, env=env,
+                                  stdin=subprocess.DEVNULL, timeout=HELM_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            scanner.problem(None, "", f"helm template did not finish in {HELM_TIMEOUT} s",
+                            file=chart_file)
+            return
+        except OSError as exc:
+            raise FinderError(f"cannot run {exe}: {exc}") from None
+    if proc.returncode != 0:
+        scanner.problem(None, "", f"helm template failed: {_helm_failure(proc.stderr)}",
+                        file=chart_file)
+        return
+    for chunk in _HELM_SEPARATOR.split(proc.stdout):
+        source = _HELM_SOURCE.search(chunk)
+        file = shown
+        if source:
+            _, _, relative = source["source"].partition("/")  # drop the chart's name
+            if relative and (folder / relative).is_file():
+                file = os.path.normpath(os.path.join(shown, relative))
+        try:
+            document = yaml.safe_load(chunk)
+        except yaml.YAMLError as exc:
+            scanner.problem(None, "", f"helm template rendered invalid YAML: {_one_line(exc)}",
+                            file=file)
+            continue
+        if document is not None:
+            scanner.scan(document, _Object(file, None, "", "", None, None, shown))
+
+
+def _scan_path(scanner: _Scanner, path: Path, shown: str, *, named: bool,
+               helm: _HelmInputs) -> None:
     if path.is_dir():
         if (path / "Chart.yaml").is_file():
-            scanner.problem(None, "", "Helm charts are not supported yet (`helm template` it and "
-                            "scan the output)", file=str(Path(shown, "Chart.yaml")))
+            _render_chart(scanner, path, shown, helm)
             return
         if any((path / name).is_file() for name in KUSTOMIZATION_FILES):
             _build_kustomization(scanner, path, shown)
@@ -740,30 +828,46 @@ def _scan_path(scanner: _Scanner, path: Path, shown: str, *, named: bool) -> Non
             if child.name.startswith("."):
                 continue
             if child.is_dir() or child.suffix in MANIFEST_SUFFIXES:
-                _scan_path(scanner, child, os.path.join(shown, child.name), named=False)
-    elif path.name == "Chart.yaml":
-        scanner.problem(None, "", "Helm charts are not supported yet", file=shown)
+                _scan_path(scanner, child, os.path.join(shown, child.name), named=False, helm=helm)
+    elif path.name == "Chart.yaml":  # a chart named by its Chart.yaml: the chart
+        _render_chart(scanner, path.parent, os.path.dirname(shown) or ".", helm)
     elif named or path.suffix in MANIFEST_SUFFIXES:
         _read_documents(scanner, path, shown)
 
 
 def find_images(paths: Iterable[str | Path],
                 custom_paths: dict[tuple[str, str], list[tuple[Segment, ...]]] | None = None,
-                controllers: ControllerImages | None = None) -> FinderResult:
+                controllers: ControllerImages | None = None, *,
+                helm_values: Iterable[str | Path] = (),
+                helm_set: Iterable[str] = ()) -> FinderResult:
     """Every image in the manifests at `paths` (files or folders), with its locations.
 
-    FinderError (nothing scanned) if a path does not exist or kustomize is needed and missing.
+    Every Helm chart among them is rendered with the values files `helm_values` and then the
+    `helm_set` values (`KEY=VALUE`, as `helm template --set`), in order.
+
+    FinderError (nothing scanned) if a path or a values file does not exist, a `helm_set` item
+    is not KEY=VALUE, kustomize or helm is needed and missing, or values are given and no chart
+    was found.
     """
     paths = list(paths)
     for path in paths:
         if not Path(path).exists():
             raise FinderError(f"{path}: no such file or folder")
+    helm = _HelmInputs(tuple(str(v) for v in helm_values), tuple(helm_set))
+    for values in helm.values:
+        if not Path(values).is_file():
+            raise FinderError(f"--values {values}: no such file")
+    for item in helm.set:
+        if "=" not in item or item.startswith("="):
+            raise FinderError(f"--set {item}: must be KEY=VALUE")
     scanner = _Scanner(custom_paths or {}, controllers or ControllerImages.defaults())
     for path in paths:
-        _scan_path(scanner, Path(path), str(path), named=True)
+        _scan_path(scanner, Path(path), str(path), named=True, helm=helm)
+    if (helm.values or helm.set) and not scanner.charts:
+        raise FinderError("--values and --set are for Helm charts, and no path holds one "
+                          "(a folder with a Chart.yaml)")
     return FinderResult([FoundImage(image, locations) for image, locations in sorted(scanner.images.items())],
                         scanner.problems, scanner.notes)
-
 
 
 def _where(location: Location) -> str:

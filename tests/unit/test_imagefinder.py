@@ -239,12 +239,107 @@ def test_kustomize_missing_fails_loudly_naming_make_tools(monkeypatch, tmp_path)
         find_images(["kustomize/overlay"])
 
 
-def test_a_helm_chart_is_refused_as_not_supported_yet():
-    result = find_images(["helm"])
+# --- Helm charts (`helm template`, helm built by `make tools`) ---------------------------------
+
+WEB = ("helm/web/templates/deployment.yaml", None, "Deployment", "default", "release-name-web",
+       TPL + "containers[0].image")
+MIGRATE = ("helm/web/templates/migrate.yaml", None, "Job", None, "release-name-migrate",
+           TPL + "containers[0].image")
+
+
+def test_a_helm_chart_is_rendered_each_image_located_at_its_template():
+    require_binary("helm")  # fails, never skips, when `make tools` has not built it
+    result = find_images(["helm/web"])
+    # the image is only in values.yaml (repository + tag): it is found as rendered
+    assert located(result) == {
+        "registry.example.com/apps/web:1.0": {(*WEB, "", False)},
+        "docker.io/library/busybox:1.36": {(*MIGRATE, "busybox:1.36", False)},
+    }
+    assert {(loc.chart, loc.kustomization) for found in result.images
+            for loc in found.locations} == {("helm/web", None)}
+    assert result.problems == [] and result.notes == []
+
+
+@pytest.mark.parametrize(("values", "sets", "image"), [
+    ([], ["image.tag=1.1"], "registry.example.com/apps/web:1.1"),
+    (["helm/prod-values.yaml"], [], "mirror.example.com/apps/web:2.0"),
+    (["helm/prod-values.yaml"], ["image.tag=2.1"], "mirror.example.com/apps/web:2.1"),  # --set last
+])
+def test_helm_values_files_and_set_values_change_the_image(values, sets, image):
+    require_binary("helm")
+    result = find_images(["helm/web"], helm_values=values, helm_set=sets)
+    assert located(result) == {
+        image: {(*WEB, "", False)},
+        "docker.io/library/busybox:1.36": {(*MIGRATE, "busybox:1.36", False)},
+    }
+    assert result.problems == []
+
+
+def test_a_subchart_image_is_located_in_the_subchart_named_by_its_chart_yaml_too():
+    require_binary("helm")
+    expected = {"docker.io/library/postgres:16": {(  # the parent's values.yaml overrides db's
+        "helm/umbrella/charts/db/templates/statefulset.yaml", None, "StatefulSet", None,
+        "release-name-db", TPL + "containers[0].image", "postgres:16", False)}}
+    assert located(find_images(["helm/umbrella"])) == expected
+    assert located(find_images(["helm/umbrella/Chart.yaml"])) == expected
+
+
+def test_a_template_syntax_error_is_a_problem_of_the_chart():
+    require_binary("helm")
+    result = find_images(["helm/broken", "helm/web"])
+    assert problems(result) == [("helm/broken/Chart.yaml", None, None, None, "",
+                                 "helm template failed: parse error at "
+                                 "(broken/templates/deployment.yaml:12): unexpected EOF")]
+    assert set(located(result)) == {"registry.example.com/apps/web:1.0",
+                                    "docker.io/library/busybox:1.36"}  # the other chart is read
+
+
+def test_a_missing_dependency_is_a_problem_never_fetched():
+    require_binary("helm")
+    result = find_images(["helm/needs-redis"])
     assert result.images == []
-    assert problems(result) == [("helm/Chart.yaml", None, None, None, "",
-                                 "Helm charts are not supported yet (`helm template` it and scan "
-                                 "the output)")]
+    assert problems(result) == [(
+        "helm/needs-redis/Chart.yaml", None, None, None, "",
+        "helm template failed: an error occurred while checking for chart dependencies. You may "
+        "need to run 'helm dependency build' to fetch missing dependencies: found in Chart.yaml, "
+        "but missing in charts/ directory: redis")]
+
+
+def test_helm_runs_without_the_users_helm_state_or_kubeconfig(monkeypatch, tmp_path):
+    require_binary("helm")
+    homes = {name: tmp_path / name for name in ("HELM_CACHE_HOME", "HELM_CONFIG_HOME",
+                                                "HELM_DATA_HOME")}
+    for name, home in homes.items():
+        monkeypatch.setenv(name, str(home))
+    kubeconfig = tmp_path / "kubeconfig"
+    kubeconfig.write_text(json.dumps({
+        "apiVersion": "v1", "kind": "Config", "current-context": "theirs",
+        "clusters": [{"name": "c", "cluster": {"server": "https://127.0.0.1:1"}}],
+        "users": [{"name": "u", "user": {}}],
+        "contexts": [{"name": "theirs", "context": {"cluster": "c", "user": "u",
+                                                      "namespace": "theirs"}}]}))
+    monkeypatch.setenv("KUBECONFIG", str(kubeconfig))
+    result = find_images(["helm/web", "helm/needs-redis"])
+    # the release namespace is helm's default, not the kubeconfig's
+    assert located(result)["registry.example.com/apps/web:1.0"] == {(*WEB, "", False)}
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["kubeconfig"]  # no helm home written
+    monkeypatch.setenv("HELM_NAMESPACE", "elsewhere")  # a HELM_* setting of the caller
+    assert located(find_images(["helm/web"])) == located(result)
+
+
+def test_helm_missing_fails_loudly_naming_make_tools(monkeypatch, tmp_path):
+    monkeypatch.setenv("ARGO_DELIVERY_BIN", str(tmp_path))  # an empty tools folder
+    with pytest.raises(FinderError, match="helm is not built .*build it with `make tools`"):
+        find_images(["helm/web"])
+
+
+def test_helm_options_usage_errors():
+    with pytest.raises(FinderError, match="--values helm/no-such.yaml: no such file"):
+        find_images(["helm/web"], helm_values=["helm/no-such.yaml"])
+    with pytest.raises(FinderError, match="--set image.tag: must be KEY=VALUE"):
+        find_images(["helm/web"], helm_set=["image.tag"])
+    with pytest.raises(FinderError, match="no path holds one"):
+        find_images(["good/apps"], helm_set=["image.tag=2"])
 
 
 def test_a_missing_path_is_a_usage_error():
@@ -288,7 +383,8 @@ def test_cli_json_problems_exit_1():
     assert {"image": "registry.example.com/ci/lint:2", "locations": [{
         "file": "good/argo/templates.yaml", "document": 2, "kind": "ClusterWorkflowTemplate",
         "name": "shared", "namespace": None, "path": "spec.templates[0].script.image",
-        "reference": "registry.example.com/ci/lint:2", "via": None, "kustomization": None}]} \
+        "reference": "registry.example.com/ci/lint:2", "via": None, "kustomization": None,
+        "chart": None}]} \
         in document["images"]
 
 
@@ -303,3 +399,23 @@ def test_cli_paths_file_and_usage_errors():
     assert runner.invoke(main, ["images", "find"]).exit_code == 2
     bad_paths = runner.invoke(main, ["images", "find", "custom", "--paths", "good/apps/pod.yaml"])
     assert bad_paths.exit_code == 2 and "good/apps/pod.yaml: apiVersion: must be" in bad_paths.stderr
+
+
+def test_cli_helm_values_and_set():
+    require_binary("helm")
+    runner = CliRunner()
+    found = runner.invoke(main, ["images", "find", "helm/web", "--values", "helm/prod-values.yaml",
+                                 "--set", "image.tag=2.1", "-o", "json"])
+    assert found.exit_code == 0, found.output
+    assert json.loads(found.stdout)["images"][1] == {
+        "image": "mirror.example.com/apps/web:2.1", "locations": [{
+            "file": "helm/web/templates/deployment.yaml", "document": None, "kind": "Deployment",
+            "name": "release-name-web", "namespace": "default",
+            "path": "spec.template.spec.containers[0].image",
+            "reference": "mirror.example.com/apps/web:2.1", "via": None, "kustomization": None,
+            "chart": "helm/web"}]}
+    broken = runner.invoke(main, ["images", "find", "helm/broken"])
+    assert broken.exit_code == 1
+    assert "helm/broken/Chart.yaml: helm template failed: parse error" in broken.stderr
+    no_chart = runner.invoke(main, ["images", "find", "good/apps", "--set", "a=b"])
+    assert no_chart.exit_code == 2 and "no path holds one" in no_chart.stderr
