@@ -203,8 +203,9 @@ def test_a_digest_the_lock_contradicts_is_refused_where_it_is_written(tmp_path):
 
 def test_an_eventbus_digest_the_lock_contradicts_is_refused_at_its_entry():
     written = "sha256:" + "b" * 64
-    text = example_text().replace("  # eventBusDigests:",
-                                  f'  eventBusDigests: {{nats:2.10.29: "{written}"}}\n  #')
+    text = example_text().replace("  requireDigests: false\n", "  requireDigests: false\n"
+                                  f'  eventBusDigests: {{nats:2.10.29: "{written}"}}\n')
+    assert written in text
     lock = ImagesLock()
     for image in example_images():
         lock.add(LockedImage(image, fake_digest(image)))
