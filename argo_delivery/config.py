@@ -1103,18 +1103,21 @@ def _image_policy(data: Data, images_lock: ImagesLock | None = None) -> Callable
 def _locked_entries(reference: str, images_lock: ImagesLock, mirror: str | None) -> list[LockedImage]:
     """What the lock holds for a configured image, keyed as the config writes it (Docker's
     defaults explicit) or by its tag alone when it carries a digest; each key also as the
-    cluster pulls it under `mirror` (a lock made over a mirrored bundle)."""
+    cluster pulls it under `mirror` (a lock made over a mirrored bundle). For an image written
+    by tag alone that no such key holds, the lock's entries of that tag written with a digest
+    (a lock made over manifests already pinned)."""
     image = parse_image(reference)
-    keys = [image]
-    if image.digest and image.tag:
-        keys.append(ImageRef(image.registry, image.repository, image.tag, None))
-    if mirror:
-        keys += [parse_image(rewrite_image(str(key), mirror)) for key in keys]
-    entries: list[LockedImage] = []
-    for key in keys:
-        entry = images_lock.images.get(str(key))
-        if entry is not None and entry not in entries:
-            entries.append(entry)
+
+    def keys(ref: ImageRef) -> set[str]:
+        return {str(ref), rewrite_image(str(ref), mirror)} if mirror else {str(ref)}
+
+    by_tag = keys(ImageRef(image.registry, image.repository, image.tag, None)) if image.tag else set()
+    wanted = keys(image) | by_tag
+    entries = [entry for key, entry in sorted(images_lock.images.items()) if key in wanted]
+    if not entries and by_tag and not image.digest:
+        entries = [entry for _, entry in sorted(images_lock.images.items())
+                   if entry.ref.digest and entry.ref.tag and
+                   str(ImageRef(entry.ref.registry, entry.ref.repository, entry.ref.tag, None)) in by_tag]
     return entries
 
 

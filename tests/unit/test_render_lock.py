@@ -181,6 +181,25 @@ def test_a_lock_made_over_a_mirrored_bundle_pins_too():
     assert [w for w in config.warnings if w.severity == "warning"] == []
 
 
+def test_a_lock_made_over_a_pinned_bundle_pins_the_tags_it_holds():
+    # `images lock` over a bundle rendered with a lock keys each image with its digest
+    images = example_images()
+    lock = ImagesLock()
+    for image in images:
+        lock.add(LockedImage(f"{image}@{fake_digest(image)}", fake_digest(image)))
+    config = parse_config(example_text(require_digests=True), images_lock=lock)
+    assert build_bundle(config).images == [f"{image}@{fake_digest(image)}" for image in images]
+    assert [w for w in config.warnings if w.severity == "warning"] == []
+    # two digests for one tag: which one is meant is not guessed
+    other = "sha256:" + "c" * 64
+    lock.add(LockedImage(f"{GIT_IMAGE}@{other}", other))
+    with pytest.raises(ConfigError) as caught:
+        parse_config(example_text(), "p.yaml", images_lock=lock)
+    [problem] = caught.value.problems
+    assert problem.path == "images.git"
+    assert f"image '{GIT_IMAGE}': the images lock gives it 2 digests" in problem.message
+
+
 def test_a_digest_the_lock_contradicts_is_refused_where_it_is_written(tmp_path):
     written = "sha256:" + "a" * 64
     text = example_text().replace(f"git: {GIT_IMAGE}", f"git: {GIT_IMAGE}@{written}")
