@@ -146,10 +146,13 @@ def _config_source(config_path: str | None, example: bool) -> tuple[str | None, 
           "embedded example platform", EXIT_USAGE)
 
 
-def _load(config_path: str | None, example: bool = False, folder_hint: str = ""):
+def _load(config_path: str | None, example: bool = False, folder_hint: str = "",
+          images_lock_path: str | None = None):
     """Find the config (--config, --example, ./platform.yaml, $ARGO_DELIVERY_CONFIG), say which
-    one is used (stderr), load and validate it; every problem is reported and exits 2."""
+    one is used (stderr), load and validate it, its images pinned by the lock at
+    `images_lock_path` (--images-lock) if given; every problem is reported and exits 2."""
     from argo_delivery.config import DEFAULT_CONFIG_NAME, ConfigError, load_config, parse_config
+    from argo_delivery.imagelock import ImagesLock, LockError
 
     path, how = _config_source(config_path, example)
     shown = DEFAULT_CONFIG_NAME if path is None else ("<stdin>" if path == "-" else path)
@@ -157,8 +160,16 @@ def _load(config_path: str | None, example: bool = False, folder_hint: str = "")
     if path not in (None, "-") and Path(path).is_dir():
         _fail(f"{path} is a folder; the config is one YAML file{folder_hint.format(path=path)}",
               EXIT_USAGE)
+    lock = None
+    if images_lock_path is not None:
+        _note(f"images lock: {images_lock_path} (--images-lock)")
+        try:
+            lock = ImagesLock.read(images_lock_path)
+        except LockError as exc:  # it names the file
+            _fail(f"--images-lock: {exc}", EXIT_USAGE)
     try:
-        config = parse_config(sys.stdin.read(), "<stdin>") if path == "-" else load_config(path)
+        config = (parse_config(sys.stdin.read(), "<stdin>", images_lock=lock) if path == "-"
+                  else load_config(path, images_lock=lock))
     except ConfigError as exc:
         count = len(exc.problems)
         _fail(f"{count} {'problem' if count == 1 else 'problems'}; nothing was written.", EXIT_USAGE,
@@ -180,6 +191,10 @@ def _build(config: Any):
 
 def _config_options(what: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     def decorate(function: Callable[..., Any]) -> Callable[..., Any]:
+        function = click.option(
+            "--images-lock", "images_lock", metavar="FILE", type=click.Path(dir_okay=False),
+            help="Image lock (`argo-delivery images lock` writes one): pin every image the "
+                 "config uses by the lock's digest, before registry.mirror applies.")(function)
         function = click.option(
             "--example", is_flag=True,
             help=f"{what} the embedded example platform (ACME) instead of a config file.")(function)
@@ -222,7 +237,8 @@ def main() -> None:
                      "  argo-delivery render --config site.yaml --out bundles\n"
                      "  argo-delivery render --check                  # CI: is dist/ up to date?\n"
                      "  argo-delivery render --stdout | less          # one YAML stream, writes nothing\n"
-                     "  argo-delivery render --example                # the embedded example\n\n"
+                     "  argo-delivery render --example                # the embedded example\n"
+                     "  argo-delivery render --images-lock images.lock.yaml  # every image by digest\n\n"
                      "Exit codes: 0 written (or up to date), 1 --check found differences or the\n"
                      "version exists with other content, 2 usage or config error.")
 @_config_options("Render")
@@ -236,15 +252,15 @@ def main() -> None:
               help="During setup: replace OUT/<version> with other content, as long as it was never "
                    "applied from there (no <version>.applied beside it).")
 @_json_option
-def render(config_path: str | None, example: bool, out_dir: str, check: bool, to_stdout: bool,
-           force: bool, as_json: bool) -> None:
+def render(config_path: str | None, example: bool, images_lock: str | None, out_dir: str,
+           check: bool, to_stdout: bool, force: bool, as_json: bool) -> None:
     """Render the platform into OUT/<bundle-version>/ (immutable once written)."""
     from argo_delivery.bundle import BundleError, BundleExistsError, bundle_differences, write_bundle
 
     _set_json(as_json)
     if to_stdout and (check or as_json):
         _fail("--stdout excludes --check and --json", EXIT_USAGE)
-    bundle = _build(_load(config_path, example))
+    bundle = _build(_load(config_path, example, images_lock_path=images_lock))
     if to_stdout:
         _stream(bundle)
         return
@@ -410,8 +426,9 @@ def _rule_ids(values: tuple[str, ...]) -> frozenset[str]:
 @click.option("--disable", "disabled", multiple=True, metavar="RULES",
               help="Rule IDs not to report, comma-separated (repeatable): --disable AD005,AD006.")
 @_json_option
-def lint(bundle_dir: str | None, config_path: str | None, example: bool, no_upstream: bool,
-         ignore_missing_schemas: bool, disabled: tuple[str, ...], as_json: bool) -> None:
+def lint(bundle_dir: str | None, config_path: str | None, example: bool, images_lock: str | None,
+         no_upstream: bool, ignore_missing_schemas: bool, disabled: tuple[str, ...],
+         as_json: bool) -> None:
     """Check a bundle (or any folder or file of manifests): schemas, Argo's validators, policy rules.
 
     Without BUNDLE_DIR it renders the config (as `render` finds it) and lints that.
@@ -422,14 +439,14 @@ def lint(bundle_dir: str | None, config_path: str | None, example: bool, no_upst
 
     _set_json(as_json)
     options = LintOptions(disabled=_rule_ids(disabled), ignore_missing_schemas=ignore_missing_schemas)
-    if bundle_dir is not None and (config_path or example):
-        _fail("pass either BUNDLE_DIR (manifests to lint) or --config/--example (a config to "
-              "render and lint), not both", EXIT_USAGE)
+    if bundle_dir is not None and (config_path or example or images_lock):
+        _fail("pass either BUNDLE_DIR (manifests to lint) or --config/--example/--images-lock (a "
+              "config to render and lint), not both", EXIT_USAGE)
     with tempfile.TemporaryDirectory(prefix="argo-delivery-lint-") as scratch:
         if bundle_dir is None:
             bundle = _build(_load(config_path, example, folder_hint=(
                 "; to lint a folder of manifests, pass it as BUNDLE_DIR: "
-                "`argo-delivery lint {path}`")))
+                "`argo-delivery lint {path}`"), images_lock_path=images_lock))
             root = Path(write_bundle(bundle, scratch).path)
         else:
             root = Path(bundle_dir)
@@ -509,15 +526,15 @@ def verify(bundle_dir: str, as_json: bool) -> None:
 # --- the version hash ---------------------------------------------------------------------
 
 def _hash(project: str, components: tuple[str, ...], config_path: str | None, example: bool,
-          as_json: bool) -> None:
+          images_lock: str | None, as_json: bool) -> None:
     _set_json(as_json)
-    if components and (config_path or example):
-        _fail("pass either --component (exact commits) or --config/--example (resolve heads), "
-              "not both", EXIT_USAGE)
+    if components and (config_path or example or images_lock):
+        _fail("pass either --component (exact commits) or --config/--example/--images-lock "
+              "(resolve heads), not both", EXIT_USAGE)
     if components:
         _hash_of_components(project, components, as_json)
     else:
-        _hash_of_heads(project, config_path, example, as_json)
+        _hash_of_heads(project, config_path, example, images_lock, as_json)
 
 
 def _hash_of_components(project: str, components: tuple[str, ...], as_json: bool) -> None:
@@ -541,11 +558,12 @@ def _hash_of_components(project: str, components: tuple[str, ...], as_json: bool
         click.echo(digest)
 
 
-def _hash_of_heads(project_name: str, config_path: str | None, example: bool, as_json: bool) -> None:
+def _hash_of_heads(project_name: str, config_path: str | None, example: bool,
+                   images_lock: str | None, as_json: bool) -> None:
     """Resolve every component's head with the generate-version step's own code."""
     from argo_delivery.templates._steps import step_module
 
-    config = _load(config_path, example)
+    config = _load(config_path, example, images_lock_path=images_lock)
     project = next((p for p in config.projects if p.name == project_name), None)
     if project is None:
         _fail(f"no project {project_name!r} in the config; projects: "
@@ -605,8 +623,8 @@ def _hash_options(function: Callable[..., Any]) -> Callable[..., Any]:
 @main.command("hash", help=_HASH_HELP, epilog=_HASH_EPILOG)
 @_hash_options
 def hash_command(project: str, components: tuple[str, ...], config_path: str | None, example: bool,
-                 as_json: bool) -> None:
-    _hash(project, components, config_path, example, as_json)
+                 images_lock: str | None, as_json: bool) -> None:
+    _hash(project, components, config_path, example, images_lock, as_json)
 
 
 @main.group(invoke_without_command=True,
@@ -623,8 +641,8 @@ def version(ctx: click.Context, as_json: bool) -> None:
                  deprecated="Use `argo-delivery hash`.")
 @_hash_options
 def version_hash_alias(project: str, components: tuple[str, ...], config_path: str | None,
-                       example: bool, as_json: bool) -> None:
-    _hash(project, components, config_path, example, as_json)
+                       example: bool, images_lock: str | None, as_json: bool) -> None:
+    _hash(project, components, config_path, example, images_lock, as_json)
 
 
 # --- shell completion -----------------------------------------------------------------------
@@ -768,8 +786,8 @@ def diff(bundle_dir: str, other_dir: str | None, as_json: bool, kubeconfig: str 
               help="Where Argo Events' controller and its ConfigMap live.")
 @_json_option
 @_kube_options
-def doctor(config_path: str | None, example: bool, workflows_namespace: str, events_namespace: str,
-           as_json: bool, kubeconfig: str | None, context: str | None) -> None:
+def doctor(config_path: str | None, example: bool, images_lock: str | None, workflows_namespace: str,
+           events_namespace: str, as_json: bool, kubeconfig: str | None, context: str | None) -> None:
     """Check on the cluster what the bundle expects but does not contain: the controllers'
     executor image and securityContext, templateReferencing, the JetStream images, the CRDs,
     and every referenced Secret (present, with its keys, not empty).
@@ -780,7 +798,7 @@ def doctor(config_path: str | None, example: bool, workflows_namespace: str, eve
     from argo_delivery.doctor import run_checks
 
     _set_json(as_json)
-    config = _load(config_path, example)
+    config = _load(config_path, example, images_lock_path=images_lock)
     try:
         checks = run_checks(config, api_client(kubeconfig, context),
                             workflows_namespace=workflows_namespace, events_namespace=events_namespace)

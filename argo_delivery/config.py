@@ -9,6 +9,11 @@ policy refuses). A valid config may still carry warnings (`PlatformConfig.warnin
 likely mistakes, each located, and notes such as when a schedule next fires). The typed
 config holds every image resolved under that policy, as the cluster pulls it: renderers
 use it as is.
+
+An images lock (`argo_delivery.imagelock.ImagesLock`), given to `load_config` or
+`parse_config`, is part of that policy: every image it holds is pinned by the lock's digest
+before the mirror is applied, so `registry.requireDigests` accepts it, and a digest written in
+the config that the lock contradicts is refused at its place.
 """
 
 from __future__ import annotations
@@ -25,7 +30,7 @@ from datetime import datetime, timedelta
 from functools import cache, partial
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -35,7 +40,7 @@ from croniter import CroniterBadCronError, CroniterBadDateError, CroniterError, 
 
 from argo_delivery.controllers import ARGO_EVENTS_IMAGE, ARGO_EXEC_IMAGE
 from argo_delivery.durations import format_duration, parse_duration
-from argo_delivery.images import ImageError, rewrite_image
+from argo_delivery.images import ImageError, ImageRef, parse_image, rewrite_image
 from argo_delivery.jetstream import JETSTREAM_IMAGES
 from argo_delivery.naming import (
     LABEL_BUNDLE,
@@ -54,6 +59,9 @@ from argo_delivery.providers import (
 )
 from argo_delivery.quantities import parse_quantity
 from argo_delivery.versionhash import normalise_repo
+
+if TYPE_CHECKING:
+    from argo_delivery.imagelock import ImagesLock, LockedImage
 
 __all__ = [
     "Component",
@@ -357,15 +365,18 @@ def default_config_text() -> str:
     return resources.files("argo_delivery").joinpath("data/default-platform.yaml").read_text()
 
 
-def load_default() -> PlatformConfig:
-    """The embedded default platform."""
-    return parse_config(default_config_text(), DEFAULT_CONFIG_NAME)
+def load_default(*, images_lock: ImagesLock | None = None) -> PlatformConfig:
+    """The embedded default platform (its images pinned by `images_lock` if given)."""
+    return parse_config(default_config_text(), DEFAULT_CONFIG_NAME, images_lock=images_lock)
 
 
-def load_config(path: str | Path | None) -> PlatformConfig:
-    """Load and validate a config file; `None` means the embedded default."""
+def load_config(path: str | Path | None, *, images_lock: ImagesLock | None = None) -> PlatformConfig:
+    """Load and validate a config file; `None` means the embedded default.
+
+    With `images_lock`, every image the lock holds is pinned by its digest (see `parse_config`).
+    """
     if path is None:
-        return load_default()
+        return load_default(images_lock=images_lock)
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
@@ -375,11 +386,19 @@ def load_config(path: str | Path | None) -> PlatformConfig:
         raise ConfigError([ConfigProblem(str(path), "is a directory, expected a YAML file")]) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError([ConfigProblem(str(path), f"cannot read: {exc}")]) from None
-    return parse_config(text, str(path))
+    return parse_config(text, str(path), images_lock=images_lock)
 
 
-def parse_config(text: str, source: str = "<string>") -> PlatformConfig:
-    """Validate config text; raise ConfigError listing every problem."""
+def parse_config(text: str, source: str = "<string>", *,
+                 images_lock: ImagesLock | None = None) -> PlatformConfig:
+    """Validate config text; raise ConfigError listing every problem.
+
+    With `images_lock`, every image of the config (the EventBus's JetStream images included)
+    that the lock holds is pinned by the lock's digest, before `registry.mirror` is applied;
+    the image rules (`IMAGES_LOCK_RULES`) read the lock, so `registry.requireDigests` accepts
+    a locked image and a digest the lock contradicts is refused where it is written. A lock
+    entry the config never uses is a warning.
+    """
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
         data = yaml.safe_load(text)
@@ -409,11 +428,18 @@ def parse_config(text: str, source: str = "<string>") -> PlatformConfig:
                  if problem.path not in {refusal.path for refusal in refused}]
     if problems:
         raise ConfigError(problems)
-    problems = located(CROSS_FIELD_RULES)
+    problems = located(tuple(partial(rule, images_lock=images_lock) if rule in IMAGES_LOCK_RULES
+                             else rule for rule in CROSS_FIELD_RULES))
     if problems:
         raise ConfigError(problems)
-    warnings = located(WARNING_RULES, "warning") + located(NOTE_RULES, "note")
-    return dataclasses.replace(_build(data), warnings=tuple(warnings))
+    warnings = located(WARNING_RULES, "warning")
+    if images_lock is not None:  # not located: the config does not name what it does not use
+        warnings += [ConfigProblem(source, (
+            f"the images lock holds {image}, which this config runs nowhere: remove it from "
+            "the lock (or run `argo-delivery images lock` again)"), severity="warning")
+            for image in _unused_lock_entries(data, images_lock)]
+    warnings += located(NOTE_RULES, "note")
+    return dataclasses.replace(_build(data, images_lock), warnings=tuple(warnings))
 
 
 def _duplicate_keys(root: yaml.Node | None, source: str) -> Iterator[ConfigProblem]:
@@ -1073,11 +1099,77 @@ def webhook_secrets_are_their_own(data: Data) -> Iterator[Problem]:
                 "or no webhookSecret to use the shared endpoint")
 
 
-def _image_policy(data: Data) -> Callable[[str], str]:
-    """The reference the cluster pulls for a configured one (ImageError if it breaks policy)."""
+def _image_policy(data: Data, images_lock: ImagesLock | None = None) -> Callable[[str], str]:
+    """The reference the cluster pulls for a configured one (ImageError if it breaks policy):
+    pinned by the images lock's digest if it holds the image, then moved under the mirror."""
     registry = data.get("registry", {})
-    return partial(rewrite_image, mirror=registry.get("mirror"),
-                   require_digest=registry.get("requireDigests", False))
+    mirror = registry.get("mirror")
+
+    def resolve(reference: str) -> str:
+        pinned = reference if images_lock is None else _pin(reference, images_lock, mirror)
+        if registry.get("requireDigests", False) and not parse_image(pinned).digest:
+            if images_lock is None:
+                raise ImageError(
+                    f"image {reference!r} is not pinned by digest; registry.requireDigests is on, "
+                    "so write it as name:tag@sha256:<digest>, or render with an images lock that "
+                    "holds it (--images-lock FILE, written by `argo-delivery images lock`)")
+            raise ImageError(
+                f"image {reference!r} is not pinned by digest and the images lock holds no "
+                f"{parse_image(reference)}; registry.requireDigests is on, so run `argo-delivery "
+                "images lock` to lock it, add it to the lock, or write it as "
+                "name:tag@sha256:<digest>")
+        return rewrite_image(pinned, mirror)
+    return resolve
+
+
+def _locked_entries(reference: str, images_lock: ImagesLock, mirror: str | None) -> list[LockedImage]:
+    """What the lock holds for a configured image, keyed as the config writes it (Docker's
+    defaults explicit) or by its tag alone when it carries a digest; each key also as the
+    cluster pulls it under `mirror` (a lock made over a mirrored bundle). For an image written
+    by tag alone that no such key holds, the lock's entries of that tag written with a digest
+    (a lock made over manifests already pinned)."""
+    image = parse_image(reference)
+
+    def keys(ref: ImageRef) -> set[str]:
+        return {str(ref), rewrite_image(str(ref), mirror)} if mirror else {str(ref)}
+
+    by_tag = keys(ImageRef(image.registry, image.repository, image.tag, None)) if image.tag else set()
+    wanted = keys(image) | by_tag
+    entries = [entry for key, entry in sorted(images_lock.images.items()) if key in wanted]
+    if not entries and by_tag and not image.digest:
+        entries = [entry for _, entry in sorted(images_lock.images.items())
+                   if entry.ref.digest and entry.ref.tag and
+                   str(ImageRef(entry.ref.registry, entry.ref.repository, entry.ref.tag, None)) in by_tag]
+    return entries
+
+
+def _pin(reference: str, images_lock: ImagesLock, mirror: str | None) -> str:
+    """`reference` fully qualified and pinned by the lock's digest (unpinned if the lock does
+    not hold it); ImageError if the lock contradicts the config's digest, or itself."""
+    image = parse_image(reference)
+    entries = _locked_entries(reference, images_lock, mirror)
+    for entry in entries:
+        if image.digest and entry.digest != image.digest:
+            raise ImageError(
+                f"image {reference!r} is pinned to {image.digest} here, but the images lock gives "
+                f"{entry.image} the digest {entry.digest}: make them agree (correct the digest "
+                "here, or run `argo-delivery images lock` again)")
+    digests = sorted({entry.digest for entry in entries})
+    if len(digests) > 1:
+        raise ImageError(f"image {reference!r}: the images lock gives it {len(digests)} digests "
+                         f"({', '.join(f'{e.image} {e.digest}' for e in entries)}); keep one")
+    if not digests:
+        return str(image)
+    return str(ImageRef(image.registry, image.repository, image.tag, digests[0]))
+
+
+def _unused_lock_entries(data: Data, images_lock: ImagesLock) -> list[str]:
+    """The lock's images no configured image (nor a JetStream image) uses."""
+    mirror = data.get("registry", {}).get("mirror")
+    references = [reference for _, reference in _configured_images(data)] + _eventbus_references(data)
+    used = {entry.image for reference in references
+            for entry in _locked_entries(reference, images_lock, mirror)}
+    return sorted(set(images_lock.images) - used)
 
 
 # images.<key> -> its default (None: no default), in the order they are checked
@@ -1107,8 +1199,8 @@ def _eventbus_references(data: Data) -> list[str]:
     return [f"{image}@{digests[image]}" if image in digests else image for image in JETSTREAM_IMAGES]
 
 
-def images_follow_the_registry_policy(data: Data) -> Iterator[Problem]:
-    resolve = _image_policy(data)
+def images_follow_the_registry_policy(data: Data, images_lock: ImagesLock | None = None) -> Iterator[Problem]:
+    resolve = _image_policy(data, images_lock)
     for items, reference in _configured_images(data):
         try:
             resolve(reference)
@@ -1125,17 +1217,31 @@ def eventbus_digests_name_eventbus_images(data: Data) -> Iterator[Problem]:
                 f"{image!r} is not an EventBus image{hint}; they are: {', '.join(JETSTREAM_IMAGES)}")
 
 
-def eventbus_images_pinned(data: Data) -> Iterator[Problem]:
+def eventbus_images_pinned(data: Data, images_lock: ImagesLock | None = None) -> Iterator[Problem]:
     # The Argo Events controller chooses these images, so no config field names them: they
-    # are located at the setting that demands the digests.
-    if not data.get("registry", {}).get("requireDigests"):
-        return
-    unpinned = [image for image in _eventbus_references(data) if "@" not in image]
-    if unpinned:
+    # are located at their registry.eventBusDigests entry, or at the setting that demands
+    # the digests.
+    registry = data.get("registry", {})
+    digests = registry.get("eventBusDigests", {})
+    unpinned = []
+    for image, reference in zip(JETSTREAM_IMAGES, _eventbus_references(data), strict=True):
+        if images_lock is not None:
+            try:
+                reference = _pin(reference, images_lock, registry.get("mirror"))
+            except ImageError as exc:  # the lock contradicts eventBusDigests (or itself)
+                yield (["registry", "eventBusDigests", image] if image in digests
+                       else ["registry"]), str(exc)
+                continue
+        if "@" not in reference:
+            unpinned.append(image)
+    if unpinned and registry.get("requireDigests"):
         yield ["registry", "requireDigests"], (
             f"the EventBus's JetStream images {', '.join(unpinned)} are not pinned by digest; "
             "give each one's digest in registry.eventBusDigests (image: sha256:<digest>) and "
-            "point the Argo Events controller's eventBus.jetstream images at the same digests")
+            "point the Argo Events controller's eventBus.jetstream images at the same digests"
+            + ("; the images lock holds none of them either: run `argo-delivery images lock`, "
+               "or add them to the lock" if images_lock is not None else
+               " (or render with an images lock that holds them: --images-lock FILE)"))
 
 
 # --- isolation: quotas, container defaults, network peers -------------------------------------
@@ -1274,6 +1380,9 @@ CROSS_FIELD_RULES: tuple[Callable[[Data], Iterator[Problem]], ...] = (
     cidrs_parse,
 )
 
+# The rules that read the images lock `parse_config` is given (keyword `images_lock`).
+IMAGES_LOCK_RULES = frozenset({images_follow_the_registry_policy, eventbus_images_pinned})
+
 
 # --- rules that read any document: they run with the schema, on whatever was parsed ---------
 
@@ -1411,9 +1520,9 @@ def _snake(key: str) -> str:
     return re.sub(r"(?<!^)(?=[A-Z])", "_", key).lower()
 
 
-def _build(data: Data) -> PlatformConfig:
+def _build(data: Data, images_lock: ImagesLock | None = None) -> PlatformConfig:
     # The rules above have reported every image the policy refuses, so this cannot raise.
-    resolve = _image_policy(data)
+    resolve = _image_policy(data, images_lock)
     components = tuple(
         Component(c["name"], c["repo"], c["branch"], c.get("deployPath", "deploy"), c.get("repositoryId"))
         for c in data["components"]
