@@ -102,12 +102,17 @@ def render_component(source: Path, out: Path, shown: str) -> list[str]:
         raise AirgapError(f"{shown}: no such folder")
     out.mkdir(parents=True, exist_ok=True)
     if (source / "Chart.yaml").is_file():
-        with tempfile.TemporaryDirectory(prefix="argo-delivery-helm-") as home:
-            env = {**os.environ, **{f"HELM_{k}_HOME": str(Path(home, k.lower()))
-                                    for k in ("CACHE", "CONFIG", "DATA")}}
-            text = _run([str(_tool("helm")), "template", source.name, str(source)],
-                        f"helm template {shown}", env=env)
-        (out / RENDERED).write_text(text)
+        from argo_delivery.imagefinder import HELM_TIMEOUT, FinderError, helm_failure, helm_template
+
+        try:
+            proc = helm_template(source)
+        except FinderError as exc:
+            raise AirgapError(str(exc)) from None
+        except subprocess.TimeoutExpired:
+            raise AirgapError(f"helm template {shown}: did not finish in {HELM_TIMEOUT} s") from None
+        if proc.returncode != 0:
+            raise AirgapError(f"helm template {shown} failed: {helm_failure(proc.stderr)}")
+        (out / RENDERED).write_text(proc.stdout)
         return [RENDERED]
     if any((source / name).is_file() for name in KUSTOMIZATION_FILES):
         text = _run([str(_tool("kustomize")), "build", str(source)], f"kustomize build {shown}")

@@ -1627,7 +1627,8 @@ class _Progress:
 @click.option("-n", "--namespace", metavar="NS", help="The Version's namespace.")
 @click.option("--project", metavar="P", help="The Version's project (finds its namespace).")
 @_registry_options
-def airgap_pack(config_path: str | None, example: bool, version_name: str | None,
+def airgap_pack(config_path: str | None, example: bool, images_lock: str | None,
+                version_name: str | None,
                 version_file: str | None, bundle_dir: str | None,
                 deploy_path_items: tuple[str, ...], summary_file: str | None,
                 out_file: str | None, lock_file: str | None,
@@ -1673,7 +1674,8 @@ def airgap_pack(config_path: str | None, example: bool, version_name: str | None
         names = {c["name"] for c in version["spec"]["components"]}
         deploy_paths: dict[str, str] = {}
         if config_path or example or not names <= set(overrides):
-            deploy_paths = {c.name: c.deploy_path for c in _load(config_path, example).components}
+            config = _load(config_path, example, images_lock_path=images_lock)
+            deploy_paths = {c.name: c.deploy_path for c in config.components}
         deploy_paths.update(overrides)
         stage = ag.stage_version(version, deploy_paths, _Progress())
         default_out = f"{meta['name']}.airgap.tar"

@@ -765,19 +765,19 @@ _HELM_SEPARATOR = re.compile(r"^---[ \t]*$", re.M)
 _HELM_DEBUG_HINT = "Use --debug flag to render out invalid YAML"
 
 
-def _helm_failure(stderr: str) -> str:
+def helm_failure(stderr: str) -> str:
+    """helm's error message on one line, without its `--debug` hint."""
     lines = [line for line in stderr.strip().splitlines()
              if line.strip() and line.strip() != _HELM_DEBUG_HINT]
     return " ".join(lines).removeprefix("Error: ") or "no error message"
 
 
-def _render_chart(scanner: _Scanner, folder: Path, shown: str, helm: _HelmInputs) -> None:
-    """`helm template` the chart, offline and with an empty helm state, and scan what it
-    renders, each object located at its template (helm's `# Source: CHART/templates/x.yaml`,
-    CHART being the chart's name, not its folder's)."""
+def helm_template(folder: Path, helm: _HelmInputs | None = None) -> subprocess.CompletedProcess:
+    """`helm template release-name FOLDER` offline, with an empty helm state (its homes in a
+    temporary folder, none of the caller's `HELM_*` variables, no kubeconfig, so nothing of
+    this machine changes what is rendered). TimeoutExpired after HELM_TIMEOUT seconds;
+    FinderError if helm is not built or cannot run."""
     exe = _helm()
-    scanner.charts += 1
-    chart_file = os.path.normpath(os.path.join(shown, "Chart.yaml"))
     with tempfile.TemporaryDirectory(prefix="argo-delivery-helm-") as home:
         env = {k: v for k, v in os.environ.items() if not k.startswith("HELM_")}
         env.update(HELM_CACHE_HOME=os.path.join(home, "cache"),
@@ -785,17 +785,28 @@ def _render_chart(scanner: _Scanner, folder: Path, shown: str, helm: _HelmInputs
                    HELM_DATA_HOME=os.path.join(home, "data"),
                    KUBECONFIG=os.path.join(home, "no-kubeconfig"))
         try:
-            proc = subprocess.run([str(exe), "template", HELM_RELEASE, str(folder), *helm.args()],
+            return subprocess.run([str(exe), "template", HELM_RELEASE, str(folder),
+                                   *(helm or _HelmInputs()).args()],
                                   capture_output=True, text=True, check=False, env=env,
                                   stdin=subprocess.DEVNULL, timeout=HELM_TIMEOUT)
-        except subprocess.TimeoutExpired:
-            scanner.problem(None, "", f"helm template did not finish in {HELM_TIMEOUT} s",
-                            file=chart_file)
-            return
         except OSError as exc:
             raise FinderError(f"cannot run {exe}: {exc}") from None
+
+
+def _render_chart(scanner: _Scanner, folder: Path, shown: str, helm: _HelmInputs) -> None:
+    """`helm template` the chart, offline and with an empty helm state, and scan what it
+    renders, each object located at its template (helm's `# Source: CHART/templates/x.yaml`,
+    CHART being the chart's name, not its folder's)."""
+    scanner.charts += 1
+    chart_file = os.path.normpath(os.path.join(shown, "Chart.yaml"))
+    try:
+        proc = helm_template(folder, helm)
+    except subprocess.TimeoutExpired:
+        scanner.problem(None, "", f"helm template did not finish in {HELM_TIMEOUT} s",
+                        file=chart_file)
+        return
     if proc.returncode != 0:
-        scanner.problem(None, "", f"helm template failed: {_helm_failure(proc.stderr)}",
+        scanner.problem(None, "", f"helm template failed: {helm_failure(proc.stderr)}",
                         file=chart_file)
         return
     for chunk in _HELM_SEPARATOR.split(proc.stdout):

@@ -45,6 +45,7 @@ def source(tmp_path_factory: pytest.TempPathFactory):
             "team/web:1.0": [BASE, app_layer("web")],
             "team/worker:2.1": [BASE, app_layer("worker")],
             "team/migrate:0.3": [BASE, app_layer("migrate")],
+            "team/cache:7": [BASE, app_layer("cache")],
         }, work, docker_format=("team/migrate:0.3",))
         yield registry
 
@@ -66,8 +67,9 @@ def deployment(name: str, image: str, init: str | None = None) -> dict:
 
 @pytest.fixture(scope="module")
 def repos(source: Registry, tmp_path_factory: pytest.TempPathFactory):
-    """Two components: `web` (plain YAML: a Deployment with an init container, a CronJob) and
-    `api` (a kustomization whose `images:` turns a placeholder into the worker image)."""
+    """Three components: `web` (plain YAML: a Deployment with an init container, a CronJob),
+    `api` (a kustomization whose `images:` turns a placeholder into the worker image) and
+    `chart` (a Helm chart whose image is only in its values)."""
     root = tmp_path_factory.mktemp("repos")
     src = source.host
     web = make_repo(root, "web", {"main": 1})
@@ -91,7 +93,17 @@ def repos(source: Registry, tmp_path_factory: pytest.TempPathFactory):
                         "newTag": "2.1"}]}),
         "deploy/api.yaml": yaml.safe_dump(deployment("api", "placeholder/api:dev")),
     })
-    return {"web": (web, web_commit), "api": (api, api_commit)}
+    chart = make_repo(root, "chart", {"main": 1})
+    chart_commit = commit_files(chart, "main", {
+        "deploy/Chart.yaml": "apiVersion: v2\nname: cache\nversion: 0.1.0\n",
+        "deploy/values.yaml": yaml.safe_dump({"image": {"repository": f"{src}/team/cache",
+                                                        "tag": "7"}}),
+        "deploy/templates/deployment.yaml": yaml.safe_dump(
+            deployment("cache", "IMAGE")).replace(
+                "IMAGE", '"{{ .Values.image.repository }}:{{ .Values.image.tag }}"'),
+    })
+    return {"web": (web, web_commit), "api": (api, api_commit),
+            "chart": (chart, chart_commit)}
 
 
 def version_object(repos: dict, namespace: str = "shop") -> dict:
@@ -141,7 +153,7 @@ def test_lock_resolves_every_tag_to_the_source_registrys_digest(source, repos, t
     result = CliRunner().invoke(main, ["images", "lock", str(manifests), "-o", str(lock_file),
                                        "--insecure-registry", source.host])
     assert result.exit_code == 0, result.output
-    assert "3 kept from it" in result.output
+    assert "4 kept from it" in result.output
     assert lock_file.read_bytes() == before
 
 
@@ -191,12 +203,16 @@ def test_pack_holds_manifests_images_lock_index_and_sums(source, repos, tmp_path
     assert names == sorted(names)
     for name in (ag.INDEX, ag.LOCK, ag.SUMS, "oci/index.json", "oci/oci-layout",
                  "manifests/web/web.yaml", "manifests/web/jobs/report.yaml",
-                 "manifests/api/rendered.yaml"):
+                 "manifests/api/rendered.yaml", "manifests/chart/rendered.yaml"):
         assert name in names
     index = result.index
     assert {i["image"]: i["digest"] for i in index["images"]} == expected_images(source)
     assert index["source"]["version"] == version_object(repos)["metadata"]["name"]
-    assert [c["name"] for c in index["source"]["components"]] == ["api", "web"]
+    assert [c["name"] for c in index["source"]["components"]] == ["api", "chart", "web"]
+    # the image only a Helm value names
+    cache = next(i for i in index["images"] if i["image"].endswith("team/cache:7"))
+    assert [(loc["file"], loc["object"]) for loc in cache["locations"]] == \
+        [("manifests/chart/rendered.yaml", "Deployment cache")]
     # where each image is used: the kustomize override is found in the rendered api manifests
     worker = next(i for i in index["images"] if i["image"].endswith("team/worker:2.1"))
     assert {(loc["file"], loc["path"]) for loc in worker["locations"]} == {
@@ -215,10 +231,10 @@ def test_pack_holds_manifests_images_lock_index_and_sums(source, repos, tmp_path
         assert len(bases) == 1
         base_size = len(blob(bases.pop()))
     blob_names = [n for n in names if n.startswith(ag.BLOBS)]
-    # 3 images of 4 blobs each (manifest, config, base, app layer); the base is stored once
-    assert len(blob_names) == len(set(blob_names)) == 3 * 4 - 2
+    # 4 images of 4 blobs each (manifest, config, base, app layer); the base is stored once
+    assert len(blob_names) == len(set(blob_names)) == 4 * 4 - 3
     totals = index["totals"]
-    assert totals["imageBytes"] - totals["blobBytes"] == 2 * base_size
+    assert totals["imageBytes"] - totals["blobBytes"] == 3 * base_size
     # SHA256SUMS lists every other file
     with tarfile.open(tmp_path / "v.tar") as tar:
         sums = tar.extractfile(ag.SUMS).read().decode()
@@ -265,9 +281,10 @@ def test_the_cli_packs_a_released_version_read_from_the_cluster(kube, source, re
     # the config gives each component's deploy path; the clone is from the repository and
     # commit the Version records (here file:// ones, which a config refuses for the cluster)
     data["components"] = [{"name": name, "repo": f"https://github.com/shop/{name}.git",
-                           "branch": "main", "deployPath": "deploy"} for name in ("web", "api")]
+                           "branch": "main", "deployPath": "deploy"}
+                          for name in ("web", "api", "chart")]
     data["projects"] = [{**data["projects"][0], "name": "shop", "namespace": namespace,
-                         "components": ["web", "api"]}]
+                         "components": ["web", "api", "chart"]}]
     for key in ("environments", "demoEnvironments"):
         data["projects"][0].pop(key, None)
     data.pop("schedules", None)
@@ -284,15 +301,27 @@ def test_the_cli_packs_a_released_version_read_from_the_cluster(kube, source, re
     kube.request("PUT", f"{path}/{name}/status", {**created, "status": status})
     result = CliRunner().invoke(main, argv)
     assert result.exit_code == 0, result.output
-    assert "3 images" in result.output
+    assert "4 images" in result.output
     with tarfile.open(tmp_path / "v.tar") as tar:
         index = json.loads(tar.extractfile(ag.INDEX).read())
     assert index["source"]["version"] == name and index["source"]["stream"] == "released"
     assert {c["name"]: c["commit"] for c in index["source"]["components"]} == \
         {name: commit for name, (_, commit) in repos.items()}
-    # the same Version packed through the library gives the same bytes
+    # the same Version packed through the library gives the same bytes, and so does the CLI
+    # from a file with every deploy path given (no cluster, no config: the export's way)
     assert ag.sha256_file(tmp_path / "v.tar") == ag.sha256_file(
         pack_version(repos, source, tmp_path / "lib.tar", namespace=namespace).archive)
+    (tmp_path / "version.json").write_text(json.dumps(
+        kube.request("GET", f"{path}/{name}")))
+    offline = CliRunner().invoke(main, [
+        "airgap", "pack", "--version-file", str(tmp_path / "version.json"),
+        *(a for c in repos for a in ("--deploy-path", f"{c}=deploy")),
+        "--insecure-registry", source.host, "-o", str(tmp_path / "file.tar"),
+        "--summary", str(tmp_path / "summary.json")], env={"ARGO_DELIVERY_CONFIG": ""})
+    assert offline.exit_code == 0, offline.output
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert summary["sha256"] == ag.sha256_file(tmp_path / "v.tar")
+    assert summary["size"] == (tmp_path / "v.tar").stat().st_size and summary["images"] == 4
     kube.request("DELETE", f"{path}/{name}")
 
 
@@ -317,7 +346,7 @@ def test_unpack_pushes_every_image_by_digest_and_rewrites_the_manifests(source, 
     # OCI images keep the source's digest; the Docker schema 2 one is carried as OCI
     # (skopeo 1.9 cannot read a Docker manifest back out of an OCI layout)
     kept = {i["image"].rsplit("/", 1)[1]: i["packedDigest"] == i["digest"] for i in packed.images}
-    assert kept == {"web:1.0": True, "worker:2.1": True, "migrate:0.3": False}
+    assert kept == {"web:1.0": True, "worker:2.1": True, "cache:7": True, "migrate:0.3": False}
     # the rewritten manifests name only the site registry, by digest
     found = find_images([tmp_path / "site" / "manifests"])
     assert found.ok, found.problems
@@ -330,7 +359,7 @@ def test_unpack_pushes_every_image_by_digest_and_rewrites_the_manifests(source, 
         original = f"{source.host}/{ref.repository.removeprefix(prefix)}:{ref.tag}"
         assert ref.digest == digests[original]
         places += len(image.locations)
-    assert places == result.rewritten == 4
+    assert places == result.rewritten == 5
     # a file without images is carried byte for byte
     with tarfile.open(tmp_path / "v.tar") as tar:
         packed_config = tar.extractfile("manifests/web/config.yaml").read()
@@ -439,7 +468,7 @@ def test_a_signature_by_another_key_is_refused(source, repos, site, tmp_path):
                                        "--key", str(key.with_suffix(".pub")),
                                        "--out", str(tmp_path / "site")])
     assert result.exit_code == 0, result.output
-    assert len(site.repositories()) == 3
+    assert len(site.repositories()) == 4
 
 
 def test_an_archive_with_a_path_outside_is_refused(site, tmp_path):
@@ -537,12 +566,13 @@ def test_drill_unpack_and_apply_in_a_namespace_with_no_route_out(source, repos, 
     # the unpack and apply worked
     unpack = report["unpack"]
     assert unpack["exit"] == 0, unpack["stdout"] + unpack["stderr"]
-    assert "3 images pushed" in unpack["stdout"] and "applied 4 objects" in unpack["stdout"]
+    assert "4 images pushed" in unpack["stdout"] and "applied 5 objects" in unpack["stdout"]
     assert "signature checked" in unpack["stderr"]
-    assert report["applied"] == ["CronJob/report", "Deployment/api", "Deployment/web"]
+    assert report["applied"] == ["CronJob/report", "Deployment/api", "Deployment/cache",
+                                 "Deployment/web"]
     # every pod image of what was applied names the site registry by digest, and is there
     site_digests = {i["packedDigest"] for i in packed.images}
-    assert len(report["images"]) == 3
+    assert len(report["images"]) == 4
     for image in report["images"]:
         assert image["inSiteRegistry"], image
         assert parse_image(image["image"]).digest in site_digests
