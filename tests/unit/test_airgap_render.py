@@ -68,7 +68,7 @@ def test_the_pack_step_runs_the_cli_with_no_token_and_stores_the_archive_at_a_fi
     assert pack["activeDeadlineSeconds"] == 45 * 60
     args = pack["container"]["args"]
     assert args[:5] == ["-m", "argo_delivery", "airgap", "pack", "--version-file"]
-    pairs = set(zip(args, args[1:]))
+    pairs = set(zip(args, args[1:], strict=False))
     for pair in (("--insecure-registry", "registry.site:5000"),
                  ("--authfile", "/auth/.dockerconfigjson"),
                  ("--sign-key", "/signing/id_ed25519"),
