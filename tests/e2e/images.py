@@ -78,7 +78,8 @@ class Image:
             if not p.exists():
                 raise MissingInput(f"{_rel(p)} is missing for image {self.name}: run `{self.fix}`")
             st = p.stat()
-            h.update(f"{p}:{st.st_size}:{st.st_mtime_ns}".encode())
+            # relative to the checkout: worktrees sharing one image cache agree on the key
+            h.update(f"{_rel(p)}:{st.st_size}:{st.st_mtime_ns}".encode())
         return h.hexdigest()
 
     def ensure(self) -> tuple[Path, bool]:
