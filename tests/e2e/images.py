@@ -198,36 +198,60 @@ def argoexec_image() -> Image:
 
 
 PYTHON_GIT_PACKAGES = ["python3", "git", "ca-certificates"]
+# The air-gap image's Debian part: skopeo (with its dependencies, as Debian has them) copies
+# images; ssh-keygen (openssh-client) signs an archive (`airgap pack --sign-key`).
+AIRGAP_PACKAGES = [*PYTHON_GIT_PACKAGES, "skopeo", "openssh-client"]
+
+
+def _mmdebstrap() -> str | None:
+    return shutil.which("mmdebstrap")
+
+
+def _debian_rootfs(rootfs: Path, packages: list[str], log_name: str) -> None:
+    """mmdebstrap bookworm minbase plus `packages` into `rootfs` (no docs, man pages or
+    locales; apt's caches emptied), then the passwd entries; the log goes to
+    IMAGE_CACHE/<log_name>.mmdebstrap.log."""
+    mmdebstrap = _mmdebstrap()
+    if not mmdebstrap:
+        raise MissingInput("mmdebstrap is missing: run `make debs`")
+    log = IMAGE_CACHE / f"{log_name}.mmdebstrap.log"
+    with open(log, "w") as out:
+        proc = subprocess.run(
+            [mmdebstrap, "--variant=minbase", "--mode=root",
+             f"--include={','.join(packages)}",
+             "--dpkgopt=path-exclude=/usr/share/doc/*",
+             "--dpkgopt=path-exclude=/usr/share/man/*",
+             "--dpkgopt=path-exclude=/usr/share/locale/*",
+             "bookworm", str(rootfs)], stdout=out, stderr=subprocess.STDOUT)
+    if proc.returncode != 0:
+        raise RuntimeError(f"mmdebstrap failed (exit {proc.returncode}); see {log}")
+    for cache in ("var/cache/apt", "var/lib/apt/lists"):
+        shutil.rmtree(rootfs / cache, ignore_errors=True)
+        (rootfs / cache).mkdir(parents=True, exist_ok=True)
+    _base_files(rootfs)
+
+
+def _debian_image(name: str, packages: list[str], log_name: str, cmd: list[str],
+                  revision: str) -> Image:
+    mmdebstrap = _mmdebstrap()
+    return Image(name, lambda rootfs: _debian_rootfs(rootfs, packages, log_name),
+                 inputs=[Path(mmdebstrap)] if mmdebstrap else [Path("/usr/bin/mmdebstrap")],
+                 fix="make debs", extra_key=",".join(packages), cmd=cmd, revision=revision)
 
 
 def python_git_image() -> Image:
     """Debian bookworm's python3 and git (mmdebstrap minbase), with a passwd entry for 65532."""
-    mmdebstrap = shutil.which("mmdebstrap")
+    # its own revision: a 3-minute rebuild; Debian's rootfs brings nsswitch.conf
+    return _debian_image("e2e.local/python-git:bookworm", PYTHON_GIT_PACKAGES, "python-git",
+                         cmd=["python3"], revision="1")
 
-    def build(rootfs: Path) -> None:
-        if not mmdebstrap:
-            raise MissingInput("mmdebstrap is missing: run `make debs`")
-        log = IMAGE_CACHE / "python-git.mmdebstrap.log"
-        with open(log, "w") as out:
-            proc = subprocess.run(
-                [mmdebstrap, "--variant=minbase", "--mode=root",
-                 f"--include={','.join(PYTHON_GIT_PACKAGES)}",
-                 "--dpkgopt=path-exclude=/usr/share/doc/*",
-                 "--dpkgopt=path-exclude=/usr/share/man/*",
-                 "--dpkgopt=path-exclude=/usr/share/locale/*",
-                 "bookworm", str(rootfs)], stdout=out, stderr=subprocess.STDOUT)
-        if proc.returncode != 0:
-            raise RuntimeError(f"mmdebstrap failed (exit {proc.returncode}); see {log}")
-        for cache in ("var/cache/apt", "var/lib/apt/lists"):
-            shutil.rmtree(rootfs / cache, ignore_errors=True)
-            (rootfs / cache).mkdir(parents=True, exist_ok=True)
-        _base_files(rootfs)
 
-    return Image("e2e.local/python-git:bookworm", build,
-                 inputs=[Path(mmdebstrap)] if mmdebstrap else [Path("/usr/bin/mmdebstrap")],
-                 fix="make debs", extra_key=",".join(PYTHON_GIT_PACKAGES), cmd=["python3"],
-                 # its own revision: a 3-minute rebuild; Debian's rootfs brings nsswitch.conf
-                 revision="1")
+def airgap_base_image() -> Image:
+    """python-git plus skopeo and openssh-client: a second mmdebstrap run. Only the base of
+    the air-gap image (kept as its own archive, so a change to argo-delivery's source does not
+    run mmdebstrap again); not imported into the cluster."""
+    return _debian_image("e2e.local/airgap-base:bookworm", AIRGAP_PACKAGES, "airgap-base",
+                         cmd=["skopeo", "--version"], revision="1")
 
 
 def _unpack_image(archive: Path, rootfs: Path) -> None:
