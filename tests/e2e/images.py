@@ -303,6 +303,98 @@ def tofu_image() -> Image:
                  extra_key=base.key() + tofurc)
 
 
+def _package_sources() -> tuple[list[Path], Path]:
+    """What a build of the argo-delivery package reads: pyproject.toml and every file of its
+    package folders (pyproject's tool.setuptools.package-dir), caches left out; and the
+    readme, which only becomes the package's long description (so it is left out of the
+    image's key: most commits touch it)."""
+    import tomllib
+
+    project = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())
+    folders = sorted(set(project["tool"]["setuptools"]["package-dir"].values()))
+    files = [REPO_ROOT / "pyproject.toml"]
+    for folder in folders:
+        files += sorted(p for p in (REPO_ROOT / folder).rglob("*") if p.is_file()
+                        and "__pycache__" not in p.parts and p.suffix != ".pyc")
+    return files, REPO_ROOT / project["project"]["readme"]
+
+
+def _sources_digest(files: list[Path]) -> str:
+    h = hashlib.sha256()
+    for path in files:
+        data = path.read_bytes()
+        h.update(f"{_rel(path)}\0{len(data)}\0".encode())
+        h.update(data)
+    return h.hexdigest()
+
+
+# `argo-delivery` on PATH: the package's console script as pip would write it, with the
+# image's own interpreter (pip --target writes the building interpreter's path instead).
+ARGO_DELIVERY_SCRIPT = """#!/usr/bin/python3
+import sys
+
+from argo_delivery.cli import main
+
+sys.exit(main(prog_name="argo-delivery"))
+"""
+SITE_PACKAGES = "/usr/local/lib/python3.11/dist-packages"
+
+
+def airgap_image() -> Image:
+    """What a site's vetted image for `argo-delivery airgap pack` holds: the airgap-base image
+    (Debian's python3, git, ca-certificates, skopeo, openssh-client), argo-delivery and its
+    Python dependencies (pip --target into the image's dist-packages, from a copy of this
+    checkout's package sources), kustomize, and helm once tools/helm exists. Tagged with
+    argo-delivery's version; the key includes a digest of the package sources, so an edit to
+    argo_delivery/ (or templates/, sensors/, eventsources/, pyproject.toml) rebuilds it.
+
+    The dependencies are the wheels pip picks for the building interpreter, so that must be a
+    CPython 3.11 like bookworm's (this machine's is; the build checks by running the
+    installed CLI with the image's python3 in a chroot).
+    """
+    import argo_delivery
+
+    base = airgap_base_image()
+    tools = [BIN / "kustomize"]
+    if (REPO_ROOT / "tools" / "helm" / "go.mod").exists():
+        tools.append(BIN / "helm")
+    sources, readme = _package_sources()
+
+    def build(rootfs: Path) -> None:
+        if sys.version_info[:2] != (3, 11):
+            raise MissingInput(f"the airgap image installs argo-delivery with pip for bookworm's "
+                               f"python3.11; this is Python {sys.version.split()[0]}")
+        archive, _ = base.ensure()
+        _unpack_image(archive, rootfs)
+        for tool in tools:
+            _install(tool, rootfs, f"/usr/local/bin/{tool.name}")
+        with tempfile.TemporaryDirectory(prefix="argo-delivery-src-", dir=rootfs.parent) as src:
+            for path in [*sources, readme]:
+                target = Path(src) / path.relative_to(REPO_ROOT)
+                target.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(path, target)
+            site = rootfs / SITE_PACKAGES.lstrip("/")
+            subprocess.run([sys.executable, "-m", "pip", "install", "--quiet",
+                            "--disable-pip-version-check", "--no-compile", "--target", str(site),
+                            src], check=True)
+        # console scripts of the package and its dependencies, with this machine's interpreter
+        shutil.rmtree(site / "bin", ignore_errors=True)
+        script = rootfs / "usr" / "local" / "bin" / "argo-delivery"
+        script.write_text(ARGO_DELIVERY_SCRIPT)
+        script.chmod(0o755)
+        proc = subprocess.run(["chroot", str(rootfs), "/usr/local/bin/argo-delivery", "--version"],
+                              capture_output=True, text=True,
+                              env={"PATH": "/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin"})
+        if proc.returncode != 0 or argo_delivery.__version__ not in proc.stdout:
+            raise RuntimeError(f"argo-delivery does not run in the airgap image: "
+                               f"{proc.stdout}{proc.stderr}")
+
+    return Image(f"e2e.local/airgap:{argo_delivery.__version__}", build,
+                 inputs=[*tools, *base.inputs], fix="make e2e-tools", user="65532",
+                 cmd=["python3", "-m", "argo_delivery", "--version"],
+                 extra_key=base.key() + _sources_digest(sources) + ARGO_DELIVERY_SCRIPT)
+
+
 def _static_binary_image(name: str, binary: str, dest: str, user: str,
                          entrypoint: list[str] | None = None) -> Image:
     src = BIN / binary
@@ -406,5 +498,5 @@ def build_all(images: list[Image]) -> dict[str, tuple[Path, float, bool]]:
 
 if __name__ == "__main__":
     for name, (path, secs, rebuilt) in build_all(
-            base_images() + [python_git_image(), tofu_image()]).items():
+            base_images() + [python_git_image(), tofu_image(), airgap_image()]).items():
         print(f"{name}: {_rel(path)} ({'built' if rebuilt else 'cached'}, {secs:.1f} s)")
