@@ -328,6 +328,20 @@ def _sources_digest(files: list[Path]) -> str:
     return h.hexdigest()
 
 
+def _host_pins() -> str:
+    """`name==version` of every distribution the building interpreter has but argo-delivery
+    and the build tools (a pip constraints file): the image gets the dependency versions this
+    checkout's tests run with, not whatever is newest on the index that day."""
+    from importlib.metadata import distributions
+
+    pins = {}
+    for dist in distributions():
+        name = re.sub(r"[-_.]+", "-", dist.metadata["Name"] or "").lower()
+        if name and name not in ("argo-delivery", "pip", "setuptools", "wheel"):
+            pins[name] = dist.version
+    return "".join(f"{name}=={version}\n" for name, version in sorted(pins.items()))
+
+
 # `argo-delivery` on PATH: the package's console script as pip would write it, with the
 # image's own interpreter (pip --target writes the building interpreter's path instead).
 ARGO_DELIVERY_SCRIPT = """#!/usr/bin/python3
@@ -344,8 +358,9 @@ def airgap_image() -> Image:
     """What a site's vetted image for `argo-delivery airgap pack` holds: the airgap-base image
     (Debian's python3, git, ca-certificates, skopeo, openssh-client), argo-delivery and its
     Python dependencies (pip --target into the image's dist-packages, from a copy of this
-    checkout's package sources), kustomize, and helm once tools/helm exists. Tagged with
-    argo-delivery's version; the key includes a digest of the package sources, so an edit to
+    checkout's package sources, the dependencies at the versions the building interpreter
+    has), kustomize, and helm once tools/helm exists. Tagged with argo-delivery's version; the
+    key includes a digest of the package sources and those versions, so an edit to
     argo_delivery/ (or templates/, sensors/, eventsources/, pyproject.toml) rebuilds it.
 
     The dependencies are the wheels pip picks for the building interpreter, so that must be a
@@ -359,6 +374,7 @@ def airgap_image() -> Image:
     if (REPO_ROOT / "tools" / "helm" / "go.mod").exists():
         tools.append(BIN / "helm")
     sources, readme = _package_sources()
+    pins = _host_pins()
 
     def build(rootfs: Path) -> None:
         if sys.version_info[:2] != (3, 11):
@@ -373,10 +389,12 @@ def airgap_image() -> Image:
                 target = Path(src) / path.relative_to(REPO_ROOT)
                 target.parent.mkdir(parents=True, exist_ok=True)
                 shutil.copyfile(path, target)
+            constraints = Path(src) / "host-pins.txt"
+            constraints.write_text(pins)
             site = rootfs / SITE_PACKAGES.lstrip("/")
             subprocess.run([sys.executable, "-m", "pip", "install", "--quiet",
                             "--disable-pip-version-check", "--no-compile", "--target", str(site),
-                            src], check=True)
+                            "--constraint", str(constraints), src], check=True)
         # console scripts of the package and its dependencies, with this machine's interpreter
         shutil.rmtree(site / "bin", ignore_errors=True)
         script = rootfs / "usr" / "local" / "bin" / "argo-delivery"
@@ -392,7 +410,7 @@ def airgap_image() -> Image:
     return Image(f"e2e.local/airgap:{argo_delivery.__version__}", build,
                  inputs=[*tools, *base.inputs], fix="make e2e-tools", user="65532",
                  cmd=["python3", "-m", "argo_delivery", "--version"],
-                 extra_key=base.key() + _sources_digest(sources) + ARGO_DELIVERY_SCRIPT)
+                 extra_key=base.key() + _sources_digest(sources) + pins + ARGO_DELIVERY_SCRIPT)
 
 
 def _static_binary_image(name: str, binary: str, dest: str, user: str,

@@ -88,3 +88,13 @@ def test_the_airgap_images_key_follows_the_package_sources(tmp_path: Path):
     assert _sources_digest([a, b]) == before
     a.write_text("x = 2\n")
     assert _sources_digest([a, b]) != before
+
+
+def test_the_airgap_image_pins_the_dependencies_the_tests_run_with():
+    from importlib.metadata import version
+
+    from tests.e2e.images import _host_pins
+
+    pins = dict(line.split("==") for line in _host_pins().splitlines())
+    assert pins["click"] == version("click") and pins["pyyaml"] == version("pyyaml")
+    assert not {"argo-delivery", "pip", "setuptools", "wheel"} & set(pins)
