@@ -154,6 +154,9 @@ $(BIN)/versitygw: tools/e2e/versitygw/go.mod tools/e2e/versitygw/go.sum
 E2E_BINS := $(BIN)/kube-apiserver $(addprefix $(BIN)/,$(KUBE_NODE_BINS)) $(BIN)/e2e-pause \
 	$(BIN)/workflow-controller $(BIN)/argoexec $(BIN)/coredns $(BIN)/nats-server $(BIN)/argo-events \
 	$(BIN)/versitygw $(BIN)/kubectl
+# The air-gap image (tests/e2e/images.py airgap_image) carries kustomize, and helm once
+# tools/helm exists.
+E2E_BINS += $(BIN)/kustomize $(filter $(BIN)/helm,$(TOOL_BINS))
 
 .PHONY: e2e-tools e2e cluster-up cluster-down
 # tofu: the e2e cluster's tofu image carries OpenTofu and the provider mirror.

@@ -16,7 +16,7 @@ import time
 import pytest
 
 from tests.e2e.cluster import Cluster, ClusterError
-from tests.e2e.images import python_git_image, tofu_image
+from tests.e2e.images import airgap_image, python_git_image, tofu_image
 
 _LOGS = pytest.StashKey[str]()
 
@@ -27,7 +27,7 @@ def cluster(request: pytest.FixtureRequest):
     c = Cluster()
     try:
         try:
-            c.start(extra_images=[python_git_image(), tofu_image()])
+            c.start(extra_images=[python_git_image(), tofu_image(), airgap_image()])
         except ClusterError as e:
             pytest.fail(str(e), pytrace=False)
         print(f"\ne2e cluster ready in {c.timings['ready']:.1f} s: "

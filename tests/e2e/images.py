@@ -78,7 +78,8 @@ class Image:
             if not p.exists():
                 raise MissingInput(f"{_rel(p)} is missing for image {self.name}: run `{self.fix}`")
             st = p.stat()
-            h.update(f"{p}:{st.st_size}:{st.st_mtime_ns}".encode())
+            # relative to the checkout: worktrees sharing one image cache agree on the key
+            h.update(f"{_rel(p)}:{st.st_size}:{st.st_mtime_ns}".encode())
         return h.hexdigest()
 
     def ensure(self) -> tuple[Path, bool]:
@@ -197,36 +198,60 @@ def argoexec_image() -> Image:
 
 
 PYTHON_GIT_PACKAGES = ["python3", "git", "ca-certificates"]
+# The air-gap image's Debian part: skopeo (with its dependencies, as Debian has them) copies
+# images; ssh-keygen (openssh-client) signs an archive (`airgap pack --sign-key`).
+AIRGAP_PACKAGES = [*PYTHON_GIT_PACKAGES, "skopeo", "openssh-client"]
+
+
+def _mmdebstrap() -> str | None:
+    return shutil.which("mmdebstrap")
+
+
+def _debian_rootfs(rootfs: Path, packages: list[str], log_name: str) -> None:
+    """mmdebstrap bookworm minbase plus `packages` into `rootfs` (no docs, man pages or
+    locales; apt's caches emptied), then the passwd entries; the log goes to
+    IMAGE_CACHE/<log_name>.mmdebstrap.log."""
+    mmdebstrap = _mmdebstrap()
+    if not mmdebstrap:
+        raise MissingInput("mmdebstrap is missing: run `make debs`")
+    log = IMAGE_CACHE / f"{log_name}.mmdebstrap.log"
+    with open(log, "w") as out:
+        proc = subprocess.run(
+            [mmdebstrap, "--variant=minbase", "--mode=root",
+             f"--include={','.join(packages)}",
+             "--dpkgopt=path-exclude=/usr/share/doc/*",
+             "--dpkgopt=path-exclude=/usr/share/man/*",
+             "--dpkgopt=path-exclude=/usr/share/locale/*",
+             "bookworm", str(rootfs)], stdout=out, stderr=subprocess.STDOUT)
+    if proc.returncode != 0:
+        raise RuntimeError(f"mmdebstrap failed (exit {proc.returncode}); see {log}")
+    for cache in ("var/cache/apt", "var/lib/apt/lists"):
+        shutil.rmtree(rootfs / cache, ignore_errors=True)
+        (rootfs / cache).mkdir(parents=True, exist_ok=True)
+    _base_files(rootfs)
+
+
+def _debian_image(name: str, packages: list[str], log_name: str, cmd: list[str],
+                  revision: str) -> Image:
+    mmdebstrap = _mmdebstrap()
+    return Image(name, lambda rootfs: _debian_rootfs(rootfs, packages, log_name),
+                 inputs=[Path(mmdebstrap)] if mmdebstrap else [Path("/usr/bin/mmdebstrap")],
+                 fix="make debs", extra_key=",".join(packages), cmd=cmd, revision=revision)
 
 
 def python_git_image() -> Image:
     """Debian bookworm's python3 and git (mmdebstrap minbase), with a passwd entry for 65532."""
-    mmdebstrap = shutil.which("mmdebstrap")
+    # its own revision: a 3-minute rebuild; Debian's rootfs brings nsswitch.conf
+    return _debian_image("e2e.local/python-git:bookworm", PYTHON_GIT_PACKAGES, "python-git",
+                         cmd=["python3"], revision="1")
 
-    def build(rootfs: Path) -> None:
-        if not mmdebstrap:
-            raise MissingInput("mmdebstrap is missing: run `make debs`")
-        log = IMAGE_CACHE / "python-git.mmdebstrap.log"
-        with open(log, "w") as out:
-            proc = subprocess.run(
-                [mmdebstrap, "--variant=minbase", "--mode=root",
-                 f"--include={','.join(PYTHON_GIT_PACKAGES)}",
-                 "--dpkgopt=path-exclude=/usr/share/doc/*",
-                 "--dpkgopt=path-exclude=/usr/share/man/*",
-                 "--dpkgopt=path-exclude=/usr/share/locale/*",
-                 "bookworm", str(rootfs)], stdout=out, stderr=subprocess.STDOUT)
-        if proc.returncode != 0:
-            raise RuntimeError(f"mmdebstrap failed (exit {proc.returncode}); see {log}")
-        for cache in ("var/cache/apt", "var/lib/apt/lists"):
-            shutil.rmtree(rootfs / cache, ignore_errors=True)
-            (rootfs / cache).mkdir(parents=True, exist_ok=True)
-        _base_files(rootfs)
 
-    return Image("e2e.local/python-git:bookworm", build,
-                 inputs=[Path(mmdebstrap)] if mmdebstrap else [Path("/usr/bin/mmdebstrap")],
-                 fix="make debs", extra_key=",".join(PYTHON_GIT_PACKAGES), cmd=["python3"],
-                 # its own revision: a 3-minute rebuild; Debian's rootfs brings nsswitch.conf
-                 revision="1")
+def airgap_base_image() -> Image:
+    """python-git plus skopeo and openssh-client: a second mmdebstrap run. Only the base of
+    the air-gap image (kept as its own archive, so a change to argo-delivery's source does not
+    run mmdebstrap again); not imported into the cluster."""
+    return _debian_image("e2e.local/airgap-base:bookworm", AIRGAP_PACKAGES, "airgap-base",
+                         cmd=["skopeo", "--version"], revision="1")
 
 
 def _unpack_image(archive: Path, rootfs: Path) -> None:
@@ -276,6 +301,116 @@ def tofu_image() -> Image:
                  env=["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
                       "TF_CLI_CONFIG_FILE=/etc/tofurc", "TF_IN_AUTOMATION=1"],
                  extra_key=base.key() + tofurc)
+
+
+def _package_sources() -> tuple[list[Path], Path]:
+    """What a build of the argo-delivery package reads: pyproject.toml and every file of its
+    package folders (pyproject's tool.setuptools.package-dir), caches left out; and the
+    readme, which only becomes the package's long description (so it is left out of the
+    image's key: most commits touch it)."""
+    import tomllib
+
+    project = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())
+    folders = sorted(set(project["tool"]["setuptools"]["package-dir"].values()))
+    files = [REPO_ROOT / "pyproject.toml"]
+    for folder in folders:
+        files += sorted(p for p in (REPO_ROOT / folder).rglob("*") if p.is_file()
+                        and "__pycache__" not in p.parts and p.suffix != ".pyc")
+    return files, REPO_ROOT / project["project"]["readme"]
+
+
+def _sources_digest(files: list[Path]) -> str:
+    h = hashlib.sha256()
+    for path in files:
+        data = path.read_bytes()
+        h.update(f"{_rel(path)}\0{len(data)}\0".encode())
+        h.update(data)
+    return h.hexdigest()
+
+
+def _host_pins() -> str:
+    """`name==version` of every distribution the building interpreter has but argo-delivery
+    and the build tools (a pip constraints file): the image gets the dependency versions this
+    checkout's tests run with, not whatever is newest on the index that day."""
+    from importlib.metadata import distributions
+
+    pins = {}
+    for dist in distributions():
+        name = re.sub(r"[-_.]+", "-", dist.metadata["Name"] or "").lower()
+        if name and name not in ("argo-delivery", "pip", "setuptools", "wheel"):
+            pins[name] = dist.version
+    return "".join(f"{name}=={version}\n" for name, version in sorted(pins.items()))
+
+
+# `argo-delivery` on PATH: the package's console script as pip would write it, with the
+# image's own interpreter (pip --target writes the building interpreter's path instead).
+ARGO_DELIVERY_SCRIPT = """#!/usr/bin/python3
+import sys
+
+from argo_delivery.cli import main
+
+sys.exit(main(prog_name="argo-delivery"))
+"""
+SITE_PACKAGES = "/usr/local/lib/python3.11/dist-packages"
+
+
+def airgap_image() -> Image:
+    """What a site's vetted image for `argo-delivery airgap pack` holds: the airgap-base image
+    (Debian's python3, git, ca-certificates, skopeo, openssh-client), argo-delivery and its
+    Python dependencies (pip --target into the image's dist-packages, from a copy of this
+    checkout's package sources, the dependencies at the versions the building interpreter
+    has), kustomize, and helm once tools/helm exists. Tagged with argo-delivery's version; the
+    key includes a digest of the package sources and those versions, so an edit to
+    argo_delivery/ (or templates/, sensors/, eventsources/, pyproject.toml) rebuilds it.
+
+    The dependencies are the wheels pip picks for the building interpreter, so that must be a
+    CPython 3.11 like bookworm's (this machine's is; the build checks by running the
+    installed CLI with the image's python3 in a chroot).
+    """
+    import argo_delivery
+
+    base = airgap_base_image()
+    tools = [BIN / "kustomize"]
+    if (REPO_ROOT / "tools" / "helm" / "go.mod").exists():
+        tools.append(BIN / "helm")
+    sources, readme = _package_sources()
+    pins = _host_pins()
+
+    def build(rootfs: Path) -> None:
+        if sys.version_info[:2] != (3, 11):
+            raise MissingInput(f"the airgap image installs argo-delivery with pip for bookworm's "
+                               f"python3.11; this is Python {sys.version.split()[0]}")
+        archive, _ = base.ensure()
+        _unpack_image(archive, rootfs)
+        for tool in tools:
+            _install(tool, rootfs, f"/usr/local/bin/{tool.name}")
+        with tempfile.TemporaryDirectory(prefix="argo-delivery-src-", dir=rootfs.parent) as src:
+            for path in [*sources, readme]:
+                target = Path(src) / path.relative_to(REPO_ROOT)
+                target.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(path, target)
+            constraints = Path(src) / "host-pins.txt"
+            constraints.write_text(pins)
+            site = rootfs / SITE_PACKAGES.lstrip("/")
+            subprocess.run([sys.executable, "-m", "pip", "install", "--quiet",
+                            "--disable-pip-version-check", "--no-compile", "--target", str(site),
+                            "--constraint", str(constraints), src], check=True)
+        # console scripts of the package and its dependencies, with this machine's interpreter
+        shutil.rmtree(site / "bin", ignore_errors=True)
+        script = rootfs / "usr" / "local" / "bin" / "argo-delivery"
+        script.write_text(ARGO_DELIVERY_SCRIPT)
+        script.chmod(0o755)
+        proc = subprocess.run(["chroot", str(rootfs), "/usr/local/bin/argo-delivery", "--version"],
+                              capture_output=True, text=True,
+                              env={"PATH": "/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin"})
+        if proc.returncode != 0 or argo_delivery.__version__ not in proc.stdout:
+            raise RuntimeError(f"argo-delivery does not run in the airgap image: "
+                               f"{proc.stdout}{proc.stderr}")
+
+    return Image(f"e2e.local/airgap:{argo_delivery.__version__}", build,
+                 inputs=[*tools, *base.inputs], fix="make e2e-tools", user="65532",
+                 cmd=["python3", "-m", "argo_delivery", "--version"],
+                 extra_key=base.key() + _sources_digest(sources) + pins + ARGO_DELIVERY_SCRIPT)
 
 
 def _static_binary_image(name: str, binary: str, dest: str, user: str,
@@ -381,5 +516,5 @@ def build_all(images: list[Image]) -> dict[str, tuple[Path, float, bool]]:
 
 if __name__ == "__main__":
     for name, (path, secs, rebuilt) in build_all(
-            base_images() + [python_git_image(), tofu_image()]).items():
+            base_images() + [python_git_image(), tofu_image(), airgap_image()]).items():
         print(f"{name}: {_rel(path)} ({'built' if rebuilt else 'cached'}, {secs:.1f} s)")

@@ -35,6 +35,18 @@ def test_version():
     assert __version__ in result.output
 
 
+def test_python_m_argo_delivery_is_the_cli():
+    import subprocess
+    import sys
+
+    proc = subprocess.run([sys.executable, "-m", "argo_delivery", "--version"], capture_output=True,
+                          text=True, check=True)
+    assert proc.stdout == f"argo-delivery, version {__version__}\n"
+    usage = subprocess.run([sys.executable, "-m", "argo_delivery", "images", "--help"],
+                           capture_output=True, text=True, check=True).stdout
+    assert usage.startswith("Usage: argo-delivery images ")
+
+
 SCHEMA_LINE = "# yaml-language-server: $schema=platform.schema.json\n"
 
 

@@ -64,3 +64,37 @@ def test_mkimage_writes_an_importable_layout(tmp_path: Path):
     again = mkimage.build(root, tmp_path / "again.tar", "e2e.local/hello:1",
                           entrypoint=["/bin/hello"], user="65532")
     assert again == digest
+
+
+def test_the_airgap_images_key_follows_the_package_sources(tmp_path: Path):
+    """Every file a build of the package reads is in the airgap image's key (pyproject.toml
+    and the package-dir folders, caches left out), so an edit rebuilds the image."""
+    from tests.e2e.images import _package_sources, _sources_digest
+
+    files, readme = _package_sources()
+    rel = {str(f.relative_to(REPO_ROOT)) for f in files}
+    assert {"pyproject.toml", "argo_delivery/cli.py", "argo_delivery/__main__.py",
+            "argo_delivery/skopeo.py"} <= rel
+    assert any(r.startswith("templates/") for r in rel)
+    assert any(r.startswith("sensors/") for r in rel)
+    assert any(r.startswith("eventsources/") for r in rel)
+    assert not any("__pycache__" in r or r.endswith(".pyc") for r in rel)
+    assert readme == REPO_ROOT / "README.md" and readme not in files
+
+    a, b = tmp_path / "a.py", tmp_path / "b.py"
+    a.write_text("x = 1\n")
+    b.write_text("y = 2\n")
+    before = _sources_digest([a, b])
+    assert _sources_digest([a, b]) == before
+    a.write_text("x = 2\n")
+    assert _sources_digest([a, b]) != before
+
+
+def test_the_airgap_image_pins_the_dependencies_the_tests_run_with():
+    from importlib.metadata import version
+
+    from tests.e2e.images import _host_pins
+
+    pins = dict(line.split("==") for line in _host_pins().splitlines())
+    assert pins["click"] == version("click") and pins["pyyaml"] == version("pyyaml")
+    assert not {"argo-delivery", "pip", "setuptools", "wheel"} & set(pins)
