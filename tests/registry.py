@@ -102,18 +102,21 @@ class Registry:
         self.stop()
 
     # what the registry holds, through its API (the test's own view, not skopeo's)
-    def _get(self, path: str, accept: str = "") -> urllib3.BaseHTTPResponse:
+    def _get(self, path: str, accept: str = "", creds: str | None = None) -> urllib3.BaseHTTPResponse:
         headers = {"Accept": accept} if accept else {}
+        if creds:
+            headers.update(urllib3.make_headers(basic_auth=creds))
         return urllib3.PoolManager(retries=False, timeout=5.0).request(
             "GET", f"http://{self.host}{path}", headers=headers)
 
     def repositories(self) -> list[str]:
         return json.loads(self._get("/v2/_catalog").data).get("repositories") or []
 
-    def manifest_digest(self, repository: str, reference: str) -> str | None:
+    def manifest_digest(self, repository: str, reference: str,
+                        creds: str | None = None) -> str | None:
         """The digest of the manifest `repository:reference` names (None if absent)."""
         accept = ", ".join(MEDIA_TYPES)
-        response = self._get(f"/v2/{repository}/manifests/{reference}", accept)
+        response = self._get(f"/v2/{repository}/manifests/{reference}", accept, creds)
         if response.status == 404:
             return None
         assert response.status == 200, (response.status, response.data[:300])
@@ -171,8 +174,21 @@ def write_layout(folder: Path, images: dict[str, list[bytes]]) -> dict[str, str]
     return digests
 
 
+def htpasswd(path: Path, user: str, password: str) -> Path:
+    """An htpasswd file (bcrypt, as the registry requires) with one user."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        import crypt  # libxcrypt's bcrypt: no extra package
+
+        hashed = crypt.crypt(password, crypt.mksalt(crypt.METHOD_BLOWFISH))
+    path.write_text(f"{user}:{hashed}\n")
+    return path
+
+
 def push_images(registry: Registry, images: dict[str, list[bytes]], workdir: Path,
-                docker_format: tuple[str, ...] = ()) -> dict[str, str]:
+                docker_format: tuple[str, ...] = (), creds: str | None = None) -> dict[str, str]:
     """Build each image (`repo:tag` -> layers) and push it to `registry`; images named in
     `docker_format` are pushed as Docker schema 2. Returns `repo:tag` -> the registry's digest
     of it (read back through the registry's API)."""
@@ -185,10 +201,12 @@ def push_images(registry: Registry, images: dict[str, list[bytes]], workdir: Pat
     digests = {}
     for ref, name in names.items():
         fmt = ["--format", "v2s2"] if ref in docker_format else []
+        if creds:
+            fmt += ["--dest-creds", creds]
         subprocess.run([exe, "--policy", str(policy), "copy", "-q", *fmt,
                         "--dest-tls-verify=false", f"oci:{layout}:{name}",
                         f"docker://{registry.host}/{ref}"], check=True, capture_output=True)
         repository, _, tag = ref.rpartition(":")
-        digests[ref] = registry.manifest_digest(repository, tag)
+        digests[ref] = registry.manifest_digest(repository, tag, creds)
     shutil.rmtree(layout)
     return digests

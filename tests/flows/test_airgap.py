@@ -8,6 +8,7 @@ The drill in a network namespace with no route out is tests/flows/test_airgap_dr
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import os
@@ -28,7 +29,7 @@ from argo_delivery.images import mirror_component, parse_image
 from argo_delivery.skopeo import Skopeo
 from argo_delivery.versionhash import version_hash, version_name
 from tests.gitrepos import commit_files, make_repo
-from tests.registry import Registry, layer, need, push_images
+from tests.registry import Registry, htpasswd, layer, need, push_images
 
 BASE = layer({"bin/base": b"base layer shared by every image\n" * 2000})
 
@@ -168,6 +169,38 @@ def test_lock_reports_an_image_the_registry_does_not_have(source, tmp_path):
     assert f"{source.host}/team/nothing:9" in result.output
     assert "the lock was not written" in result.output
     assert not (tmp_path / "lock.yaml").exists()
+
+
+def test_lock_uses_the_registry_credentials_of_the_usual_docker_config(tmp_path, monkeypatch):
+    """A source registry that wants a password: refused without credentials, locked with the
+    ones in ~/.docker/config.json (what `docker login` writes)."""
+    user, password = "ci", "s3cret-" + os.urandom(4).hex()
+    with Registry(tmp_path / "private", htpasswd=htpasswd(tmp_path / "htpasswd", user,
+                                                          password)) as private:
+        creds = f"{user}:{password}"
+        digests = push_images(private, {"team/secret:1": [BASE, app_layer("secret")]}, tmp_path,
+                              creds=creds)
+        (tmp_path / "pod.yaml").write_text(yaml.safe_dump({
+            "apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"},
+            "spec": {"containers": [{"name": "c", "image": f"{private.host}/team/secret:1"}]}}))
+        home = tmp_path / "home"
+        home.mkdir()
+        for name in ("REGISTRY_AUTH_FILE", "XDG_RUNTIME_DIR", "DOCKER_CONFIG"):
+            monkeypatch.delenv(name, raising=False)
+        monkeypatch.setenv("HOME", str(home))
+        argv = ["images", "lock", str(tmp_path / "pod.yaml"), "-o", str(tmp_path / "lock.yaml"),
+                "--insecure-registry", private.host]
+        refused = CliRunner().invoke(main, argv)
+        assert refused.exit_code == 1, refused.output
+        assert "authentication required" in refused.output.lower() or \
+            "unauthorized" in refused.output.lower(), refused.output
+        (home / ".docker").mkdir()
+        (home / ".docker" / "config.json").write_text(json.dumps({"auths": {private.host: {
+            "auth": base64.b64encode(creds.encode()).decode()}}}))
+        locked = CliRunner().invoke(main, argv)
+        assert locked.exit_code == 0, locked.output
+        assert ImagesLock.read(tmp_path / "lock.yaml").images[
+            f"{private.host}/team/secret:1"].digest == digests["team/secret:1"]
 
 
 def test_a_tag_moved_after_locking_changes_nothing_that_is_packed(source, repos, tmp_path):
