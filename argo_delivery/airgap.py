@@ -75,16 +75,6 @@ def _quiet(_event: str, _facts: dict[str, Any]) -> None:
 
 # --- rendering a component's deploy manifests ---------------------------------------------------
 
-def _tool(name: str) -> Path:
-    from argo_delivery.upstream import tool_path
-
-    exe = tool_path(name)
-    if exe is None:
-        raise AirgapError(f"{name} is not built (looked in $ARGO_DELIVERY_BIN, .cache/bin/ and "
-                          "PATH); build it with `make tools`")
-    return exe
-
-
 def _run(argv: list[str], what: str, **kwargs: Any) -> str:
     proc = subprocess.run(argv, capture_output=True, text=True, check=False, **kwargs)
     if proc.returncode != 0:
@@ -115,7 +105,13 @@ def render_component(source: Path, out: Path, shown: str) -> list[str]:
         (out / RENDERED).write_text(proc.stdout)
         return [RENDERED]
     if any((source / name).is_file() for name in KUSTOMIZATION_FILES):
-        text = _run([str(_tool("kustomize")), "build", str(source)], f"kustomize build {shown}")
+        from argo_delivery.imagefinder import FinderError, built_tool
+
+        try:
+            kustomize = built_tool("kustomize")
+        except FinderError as exc:
+            raise AirgapError(str(exc)) from None
+        text = _run([str(kustomize), "build", str(source)], f"kustomize build {shown}")
         (out / RENDERED).write_text(text)
         return [RENDERED]
     written = []

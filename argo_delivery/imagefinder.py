@@ -688,12 +688,13 @@ def _scan_documents(scanner: _Scanner, documents: Iterable[Any], shown: str,
         scanner.scan(document, _Object(shown, index, "", "", None, kustomization))
 
 
-def _kustomize() -> Path:
+def built_tool(name: str) -> Path:
+    """kustomize or helm, as `make tools` builds them; FinderError naming the fix if missing."""
     from argo_delivery.upstream import tool_path
 
-    exe = tool_path("kustomize")
+    exe = tool_path(name)
     if exe is None:
-        raise FinderError("kustomize is not built (looked in $ARGO_DELIVERY_BIN, .cache/bin/ and "
+        raise FinderError(f"{name} is not built (looked in $ARGO_DELIVERY_BIN, .cache/bin/ and "
                           "PATH); build it with `make tools`")
     return exe
 
@@ -701,7 +702,7 @@ def _kustomize() -> Path:
 def _build_kustomization(scanner: _Scanner, folder: Path, shown: str) -> None:
     """`kustomize build` the folder, through an overlay that only asks kustomize to annotate
     each object with the file it came from (so images are located in their files)."""
-    exe = _kustomize()
+    exe = built_tool("kustomize")
     with tempfile.TemporaryDirectory(prefix="argo-delivery-kustomize-") as wrapper:
         base = os.path.relpath(folder.resolve(), wrapper)
         Path(wrapper, "kustomization.yaml").write_text(json.dumps(
@@ -738,16 +739,6 @@ def _build_kustomization(scanner: _Scanner, folder: Path, shown: str) -> None:
             scanner.scan(document, _Object(file, None, "", "", None, shown))
 
 
-def _helm() -> Path:
-    from argo_delivery.upstream import tool_path
-
-    exe = tool_path("helm")
-    if exe is None:
-        raise FinderError("helm is not built (looked in $ARGO_DELIVERY_BIN, .cache/bin/ and PATH); "
-                          "build it with `make tools`")
-    return exe
-
-
 @dataclass(frozen=True)
 class _HelmInputs:
     """The values every chart is rendered with: `-f FILE` then `--set K=V`, in order."""
@@ -777,7 +768,7 @@ def helm_template(folder: Path, helm: _HelmInputs | None = None) -> subprocess.C
     temporary folder, none of the caller's `HELM_*` variables, no kubeconfig, so nothing of
     this machine changes what is rendered). TimeoutExpired after HELM_TIMEOUT seconds;
     FinderError if helm is not built or cannot run."""
-    exe = _helm()
+    exe = built_tool("helm")
     with tempfile.TemporaryDirectory(prefix="argo-delivery-helm-") as home:
         env = {k: v for k, v in os.environ.items() if not k.startswith("HELM_")}
         env.update(HELM_CACHE_HOME=os.path.join(home, "cache"),

@@ -9,23 +9,17 @@ The end-to-end suite runs the whole export on the real controllers
 from __future__ import annotations
 
 import json
-import secrets
 
 import pytest
 import yaml
 
 from argo_delivery.bundle import build_bundle
 from argo_delivery.config import default_config_text, parse_config
-from argo_delivery.versionhash import version_name
+from tests.flows.test_run_stream_step import NS, RECORDER, VERSIONS, WORKFLOWS, new_version
 from tests.stepscripts import run_step, script_template
 
 pytestmark = pytest.mark.apiserver
 
-NS = "core-team"
-VERSIONS = f"/apis/argo-delivery.io/v1alpha1/namespaces/{NS}/versions"
-WORKFLOWS = f"/apis/argoproj.io/v1alpha1/namespaces/{NS}/workflows"
-RECORDER = "argo-delivery-stream-recorder"
-WRITER = "argo-delivery-version-writer"
 EXPORTER = "argo-delivery-airgap-exporter"
 KEY = f"argo-delivery/airgap/{NS}/{{version}}.airgap.tar"
 
@@ -66,18 +60,6 @@ def run(kube, installed, tmp_path):
         return result, (json.loads(out.read_text()) if out.exists() else None)
 
     return run_step_as_argo
-
-
-def new_version(kube) -> str:
-    digest = "sha256:" + secrets.token_hex(32)
-    name = version_name(NS, digest)
-    kube.request("POST", VERSIONS, {
-        "apiVersion": "argo-delivery.io/v1alpha1", "kind": "Version", "metadata": {"name": name},
-        "spec": {"project": NS, "hash": digest, "components": [
-            {"name": n, "repo": f"https://github.com/acme-platform/{n}",
-             "commit": secrets.token_hex(20)} for n in ("api", "web", "worker")]}},
-        token=kube.token_for(NS, WRITER))
-    return name
 
 
 def release(kube, name: str) -> None:
