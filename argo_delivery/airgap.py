@@ -371,6 +371,7 @@ def pack(stage_sources: Callable[[Path], dict[str, Any]], out: Path, *, skopeo: 
     With `lock`, its digests are used for the images it holds (a tag moved since changes
     nothing); every other image is resolved against its registry now.
     """
+    out.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="argo-delivery-pack-", dir=out.parent) as tmp:
         stage = Path(tmp, "stage")
         stage.mkdir()

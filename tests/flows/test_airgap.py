@@ -277,10 +277,10 @@ def test_pack_holds_manifests_images_lock_index_and_sums(source, repos, tmp_path
 
 
 def test_pack_is_deterministic(source, repos, tmp_path):
-    first = pack_version(repos, source, tmp_path / "a.tar").archive.read_bytes()
+    first = pack_version(repos, source, tmp_path / "new" / "a.tar").archive.read_bytes()
     second = pack_version(repos, source, tmp_path / "b.tar").archive.read_bytes()
     assert hashlib.sha256(first).hexdigest() == hashlib.sha256(second).hexdigest()
-    with tarfile.open(tmp_path / "a.tar") as tar:
+    with tarfile.open(tmp_path / "new" / "a.tar") as tar:
         for member in tar.getmembers():
             assert (member.mtime, member.uid, member.gid, member.uname, member.gname) == \
                 (0, 0, 0, "", "")
