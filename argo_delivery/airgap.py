@@ -75,8 +75,14 @@ def _quiet(_event: str, _facts: dict[str, Any]) -> None:
 
 # --- rendering a component's deploy manifests ---------------------------------------------------
 
-def _run(argv: list[str], what: str, **kwargs: Any) -> str:
-    proc = subprocess.run(argv, capture_output=True, text=True, check=False, **kwargs)
+def _run(argv: list[str], what: str, timeout: float = 600, **kwargs: Any) -> str:
+    try:
+        proc = subprocess.run(argv, capture_output=True, text=True, check=False,
+                              stdin=subprocess.DEVNULL, timeout=timeout, **kwargs)
+    except subprocess.TimeoutExpired:
+        raise AirgapError(f"{what}: no answer within {timeout:.0f} s") from None
+    except OSError as exc:
+        raise AirgapError(f"{what}: cannot run {argv[0]}: {exc.strerror or exc}") from None
     if proc.returncode != 0:
         raise AirgapError(f"{what} failed (exit {proc.returncode}): {proc.stderr.strip()}")
     return proc.stdout
@@ -134,7 +140,7 @@ def _git_tree(repo: str, commit: str, directory: Path, component: str) -> None:
     env = {**os.environ, "GIT_TERMINAL_PROMPT": "0"}
     _run(["git", "init", "-q", str(directory)], "git init", env=env)
     _run(["git", "-C", str(directory), "fetch", "-q", "--depth", "1", repo, commit],
-         f"component {component}: git fetch {repo} {commit}", env=env, timeout=600)
+         f"component {component}: git fetch {repo} {commit}", env=env)
     _run(["git", "-C", str(directory), "checkout", "-q", "FETCH_HEAD"],
          f"component {component}: git checkout {commit}", env=env)
     head = _run(["git", "-C", str(directory), "rev-parse", "HEAD"], "git rev-parse").strip()
