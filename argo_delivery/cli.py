@@ -1782,11 +1782,12 @@ def airgap_unpack(archive: str, registry: str, key: str | None, out_dir: str | N
     progress.stop()
     _stdout.print(f"{out}: {_count(len(result.pushed), 'image')} pushed to {registry}, "
                   f"{_count(result.rewritten, 'reference')} rewritten")
-    via = sorted({loc.get("via", "") for image in result.index["images"]
-                  for loc in image["locations"] if loc.get("via")})
-    if via:
-        _note("images the controllers choose (set them in the controllers' config): "
-              + "; ".join(via))
+    # images no manifest field names (argoexec, Argo Events, JetStream): the controllers
+    # choose them, so their settings must point at the site registry
+    sites = {p["image"]: p["site"] for p in result.pushed}
+    for image in result.index["images"]:
+        if not any(not loc.get("via") for loc in image["locations"]):
+            _note(f"set in the controllers' config: {image['image']} -> {sites[image['image']]}")
     if apply_:
         from argo_delivery.apply import ApplyError, Cluster, context_namespace
 
