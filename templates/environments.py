@@ -30,8 +30,15 @@ from argo_delivery.capability import Capability, SensorTrigger
 from argo_delivery.config import PlatformConfig, Project
 from argo_delivery.envmodel import FINALIZER as FINALIZER_ENVIRONMENT
 from argo_delivery.eventsources import environments as environments_source
-from argo_delivery.naming import (ANNOTATION_EXPIRES, ANNOTATION_RESTORED, ANNOTATION_TTL, API_VERSION,
-                                  GROUP, LABEL_PROJECT, VERB_RESTORE)
+from argo_delivery.naming import (
+    ANNOTATION_EXPIRES,
+    ANNOTATION_RESTORED,
+    ANNOTATION_TTL,
+    API_VERSION,
+    GROUP,
+    LABEL_PROJECT,
+    VERB_RESTORE,
+)
 from argo_delivery.sensors import on_environment
 
 from . import reaper, vend
