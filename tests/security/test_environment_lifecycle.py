@@ -61,7 +61,7 @@ def installed(kube):
 
 def send(kube, method: str, path: str, user, body=None, *, dry_run: bool = False,
          content_type: str = "application/json"):
-    """One request as `user` (impersonated); (status, answer or message)."""
+    """One request as `user` (impersonated; None: the admin); (status, answer or message)."""
     try:
         return 200, kube.request(method, path, body, as_user=user, content_type=content_type,
                                      query={"dryRun": "All"} if dry_run else None)
@@ -73,7 +73,7 @@ def refused(request) -> None:
     """Policies act once the API server's informers have them: wait for the first 422."""
     deadline = time.monotonic() + 60
     while request()[0] != 422:
-        assert time.monotonic() < deadline, "the environment policies never took effect"
+        assert time.monotonic() < deadline, "the policies never took effect"
         time.sleep(0.5)
 
 

@@ -12,14 +12,12 @@ impersonated by the admin (who holds every verb, `restore` included).
 
 from __future__ import annotations
 
-import time
-
 import pytest
 
 from argo_delivery.config import default_config_text, parse_config
 from argo_delivery.naming import ANNOTATION_RESTORED, GROUP_VERSION
 from argo_delivery.tenancy import project_resources
-from tests.kube_server import ApiError
+from tests.security.test_environment_lifecycle import refused, send
 
 pytestmark = pytest.mark.apiserver
 
@@ -73,24 +71,6 @@ def installed(kube):
             for plural in ("validatingadmissionpolicybindings", "validatingadmissionpolicies"):
                 kube.request("DELETE", f"/apis/admissionregistration.k8s.io/v1/{plural}/{name}",
                              ok=(404,))
-
-
-def send(kube, method: str, path: str, user, body=None, *, dry_run: bool = False,
-         content_type: str = "application/json"):
-    """One request as `user` (impersonated; None: the admin); (status, answer or message)."""
-    try:
-        return 200, kube.request(method, path, body, as_user=user, content_type=content_type,
-                                 query={"dryRun": "All"} if dry_run else None)
-    except ApiError as exc:
-        return exc.status, exc.message
-
-
-def refused(request) -> None:
-    """Policies act once the API server's informers have them: wait for the first 422."""
-    deadline = time.monotonic() + 60
-    while request()[0] != 422:
-        assert time.monotonic() < deadline, "the policies never took effect"
-        time.sleep(0.5)
 
 
 def environment(owner: str, *, annotations: dict | None = None, ttl: str | None = None) -> dict:
