@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from argo_delivery import envmodel
+from argo_delivery.apply import NO_PARAMS, PARAM_WAIT_SECONDS  # a lagging policy parameter
 from argo_delivery.naming import ANNOTATION_RESTORED, GROUP_VERSION, LABEL_PROJECT
 
 __all__ = ["FILE_API_VERSION", "FILE_KIND", "ImportPlan", "StateError", "StateClient",
@@ -46,8 +47,6 @@ KINDS = (("Project", "projects"), ("Version", "versions"), ("Environment", "envi
 MARKED = {"Version", "Environment"}   # what the Sensors watch: created with the restore marker
 PAGE = 500
 WORKERS = 16
-NO_PARAMS = "no params found"          # a policy whose parameter informer lags: try again
-PARAM_WAIT_SECONDS = 30
 # Metadata the API server owns, never exported or compared.
 _SERVER_FIELDS = ("uid", "resourceVersion", "managedFields", "creationTimestamp", "generation",
                   "selfLink", "deletionTimestamp", "deletionGracePeriodSeconds")
