@@ -853,14 +853,19 @@ def _versions_client(kubeconfig: str | None, context: str | None, namespace: str
 
 
 @contextlib.contextmanager
-def _versions_errors():
-    """A VersionsError ends the command: exit 2 for usage, 1 for a refusal or a failure."""
-    from argo_delivery.versions import VersionsError
-
+def _ending_on(error: type[Exception]):
+    """An `error` (one with a `usage` flag) ends the command: exit 2 for usage, 1 for a
+    refusal or a failure."""
     try:
         yield
-    except VersionsError as exc:
-        _fail(str(exc), EXIT_USAGE if exc.usage else EXIT_FINDINGS)
+    except error as exc:
+        _fail(str(exc), EXIT_USAGE if getattr(exc, "usage", False) else EXIT_FINDINGS)
+
+
+def _versions_errors():
+    from argo_delivery.versions import VersionsError
+
+    return _ending_on(VersionsError)
 
 
 def _print_wide(*renderables: Any) -> None:
@@ -1871,14 +1876,10 @@ _STATE_EXIT = ("Exit codes: 0 done, 1 refused (an object differs, the API server
                "failed, 2 usage (a bad file or flag) or kubeconfig error.")
 
 
-@contextlib.contextmanager
 def _state_errors():
     from argo_delivery.state import StateError
 
-    try:
-        yield
-    except StateError as exc:
-        _fail(str(exc), EXIT_USAGE if exc.usage else EXIT_FINDINGS)
+    return _ending_on(StateError)
 
 
 def _state_progress(description: str, total: int | None):

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import base64
 import concurrent.futures
+import contextlib
 import json
 import os
 import re
@@ -418,6 +419,20 @@ class KubeServer:
         if not 200 <= r.status < 300 and r.status not in ok:
             raise ApiError(method, path, r.status, answer)
         return answer
+
+    @contextlib.contextmanager
+    def policies_kept_as_found(self, names: Iterable[str]):
+        """Around a test that applies ValidatingAdmissionPolicies `names` (and their bindings):
+        afterwards, those that did not exist before (a bundle may have installed them) are
+        removed."""
+        base = "/apis/admissionregistration.k8s.io/v1"
+        existed = {name: self.request("GET", f"{base}/validatingadmissionpolicies/{name}",
+                                      ok=(404,)).get("kind") for name in names}
+        yield
+        for name, kind in existed.items():
+            if not kind:
+                for plural in ("validatingadmissionpolicybindings", "validatingadmissionpolicies"):
+                    self.request("DELETE", f"{base}/{plural}/{name}", ok=(404,))
 
     # ---------------------------------------------------------------- discovery
     def resource_for(self, api_version: str, kind: str, *, refresh: bool = False) -> dict:

@@ -87,25 +87,18 @@ def policies(kube, project):
     from argo_delivery.config import load_default
     from argo_delivery.templates.environments import lifecycle_policy, request_policy
 
-    existed = {name: kube.request("GET", "/apis/admissionregistration.k8s.io/v1/"
-                                  f"validatingadmissionpolicies/{name}", ok=(404,)).get("kind")
-               for name in POLICIES}
-    config = load_default()
-    kube.apply([*request_policy(config), *lifecycle_policy(config)], field_manager="argo-delivery")
-    forged = environment("not-bob")
-    assert POLICIES[0] in probe(kube, lambda: kube.request(
-        "POST", ENVS, forged, as_user=("bob", DEVELOPER_GROUPS[:1]), query={"dryRun": "All"}))
-    nias = kube.request("POST", ENVS, environment("nia", name="clie-probe"),
-                        as_user=("nia", DEVELOPER_GROUPS[1:]))
-    assert POLICIES[1] in probe(kube, lambda: kube.request(
-        "DELETE", f"{ENVS}/{nias['metadata']['name']}", as_user=("bob", DEVELOPER_GROUPS[:1]),
-        query={"dryRun": "All"}))
-    yield
-    for name, kind in existed.items():
-        if not kind:
-            for plural in ("validatingadmissionpolicybindings", "validatingadmissionpolicies"):
-                kube.request("DELETE", f"/apis/admissionregistration.k8s.io/v1/{plural}/{name}",
-                             ok=(404,))
+    with kube.policies_kept_as_found(POLICIES):
+        config = load_default()
+        kube.apply([*request_policy(config), *lifecycle_policy(config)], field_manager="argo-delivery")
+        forged = environment("not-bob")
+        assert POLICIES[0] in probe(kube, lambda: kube.request(
+            "POST", ENVS, forged, as_user=("bob", DEVELOPER_GROUPS[:1]), query={"dryRun": "All"}))
+        nias = kube.request("POST", ENVS, environment("nia", name="clie-probe"),
+                            as_user=("nia", DEVELOPER_GROUPS[1:]))
+        assert POLICIES[1] in probe(kube, lambda: kube.request(
+            "DELETE", f"{ENVS}/{nias['metadata']['name']}", as_user=("bob", DEVELOPER_GROUPS[:1]),
+            query={"dryRun": "All"}))
+        yield
 
 
 @pytest.fixture(scope="module")

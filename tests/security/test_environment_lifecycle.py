@@ -42,21 +42,14 @@ def installed(kube):
     text = default_config_text().replace("namespace: core-team", f"namespace: {NS}")
     config = parse_config(text, "seclc-platform.yaml")
     [core] = [p for p in config.projects if p.name == PROJECT]
-    existed = {name: kube.request("GET", "/apis/admissionregistration.k8s.io/v1/"
-                                  f"validatingadmissionpolicies/{name}", ok=(404,)).get("kind")
-               for name in POLICIES}
-    kube.apply(project_resources(core, config), field_manager="seclc-test")
-    kube.apply([*request_policy(config), *lifecycle_policy(config)], field_manager="argo-delivery")
-    refused(lambda: send(kube, "POST", ENVS, DEV, environment("someone-else"), dry_run=True))
-    probe = send(kube, "POST", ENVS, DEV2, environment(DEV2[0]))[1]
-    refused(lambda: send(kube, "DELETE", f"{ENVS}/{probe['metadata']['name']}", DEV,
-                         dry_run=True))
-    yield
-    for name, kind in existed.items():
-        if not kind:
-            for plural in ("validatingadmissionpolicybindings", "validatingadmissionpolicies"):
-                kube.request("DELETE", f"/apis/admissionregistration.k8s.io/v1/{plural}/{name}",
-                             ok=(404,))
+    with kube.policies_kept_as_found(POLICIES):
+        kube.apply(project_resources(core, config), field_manager="seclc-test")
+        kube.apply([*request_policy(config), *lifecycle_policy(config)], field_manager="argo-delivery")
+        refused(lambda: send(kube, "POST", ENVS, DEV, environment("someone-else"), dry_run=True))
+        probe = send(kube, "POST", ENVS, DEV2, environment(DEV2[0]))[1]
+        refused(lambda: send(kube, "DELETE", f"{ENVS}/{probe['metadata']['name']}", DEV,
+                             dry_run=True))
+        yield
 
 
 def send(kube, method: str, path: str, user, body=None, *, dry_run: bool = False,

@@ -45,32 +45,25 @@ def installed(kube):
     text = default_config_text().replace("namespace: core-team", f"namespace: {NS}")
     config = parse_config(text, "secrs-platform.yaml")
     [core] = [p for p in config.projects if p.name == PROJECT]
-    existed = {name: kube.request("GET", "/apis/admissionregistration.k8s.io/v1/"
-                                  f"validatingadmissionpolicies/{name}", ok=(404,)).get("kind")
-               for name in POLICIES}
-    kube.apply(project_resources(core, config), field_manager="secrs-test")
-    # the writer's right to create Versions (the bundle's Role; here the bare rule)
-    kube.apply([
-        {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role",
-         "metadata": {"name": "secrs-writer", "namespace": NS},
-         "rules": [{"apiGroups": ["argo-delivery.io"], "resources": ["versions"],
-                    "verbs": ["create", "get"]}]},
-        {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
-         "metadata": {"name": "secrs-writer", "namespace": NS},
-         "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role",
-                     "name": "secrs-writer"},
-         "subjects": [{"kind": "ServiceAccount", "name": "argo-delivery-version-writer",
-                       "namespace": NS}]}], field_manager="secrs-test")
-    kube.apply([*request_policy(config), *lifecycle_policy(config), *version_policy(config),
-                *approval_policy(config)], field_manager="argo-delivery")
-    refused(lambda: send(kube, "POST", ENVS, DEV, environment("someone-else"), dry_run=True))
-    refused(lambda: send(kube, "POST", VERSIONS, ADMIN, version(), dry_run=True))
-    yield
-    for name, kind in existed.items():
-        if not kind:
-            for plural in ("validatingadmissionpolicybindings", "validatingadmissionpolicies"):
-                kube.request("DELETE", f"/apis/admissionregistration.k8s.io/v1/{plural}/{name}",
-                             ok=(404,))
+    with kube.policies_kept_as_found(POLICIES):
+        kube.apply(project_resources(core, config), field_manager="secrs-test")
+        # the writer's right to create Versions (the bundle's Role; here the bare rule)
+        kube.apply([
+            {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role",
+             "metadata": {"name": "secrs-writer", "namespace": NS},
+             "rules": [{"apiGroups": ["argo-delivery.io"], "resources": ["versions"],
+                        "verbs": ["create", "get"]}]},
+            {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
+             "metadata": {"name": "secrs-writer", "namespace": NS},
+             "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role",
+                         "name": "secrs-writer"},
+             "subjects": [{"kind": "ServiceAccount", "name": "argo-delivery-version-writer",
+                           "namespace": NS}]}], field_manager="secrs-test")
+        kube.apply([*request_policy(config), *lifecycle_policy(config), *version_policy(config),
+                    *approval_policy(config)], field_manager="argo-delivery")
+        refused(lambda: send(kube, "POST", ENVS, DEV, environment("someone-else"), dry_run=True))
+        refused(lambda: send(kube, "POST", VERSIONS, ADMIN, version(), dry_run=True))
+        yield
 
 
 def environment(owner: str, *, annotations: dict | None = None, ttl: str | None = None) -> dict:
