@@ -75,6 +75,16 @@ $(BIN)/helm: tools/helm/go.mod tools/helm/go.sum
 	  -ldflags "-s -w -X helm.sh/helm/v4/internal/version.version=$$version" \
 	  -o ../../$@ helm.sh/helm/v4/cmd/helm
 
+# promtool (`promtool test rules` for the PrometheusRule's unit tests, tests/monitoring): a
+# wrapper module like tools/helm, built from Prometheus's module with its release build tags
+# (netgo) and its version stamped; the UI assets are not needed. About 10 minutes cold.
+$(BIN)/promtool: tools/promtool/go.mod tools/promtool/go.sum
+	@mkdir -p $(BIN)
+	cd tools/promtool && version=$$(go list -m -f '{{.Version}}' github.com/prometheus/prometheus) && \
+	  CGO_ENABLED=0 go build -buildvcs=false -trimpath -tags netgo \
+	  -ldflags "-s -w -X github.com/prometheus/common/version.Version=$$version" \
+	  -o ../../$@ github.com/prometheus/prometheus/cmd/promtool
+
 # ---- OpenTofu, offline (tests/tofu.py): the CLI and the project's fake cloud provider, laid out
 # as a filesystem mirror, so that no registry is ever asked. tools/tofu is a wrapper module
 # (`tool` directive; the godebug block and the replace are copied from OpenTofu's go.mod, which
