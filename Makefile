@@ -52,7 +52,16 @@ debs:
 	  apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$missing; \
 	fi
 
-tools: $(TOOL_BINS)
+# CRDs from Go modules (tools/crds/*/go.mod): downloaded into the module cache, not built.
+CRD_MODULES := $(wildcard tools/crds/*/go.mod)
+CRD_STAMPS := $(patsubst tools/crds/%/go.mod,$(STAMPS)/crds-%,$(CRD_MODULES))
+
+tools: $(TOOL_BINS) $(CRD_STAMPS)
+
+$(STAMPS)/crds-%: tools/crds/%/go.mod tools/crds/%/go.sum
+	@mkdir -p $(STAMPS)
+	cd tools/crds/$* && go mod download all
+	@touch $@
 
 .SECONDEXPANSION:
 $(BIN)/%: tools/%/go.mod tools/%/go.sum $$(wildcard tools/%/*.go)
