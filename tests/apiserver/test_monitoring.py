@@ -46,9 +46,14 @@ def test_rule_and_monitors_are_accepted_and_stored(kube, monitoring):
     dry = kube.apply(monitoring, dry_run=True)
     assert [d["kind"] for d in dry] == [r["kind"] for r in monitoring]
     stored = kube.apply(monitoring)
-    for resource, answer in zip(monitoring, stored, strict=True):
-        # kept as written (the schema adds its defaults, e.g. a relabeling's action: replace)
-        assert _within(resource["spec"], answer["spec"]), resource["metadata"]["name"]
+    try:
+        for resource, answer in zip(monitoring, stored, strict=True):
+            # kept as written (the schema adds its defaults, e.g. a relabeling's action: replace)
+            assert _within(resource["spec"], answer["spec"]), resource["metadata"]["name"]
+    finally:   # the session's other tests see the default bundle only
+        for resource in monitoring:
+            kube.request("DELETE", kube.path_for(resource["apiVersion"], resource["kind"],
+                                                 resource["metadata"]["name"], NS))
 
 
 def _within(ours, stored) -> bool:

@@ -234,7 +234,7 @@ def test_the_reaper_deletes_warns_retries_and_a_dry_run_only_reports(kube, steps
     assert "unclaimed" in report["retryVend"] and "stuck" not in report["retryVend"]
     assert get(kube, "expired")["metadata"]["name"] == "expired"     # untouched
     assert outputs["metric-action-deleted"] == outputs["metric-action-warned"] == "0"
-    assert int(outputs["metric-phase-none"]) >= 4 and outputs["metric-phase-provisioning"] == "1"
+    assert int(outputs["metric-phase-none"]) >= 4 and int(outputs["metric-phase-provisioning"]) >= 1
     assert int(outputs["metric-overdue"]) < 60                        # "expired": 1s TTL, 1.5s ago
     result, outputs = steps.run("reap", env={"AD_UNCLAIMED_SECONDS": "1"})
     assert result.returncode == 0, result.stdout + result.stderr
