@@ -209,6 +209,7 @@ bench: install tools e2e-tools debs
 	$(PY) bench/streams.py
 	$(PY) bench/vend.py
 	$(PY) bench/airgap.py
+	$(PY) bench/state.py
 
 # The code (ruff) and the example bundle (argo-delivery lint, Argo's validators included).
 lint: install tools

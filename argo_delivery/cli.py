@@ -1,6 +1,7 @@
 """The `argo-delivery` command line: render, lint, verify, init, schema, hash, version,
 completion, apply, diff, doctor, `versions` (list, show, approve, rerun, wait: the logic is
-in argo_delivery/versions.py) and `envs` (create, list, show, kubeconfig, extend, delete: in
+in argo_delivery/versions.py), `state` (export, import: in argo_delivery/state.py) and `envs`
+(create, list, show, kubeconfig, extend, delete: in
 argo_delivery/environments_cli.py).
 
 Heavy modules (hera, jsonschema, the renderers) are imported inside the commands that need
@@ -1782,11 +1783,12 @@ def airgap_unpack(archive: str, registry: str, key: str | None, out_dir: str | N
     progress.stop()
     _stdout.print(f"{out}: {_count(len(result.pushed), 'image')} pushed to {registry}, "
                   f"{_count(result.rewritten, 'reference')} rewritten")
-    via = sorted({loc.get("via", "") for image in result.index["images"]
-                  for loc in image["locations"] if loc.get("via")})
-    if via:
-        _note("images the controllers choose (set them in the controllers' config): "
-              + "; ".join(via))
+    # images no manifest field names (argoexec, Argo Events, JetStream): the controllers
+    # choose them, so their settings must point at the site registry
+    sites = {p["image"]: p["site"] for p in result.pushed}
+    for image in result.index["images"]:
+        if not any(not loc.get("via") for loc in image["locations"]):
+            _note(f"set in the controllers' config: {image['image']} -> {sites[image['image']]}")
     if apply_:
         from argo_delivery.apply import ApplyError, Cluster, context_namespace
 
@@ -1861,6 +1863,126 @@ def airgap_verify(archive: str, key: str | None) -> None:
     signed = " signature checked," if key else ""
     _stdout.print(f"{archive}: {index['kind']} {index['source'].get('version')},{signed} "
                   f"{_count(len(index['images']), 'image')}, every checksum matches")
+
+
+# --- state: backup and restore of the data store (argo_delivery/state.py) ------------------
+
+_STATE_EXIT = ("Exit codes: 0 done, 1 refused (an object differs, the API server said no) or "
+               "failed, 2 usage (a bad file or flag) or kubeconfig error.")
+
+
+@contextlib.contextmanager
+def _state_errors():
+    from argo_delivery.state import StateError
+
+    try:
+        yield
+    except StateError as exc:
+        _fail(str(exc), EXIT_USAGE if exc.usage else EXIT_FINDINGS)
+
+
+def _state_progress(description: str, total: int | None):
+    """A rich progress bar on stderr (a terminal only: a pipe gets the summary line)."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                   TimeElapsedColumn(), console=_stderr, transient=True,
+                   disable=not _stderr.is_terminal)
+    task = bar.add_task(description, total=total)
+    return bar, task
+
+
+@main.group(epilog="\b\nExamples:\n"
+                   "  argo-delivery state export backup.json\n"
+                   "  argo-delivery state export backup.json --include-terraform-state\n"
+                   "  argo-delivery state import backup.json --dry-run\n"
+                   "  argo-delivery state import backup.json\n\n" + _STATE_EXIT)
+def state() -> None:
+    """Backup and restore: every Project, Version and Environment, with its status, in one file.
+
+    Import restores onto a cluster with the bundle applied, without running flows again (no
+    alpha run, no vend): see "Backup and restore" in the README.
+    """
+
+
+@state.command("export", epilog="\b\nExamples:\n"
+                                "  argo-delivery state export backup.json\n"
+                                "  argo-delivery state export backup.json --include-terraform-state\n\n"
+                                + _STATE_EXIT)
+@click.argument("file", type=click.Path(dir_okay=False))
+@click.option("--include-terraform-state", is_flag=True,
+              help="Also each Environment's Terraform state and outputs Secrets (and its reader "
+                   "Role): the file is then sensitive, written with mode 0600.")
+@_kube_options
+def state_export(file: str, include_terraform_state: bool, kubeconfig: str | None,
+                 context: str | None) -> None:
+    """Write every Project, Version and Environment of the cluster, with its status, to FILE."""
+    from argo_delivery.state import StateClient, export_state, write_state_file
+
+    with _state_errors():
+        client = StateClient.connect(kubeconfig, context)
+        bar, task = _state_progress("export", None)
+        with bar:
+            document = export_state(client, include_terraform_state=include_terraform_state,
+                                    progress=lambda kind, n: bar.advance(task, n))
+        try:
+            write_state_file(file, document)
+        except OSError as exc:
+            _fail(f"cannot write {file}: {exc.strerror}", EXIT_USAGE)
+    counts = ", ".join(f"{n} {kind}" for kind, n in document["metadata"]["counts"].items())
+    if include_terraform_state:
+        _stderr.print(Text.assemble(("warning:", "bold yellow"), f" {file} holds Terraform state "
+                                    "and outputs (cloud credentials, kubeconfigs): it is written "
+                                    "with mode 0600; keep it as you keep those secrets"))
+    _stdout.print(f"exported {counts or 'nothing'} to {file}")
+
+
+@state.command("import", epilog="\b\nExamples:\n"
+                                "  argo-delivery state import backup.json --dry-run\n"
+                                "  argo-delivery state import backup.json\n"
+                                "  argo-delivery state import backup.json --overwrite\n\n"
+                                + _STATE_EXIT)
+@click.argument("file", type=click.Path(dir_okay=False))
+@click.option("--overwrite", is_flag=True,
+              help="Replace objects that exist and differ from the file (else: refused, by name).")
+@click.option("--dry-run", is_flag=True,
+              help="Compare, and let the API server check every write (dryRun=All); store nothing.")
+@_kube_options
+def state_import(file: str, overwrite: bool, dry_run: bool, kubeconfig: str | None,
+                 context: str | None) -> None:
+    """Restore FILE (from `state export`): create what is missing, then its status.
+
+    Versions and Environments are created with the annotation argo-delivery.io/restored, which
+    the Sensors skip: nothing runs again. Needs the custom verb `restore` (cluster admins).
+    """
+    from argo_delivery.state import (
+        StateClient,
+        import_state,
+        in_flight,
+        plan_import,
+        read_state_file,
+    )
+
+    with _state_errors():
+        document = read_state_file(file)
+        if document["metadata"].get("sensitive"):
+            _note(f"{file} holds Terraform state (sensitive)")
+        client = StateClient.connect(kubeconfig, context)
+        plan = plan_import(client, document, overwrite=overwrite)
+        bar, task = _state_progress("import" + (" (dry run)" if dry_run else ""), plan.writes)
+        with bar:
+            counts = import_state(client, document, plan, dry_run=dry_run,
+                                  progress=lambda n: bar.advance(task, n))
+    running = in_flight({"items": plan.create + [o for o, _ in plan.overwrite]})
+    if running:
+        _note(f"{len(running)} object(s) were in flight at export and are restored as they were "
+              f"(nothing runs them on: `versions rerun`, or delete and ask again): "
+              + ", ".join(running[:10]) + (" ..." if len(running) > 10 else ""))
+    verb = "would create" if dry_run else "created"
+    _stdout.print(f"{verb} {counts['created']}, completed {counts['completed']}, overwritten "
+                  f"{counts['overwritten']}, unchanged {counts['unchanged']}"
+                  + (f"; {counts['namespaces']} namespace(s) created" if counts["namespaces"]
+                     else ""))
 
 
 if __name__ == "__main__":

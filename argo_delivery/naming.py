@@ -16,9 +16,16 @@ LABEL_PROJECT = f"{GROUP}/project"
 
 ANNOTATION_TTL = f"{GROUP}/ttl"
 ANNOTATION_EXPIRES = f"{GROUP}/expires"
+# Set by `argo-delivery state import` on every Version and Environment it creates (the value:
+# when the state file was exported). The Sensors' ADD filters skip an object that carries it
+# (its flow already ran on the cluster it came from), and the admission policies let only a
+# user the authorizer allows the custom verb `restore` set it.
+ANNOTATION_RESTORED = f"{GROUP}/restored"
+VERB_RESTORE = "restore"
 
 __all__ = [
     "ANNOTATION_EXPIRES",
+    "ANNOTATION_RESTORED",
     "ANNOTATION_TTL",
     "API_VERSION",
     "GROUP",
@@ -30,6 +37,7 @@ __all__ = [
     "LABEL_VERSION",
     "PART_OF",
     "POD_SECURITY_LABELS",
+    "VERB_RESTORE",
     "bundle_labels",
 ]
 

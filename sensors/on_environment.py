@@ -4,7 +4,9 @@ Its dependencies, all on the project's event of the `environments` EventSource, 
 what changed, never on the object alone (an informer sends every existing Environment again
 as ADD when the EventSource restarts, and every status write as UPDATE):
 
-- `requested`: an ADD of an Environment with no phase yet and not being deleted -> vend;
+- `requested`: an ADD of an Environment with no phase yet, not being deleted and not restored
+  (annotation `argo-delivery.io/restored`: `argo-delivery state import` writes its status
+  after creating it, and its infrastructure already exists, with its Terraform state) -> vend;
 - `retry-vend`: an UPDATE that gives `argo-delivery.io/retry-vend` a new value on one with
   no phase yet (the reaper does, for an Environment no vend took: its ADD was lost, e.g.
   published before the Sensor subscribed) -> vend;
@@ -30,7 +32,7 @@ from argo_delivery.capability import SensorTrigger
 from argo_delivery.config import PlatformConfig, Project
 from argo_delivery.envmodel import RETRY_DESTROY_ANNOTATION, RETRY_VEND_ANNOTATION
 from argo_delivery.eventsources import environments as environments_source
-from argo_delivery.naming import LABEL_PROJECT
+from argo_delivery.naming import ANNOTATION_RESTORED, LABEL_PROJECT
 from argo_delivery.rbac import WORKFLOW_SUBMITTER, Account
 from argo_delivery.security import events_pod_template
 
@@ -61,9 +63,12 @@ def dependencies(project: Project) -> list[dict[str, Any]]:
     retry = _gjson_key(RETRY_DESTROY_ANNOTATION)
     retry_vend = _gjson_key(RETRY_VEND_ANNOTATION)
     return [
-        _dependency("requested", project, 'type == "ADD" && phase == "" && deleting == ""', {
-            "type": "type", "phase": _or_empty("body.status.phase"),
-            "deleting": _or_empty("body.metadata.deletionTimestamp")}),
+        _dependency("requested", project,
+                    'type == "ADD" && phase == "" && deleting == "" && restored == ""', {
+                        "type": "type", "phase": _or_empty("body.status.phase"),
+                        "deleting": _or_empty("body.metadata.deletionTimestamp"),
+                        "restored": _or_empty(
+                            f"body.metadata.annotations.{_gjson_key(ANNOTATION_RESTORED)}")}),
         _dependency("retry-vend", project,
                     'type == "UPDATE" && phase == "" && deleting == "" && new != "" && new != old', {
                         "type": "type", "phase": _or_empty("body.status.phase"),

@@ -5,7 +5,11 @@ changed, never on the object alone: an informer sends every existing Version aga
 when the EventSource restarts, and every status write as UPDATE (Argo Events issue #760 is
 that trap). So:
 
-- `created`: an ADD of a Version with no stream yet -> `run-stream` alpha;
+- `created`: an ADD of a Version with no stream yet and not restored -> `run-stream` alpha
+  (`argo-delivery state import` creates a Version with the annotation `argo-delivery.io/restored`
+  and writes its status after: its ADD has no stream, and its alpha already ran where it came
+  from; only a user allowed the verb `restore` may set that annotation, the admission
+  policies say);
 - `rerun-<stream>`: an UPDATE that gives the annotation `argo-delivery.io/rerun-<stream>` a
   new value (`argo-delivery versions rerun`) on an unreleased Version -> `run-stream`;
 - `approved`: an UPDATE that adds `spec.approval` (set once, by a product owner, admitted
@@ -24,7 +28,7 @@ from typing import Any
 from argo_delivery.capability import SensorTrigger
 from argo_delivery.config import PlatformConfig, Project
 from argo_delivery.eventsources import versions as versions_source
-from argo_delivery.naming import LABEL_PROJECT
+from argo_delivery.naming import ANNOTATION_RESTORED, LABEL_PROJECT
 from argo_delivery.promotion import RERUN_ANNOTATION, STREAMS
 from argo_delivery.rbac import WORKFLOW_SUBMITTER, Account
 from argo_delivery.security import events_pod_template
@@ -61,8 +65,9 @@ def _dependency(name: str, project: Project, expr: str, fields: dict[str, str]) 
 
 def dependencies(project: Project) -> list[dict[str, Any]]:
     """The Sensor's dependencies: created, rerun-<stream> per stream, approved."""
-    result = [_dependency("created", project, 'type == "ADD" && stream == ""', {
-        "type": "type", "stream": _or_empty("body.status.stream")})]
+    result = [_dependency("created", project, 'type == "ADD" && stream == "" && restored == ""', {
+        "type": "type", "stream": _or_empty("body.status.stream"),
+        "restored": _or_empty(f"body.metadata.annotations.{_gjson_key(ANNOTATION_RESTORED)}")})]
     for stream in STREAMS:
         key = _gjson_key(RERUN_ANNOTATION.format(stream=stream))
         result.append(_dependency(

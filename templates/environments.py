@@ -10,7 +10,11 @@ as the policy's parameter:
   project's `maxTTL`; an `argo-delivery.io/expires` instant is an RFC 3339 timestamp (CEL has
   no clock: the vend workflow bounds it);
 - only a user the authorizer allows the custom verb `demo` on environments (the project's
-  product owners, the platform's admins) asks for a `demo` one.
+  product owners, the platform's admins) asks for a `demo` one;
+- only a user the authorizer allows the custom verb `restore` on environments (cluster
+  admins: `argo-delivery state import`) sets the annotation `argo-delivery.io/restored`, which
+  keeps the Sensor from vending it again, and such a restore may name another owner (the one
+  the Environment had); every other rule holds for a restore too.
 
 What admission cannot see (the Version exists in the project and has not failed, an
 `expires` instant within maxTTL) the vend workflow checks first (templates/vend.py). A second
@@ -26,7 +30,15 @@ from argo_delivery.capability import Capability, SensorTrigger
 from argo_delivery.config import PlatformConfig, Project
 from argo_delivery.envmodel import FINALIZER as FINALIZER_ENVIRONMENT
 from argo_delivery.eventsources import environments as environments_source
-from argo_delivery.naming import ANNOTATION_EXPIRES, ANNOTATION_TTL, API_VERSION, GROUP, LABEL_PROJECT
+from argo_delivery.naming import (
+    ANNOTATION_EXPIRES,
+    ANNOTATION_RESTORED,
+    ANNOTATION_TTL,
+    API_VERSION,
+    GROUP,
+    LABEL_PROJECT,
+    VERB_RESTORE,
+)
 from argo_delivery.sensors import on_environment
 
 from . import reaper, vend
@@ -62,14 +74,26 @@ def request_policy(config: PlatformConfig) -> list[dict]:
         # the Project in the request's own namespace; none there: refused
         param_ref={"selector": {"matchExpressions": [{"key": LABEL_PROJECT, "operator": "Exists"}]},
                    "parameterNotFoundAction": "Deny"},
-        variables=[{"name": "annotations", "expression": annotations}],
+        variables=[{"name": "annotations", "expression": annotations},
+                   {"name": "oldRestored", "expression":
+                    "request.operation == 'UPDATE' && has(oldObject.metadata.annotations) && "
+                    f"'{ANNOTATION_RESTORED}' in oldObject.metadata.annotations ? "
+                    f"oldObject.metadata.annotations['{ANNOTATION_RESTORED}'] : ''"}],
         validations=[
             {"expression": "object.spec.project == params.metadata.name",
              "messageExpression": "'spec.project must be ' + params.metadata.name + ', the project "
                                   "whose namespace this is'"},
+            {"expression": f"!('{ANNOTATION_RESTORED}' in variables.annotations) || "
+                           "(request.operation == 'UPDATE' && variables.oldRestored == "
+                           f"variables.annotations['{ANNOTATION_RESTORED}']) || {_may(VERB_RESTORE)}",
+             "messageExpression": f"request.userInfo.username + ' may not set the annotation "
+                                  f"{ANNOTATION_RESTORED}: only a restore does (the verb "
+                                  f"{VERB_RESTORE} on environments is needed)'"},
             {"expression": "request.operation != 'CREATE' || "
                            "object.spec.owner == request.userInfo.username || "
-                           f"(has(object.spec.demo) && object.spec.demo && {_may('demo')})",
+                           f"(has(object.spec.demo) && object.spec.demo && {_may('demo')}) || "
+                           f"('{ANNOTATION_RESTORED}' in variables.annotations && "
+                           f"{_may(VERB_RESTORE)})",
              "messageExpression": "'spec.owner must be you, ' + request.userInfo.username + "
                                   "' (only a demo environment, asked for by someone allowed the "
                                   "verb demo, names another owner)'"},

@@ -15,7 +15,7 @@ from argo_delivery.capability import Capability, SensorTrigger
 from argo_delivery.config import PlatformConfig, Project
 from argo_delivery.eventsources import git_push
 from argo_delivery.metrics import VERSION_RESULT_FILE, VERSION_RESULT_OUTPUT, version_metrics
-from argo_delivery.naming import GROUP, LABEL_PROJECT
+from argo_delivery.naming import ANNOTATION_RESTORED, GROUP, LABEL_PROJECT, VERB_RESTORE
 from argo_delivery.rbac import Account, Role, Rule
 from argo_delivery.security import script_step, step_resources, workflow_defaults
 from argo_delivery.sensors import on_push
@@ -101,9 +101,16 @@ def generate_version(project: Project, config: PlatformConfig) -> WorkflowTempla
 
 def version_policy(config: PlatformConfig) -> list[dict]:
     """Versions are born only from this template's account, named from their hash, in their
-    project's namespace, and unapproved: a forged Version is refused by the API server."""
+    project's namespace, and unapproved: a forged Version is refused by the API server.
+
+    The one exception is a restore (`argo-delivery state import`): a Version carrying the
+    annotation `argo-delivery.io/restored` (which its Sensor does not run) is created by
+    anyone the authorizer allows the custom verb `restore` on versions (cluster admins), and
+    may carry the approval it had; nobody else may set that annotation, not even this
+    template's account, so it cannot be used to skip a Version's alpha run."""
     writer = f"'system:serviceaccount:' + request.namespace + ':{VERSION_WRITER.name}'"
     project = f"namespaceObject.metadata.labels['{LABEL_PROJECT}']"
+    restoring = "variables.restored && variables.mayRestore"
     return validating_policy(
         "argo-delivery-versions", "Who may create a Version, and what it must look like.",
         resources=[{"apiGroups": [GROUP], "apiVersions": ["*"], "operations": ["CREATE"],
@@ -111,8 +118,15 @@ def version_policy(config: PlatformConfig) -> list[dict]:
         # project namespaces (labelled by the bundle, or by the operator where the site
         # manages namespaces itself)
         namespace_selector={"matchExpressions": [{"key": LABEL_PROJECT, "operator": "Exists"}]},
+        variables=[
+            {"name": "restored", "expression": "has(object.metadata.annotations) && "
+                                               f"'{ANNOTATION_RESTORED}' in object.metadata.annotations"},
+            {"name": "mayRestore", "expression": f"authorizer.group('{GROUP}').resource('versions')"
+                                                 f".namespace(request.namespace).check('{VERB_RESTORE}')"
+                                                 ".allowed()"},
+        ],
         validations=[
-            {"expression": f"request.userInfo.username == {writer}",
+            {"expression": f"request.userInfo.username == {writer} || {restoring}",
              "messageExpression": f"'only ' + {writer} + ' creates Versions in ' + request.namespace"},
             {"expression": f"has(namespaceObject.metadata.labels) && '{LABEL_PROJECT}' in "
                            f"namespaceObject.metadata.labels && object.spec.project == {project}",
@@ -120,8 +134,12 @@ def version_policy(config: PlatformConfig) -> list[dict]:
             {"expression": "object.metadata.name == object.spec.project + '-' + "
                            "object.spec.hash.substring(7, 23)",
              "message": "a Version is named <project>-<first 16 hex digits of spec.hash>"},
-            {"expression": "!has(object.spec.approval)",
+            {"expression": f"!has(object.spec.approval) || ({restoring})",
              "message": "a Version is born unapproved: spec.approval is set by a product owner later"},
+            {"expression": "!variables.restored || variables.mayRestore",
+             "messageExpression": f"request.userInfo.username + ' may not create a Version with the "
+                                  f"annotation {ANNOTATION_RESTORED}: only a restore sets it (the "
+                                  f"verb {VERB_RESTORE} on versions is needed)'"},
         ])
 
 

@@ -16,7 +16,7 @@ from hera.workflows import Env, Parameter, Step, Steps, WorkflowTemplate
 from argo_delivery.admission import validating_policy
 from argo_delivery.config import PlatformConfig, Project
 from argo_delivery.durations import parse_duration
-from argo_delivery.naming import GROUP
+from argo_delivery.naming import ANNOTATION_RESTORED, GROUP, VERB_RESTORE
 from argo_delivery.security import script_step, step_resources, workflow_defaults
 from argo_delivery.tenancy import EXECUTOR
 
@@ -69,6 +69,11 @@ def release(project: Project, config: PlatformConfig) -> WorkflowTemplate:
 def approval_policy(config: PlatformConfig) -> list[dict]:
     """Who may approve a Version, when, and in whose name (see the module docstring)."""
     adding = "!has(oldObject.spec.approval) && has(object.spec.approval)"
+
+    def restored(obj: str) -> str:
+        return (f"(has({obj}.metadata.annotations) && '{ANNOTATION_RESTORED}' in "
+                f"{obj}.metadata.annotations ? {obj}.metadata.annotations['{ANNOTATION_RESTORED}'] "
+                ": '')")
     return validating_policy(
         "argo-delivery-version-approval",
         "A Version's approval: a candidate only, by a user allowed to approve it, in that "
@@ -97,4 +102,11 @@ def approval_policy(config: PlatformConfig) -> list[dict]:
                            "request.userInfo.username",
              "messageExpression": "'spec.approval.approvedBy must be your own user name, ' + "
                                   "request.userInfo.username"},
+            # the restore marker (its Sensor runs nothing on it) is set by a restore only
+            {"expression": f"{restored('object')} == {restored('oldObject')} || "
+                           f"authorizer.group('{GROUP}').resource('versions')"
+                           f".namespace(request.namespace).check('{VERB_RESTORE}').allowed()",
+             "messageExpression": f"request.userInfo.username + ' may not set or change the "
+                                  f"annotation {ANNOTATION_RESTORED}: only a restore does (the "
+                                  f"verb {VERB_RESTORE} on versions is needed)'"},
         ])

@@ -17,6 +17,7 @@ import yaml
 from argo_delivery.bundle import build_bundle, write_bundle
 from argo_delivery.config import default_config_text, parse_config
 from argo_delivery.envmodel import RETRY_DESTROY_ANNOTATION, RETRY_VEND_ANNOTATION
+from argo_delivery.naming import ANNOTATION_RESTORED
 from tests.support import require_binary
 
 pytestmark = pytest.mark.conformance
@@ -126,3 +127,25 @@ def test_a_demo_environment_is_redeployed_when_its_version_moves(sensor_sim, ren
     # a label on it is no release
     labelled = changed(again, lambda e: e["metadata"].update(labels={"a": "b"}))
     assert simulate(sensor_sim, rendered, tmp_path, update(again, labelled)) == []
+
+
+def test_a_restored_environment_is_not_vended_again(sensor_sim, rendered, tmp_path):
+    """`state import` creates the Environment with the restored annotation (no status: a CREATE
+    cannot set it), then writes its status: no vend; its deletion still destroys it."""
+    created = environment()
+    created["metadata"]["annotations"] = {ANNOTATION_RESTORED: "2026-11-29T00:00:00Z"}
+    created["metadata"]["finalizers"] = ["argo-delivery.io/environment"]
+    assert simulate(sensor_sim, rendered, tmp_path, {"type": "ADD", "body": created}) == []
+    ready = changed(created, lambda e: e.update(status={"phase": "Ready"}))
+    assert simulate(sensor_sim, rendered, tmp_path, update(created, ready)) == []
+    # a restored demo environment: its status write is no release either
+    demo = environment(demo=True)
+    demo["metadata"]["annotations"] = {ANNOTATION_RESTORED: "2026-11-29T00:00:00Z"}
+    assert simulate(sensor_sim, rendered, tmp_path, {"type": "ADD", "body": demo}) == []
+    deleting = changed(ready, lambda e: e["metadata"].update(
+        deletionTimestamp="2026-11-29T08:00:00Z"))
+    assert simulate(sensor_sim, rendered, tmp_path, update(ready, deleting)) == [
+        "destroy-environment"]
+    # a new one (no annotation) is still vended
+    assert simulate(sensor_sim, rendered, tmp_path, {"type": "ADD", "body": environment()}) == [
+        "vend-environment"]

@@ -19,6 +19,7 @@ import yaml
 
 from argo_delivery.bundle import build_bundle, write_bundle
 from argo_delivery.config import default_config_text, parse_config
+from argo_delivery.naming import ANNOTATION_RESTORED
 from argo_delivery.promotion import RERUN_ANNOTATION
 from tests.support import require_binary
 
@@ -157,3 +158,35 @@ def test_the_workflows_pass_argo_lint_against_the_bundle(sensor_sim, rendered, t
     proc = subprocess.run([str(lint), str(out), str(rendered)], capture_output=True, text=True,
                           timeout=300)
     assert proc.returncode == 0, f"argo-workflows-lint:\n{proc.stdout}{proc.stderr}"
+
+
+def restored(doc: dict[str, Any]) -> dict[str, Any]:
+    doc["metadata"].setdefault("annotations", {})[ANNOTATION_RESTORED] = "2026-11-29T00:00:00Z"
+    return doc
+
+
+def test_a_restored_version_runs_nothing(sensor_sim, rendered, tmp_path):
+    """`state import` creates a Version with the restored annotation and no status (a CREATE
+    cannot set it), then writes its status: neither event runs a stream; a new Version still
+    does, and a rerun request on a restored one still runs its stream."""
+    created = restored(version())
+    assert simulate(sensor_sim, rendered, tmp_path, {"type": "ADD", "body": created}) == []
+    with_status = changed(created, lambda v: v.update(status={"stream": "candidate"}))
+    assert simulate(sensor_sim, rendered, tmp_path,
+                    {"type": "UPDATE", "body": with_status, "oldBody": created}) == []
+    # an approved one restored (spec.approval in the CREATE): the status write releases nothing
+    approved = restored(version())
+    approved["spec"]["approval"] = {"approvedBy": "po", "approvedAt": "2026-11-29T00:00:00Z"}
+    assert simulate(sensor_sim, rendered, tmp_path, {"type": "ADD", "body": approved}) == []
+    released = changed(approved, lambda v: v.update(status={"stream": "released"}))
+    assert simulate(sensor_sim, rendered, tmp_path,
+                    {"type": "UPDATE", "body": released, "oldBody": approved}) == []
+    # any other annotation is no restore
+    other = version()
+    other["metadata"]["annotations"] = {"example.com/restored": "yes"}
+    assert len(simulate(sensor_sim, rendered, tmp_path, {"type": "ADD", "body": other})) == 1
+    key = RERUN_ANNOTATION.format(stream="alpha")
+    rerun = changed(with_status, lambda v: v["metadata"]["annotations"].update({key: "r1"}))
+    [workflow] = simulate(sensor_sim, rendered, tmp_path,
+                          {"type": "UPDATE", "body": rerun, "oldBody": with_status})
+    assert params(workflow) == {"stream": "alpha", "version": NAME, "trigger": "rerun"}

@@ -71,6 +71,8 @@ def _edit(source: Registry):
                  "command": ["python3", "-c", "print('ok')"], "timeout": "2m"}
         for project in data["projects"]:
             project["testSuites"] = {"alpha": [quick], "nightly": [quick]}
+            # no demo Environment: it would follow the release and stay for the later modules
+            project.pop("demoEnvironments", None)
         data["images"]["airgap"] = airgap_image().name
         data["airgap"] = {"export": True, "insecureRegistries": [source.host], "timeout": "10m"}
     return edit

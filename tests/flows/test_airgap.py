@@ -541,6 +541,9 @@ def test_pack_and_unpack_an_orchestrator_bundle(default_bundle_dir, source, site
                                        f"{site.host}/site", "--insecure-registry", site.host,
                                        "--out", str(tmp_path / "site")])
     assert result.exit_code == 0, result.output
+    # the executor's image is chosen by the workflow controller: unpack says where it went
+    executor = next(i for i in bundle.images if "argoexec" in i)
+    assert f"set in the controllers' config: {executor} -> {site.host}/site/" in result.output
     from argo_delivery.bundle import verify_bundle
 
     unpacked = tmp_path / "site" / "bundle"

@@ -249,13 +249,17 @@ def test_create_is_cancellable_needs_bind_and_converges_after_a_partial_apply(
     env = tofu_env(tmp_path, fakecloud=cloud["env"])
     run_tofu(["init", "-no-color"], root, env)
 
+    # the provider writes this file once its create is in flight: an interrupt before that
+    # (tofu prints "Creating..." before it sends the request) would cancel nothing
+    started = tmp_path / "delay-started"
     proc = subprocess.Popen([str(require_tofu()), "apply", "-no-color", "-auto-approve"],
-                            cwd=root, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True)
+                            cwd=root, env={**env, "FAKECLOUD_DELAY_STARTED_FILE": str(started)},
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        for line in proc.stdout:
-            if "fakecloud_cluster.this: Creating..." in line:
-                break
+        deadline = time.monotonic() + 60
+        while not started.exists() and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert started.read_text() == f"{name}\n", proc.poll()
         t0 = time.monotonic()
         proc.send_signal(signal.SIGINT)
         out, err = proc.communicate(timeout=30)

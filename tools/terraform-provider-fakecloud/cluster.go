@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"os"
 	"regexp"
 	"strings"
 	"time"
@@ -171,6 +172,12 @@ func (r *clusterResource) Create(ctx context.Context, req resource.CreateRequest
 	if s := plan.CreateDelay.ValueString(); s != "" {
 		delay, _ := time.ParseDuration(s) // checked by ValidateConfig
 		timer := time.NewTimer(delay)
+		// A test that interrupts the create waits for this file: a stop that reaches the
+		// provider before the create's request has started cancels nothing (the plugin server
+		// cancels only the requests in flight), so the test must know the request is in flight.
+		if marker := os.Getenv("FAKECLOUD_DELAY_STARTED_FILE"); marker != "" {
+			_ = os.WriteFile(marker, []byte(name+"\n"), 0o600)
+		}
 		select {
 		case <-timer.C:
 		case <-ctx.Done():
