@@ -52,7 +52,16 @@ debs:
 	  apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$missing; \
 	fi
 
-tools: $(TOOL_BINS)
+# CRDs from Go modules (tools/crds/*/go.mod): downloaded into the module cache, not built.
+CRD_MODULES := $(wildcard tools/crds/*/go.mod)
+CRD_STAMPS := $(patsubst tools/crds/%/go.mod,$(STAMPS)/crds-%,$(CRD_MODULES))
+
+tools: $(TOOL_BINS) $(CRD_STAMPS)
+
+$(STAMPS)/crds-%: tools/crds/%/go.mod tools/crds/%/go.sum
+	@mkdir -p $(STAMPS)
+	cd tools/crds/$* && go mod download all
+	@touch $@
 
 .SECONDEXPANSION:
 $(BIN)/%: tools/%/go.mod tools/%/go.sum $$(wildcard tools/%/*.go)
@@ -74,6 +83,16 @@ $(BIN)/helm: tools/helm/go.mod tools/helm/go.sum
 	  CGO_ENABLED=0 go build -buildvcs=false -trimpath \
 	  -ldflags "-s -w -X helm.sh/helm/v4/internal/version.version=$$version" \
 	  -o ../../$@ helm.sh/helm/v4/cmd/helm
+
+# promtool (`promtool test rules` for the PrometheusRule's unit tests, tests/monitoring): a
+# wrapper module like tools/helm, built from Prometheus's module with its release build tags
+# (netgo) and its version stamped; the UI assets are not needed. About 10 minutes cold.
+$(BIN)/promtool: tools/promtool/go.mod tools/promtool/go.sum
+	@mkdir -p $(BIN)
+	cd tools/promtool && version=$$(go list -m -f '{{.Version}}' github.com/prometheus/prometheus) && \
+	  CGO_ENABLED=0 go build -buildvcs=false -trimpath -tags netgo \
+	  -ldflags "-s -w -X github.com/prometheus/common/version.Version=$$version" \
+	  -o ../../$@ github.com/prometheus/prometheus/cmd/promtool
 
 # ---- OpenTofu, offline (tests/tofu.py): the CLI and the project's fake cloud provider, laid out
 # as a filesystem mirror, so that no registry is ever asked. tools/tofu is a wrapper module

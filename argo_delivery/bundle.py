@@ -75,6 +75,8 @@ APPLY_ORDER = (
     "CronWorkflow",
     "EventSource",
     "Sensor",
+    "PodMonitor",
+    "PrometheusRule",
 )
 CLUSTER_SCOPED = frozenset({"CustomResourceDefinition", "Namespace", "ClusterRole",
                             "ClusterRoleBinding", "ClusterWorkflowTemplate",

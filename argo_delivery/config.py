@@ -71,6 +71,7 @@ __all__ = [
     "EnvironmentDefaults",
     "EnvironmentSettings",
     "LeakSweep",
+    "MonitoringSettings",
     "GitProvider",
     "Images",
     "Isolation",
@@ -195,6 +196,25 @@ class AirgapSettings:
     registry_auth_secret: str | None = None   # a kubernetes.io/dockerconfigjson Secret
     signing_key_secret: SecretKeyRef | None = None
     timeout: str = "30m"
+
+
+@dataclass(frozen=True)
+class MonitoringSettings:
+    """The PrometheusRule and PodMonitors (argo_delivery/monitoring.py), and the alerts'
+    thresholds (durations as in the config)."""
+
+    prometheus_rule: bool = False
+    pod_monitors: bool = False
+    labels: dict[str, str] = field(default_factory=dict)
+    workflows_namespace: str = "argo"
+    workflows_metrics_scheme: str = "https"
+    scrape_from: tuple[NetworkPeer, ...] = ()
+    failures: int = 3
+    failure_window: str = "1h"
+    version_within: str = "30m"
+    stuck_after: str = "2h"
+    expiry_grace: str = "1h"
+    reaper_silent_for: str = "2h"
 
 
 @dataclass(frozen=True)
@@ -338,6 +358,7 @@ class PlatformConfig:
     isolation: Isolation = field(default_factory=Isolation)
     environments: EnvironmentSettings = field(default_factory=EnvironmentSettings)
     airgap: AirgapSettings = field(default_factory=AirgapSettings)
+    monitoring: MonitoringSettings = field(default_factory=MonitoringSettings)
     # Warnings and notes about a valid config, located (never part of equality).
     warnings: tuple[ConfigProblem, ...] = field(default=(), compare=False)
 
@@ -1598,7 +1619,26 @@ def _build(data: Data, images_lock: ImagesLock | None = None) -> PlatformConfig:
             settings.get("expiryWarning", "1h"), settings.get("applyTimeout", "30m"))
         if (settings := data.get("environments")) else EnvironmentSettings(),
         airgap=_airgap(data.get("airgap") or {}),
+        monitoring=_monitoring(data.get("monitoring") or {}),
     )
+
+
+_MONITORING_KEYS = {"prometheusRule": "prometheus_rule", "podMonitors": "pod_monitors",
+                    "workflowsNamespace": "workflows_namespace",
+                    "workflowsMetricsScheme": "workflows_metrics_scheme", "failures": "failures",
+                    "failureWindow": "failure_window", "versionWithin": "version_within",
+                    "stuckAfter": "stuck_after", "expiryGrace": "expiry_grace",
+                    "reaperSilentFor": "reaper_silent_for"}
+
+
+def _monitoring(settings: Data) -> MonitoringSettings:
+    return MonitoringSettings(labels=dict(settings.get("labels", {})),
+                              scrape_from=tuple(
+                                  NetworkPeer(p.get("cidr"), p.get("namespace"),
+                                              dict(p.get("podLabels", {})))
+                                  for p in settings.get("scrapeFrom", [])),
+                              **{field_: settings[key] for key, field_ in _MONITORING_KEYS.items()
+                                 if key in settings})
 
 
 def _airgap(settings: Data) -> AirgapSettings:

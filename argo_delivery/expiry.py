@@ -89,3 +89,47 @@ def decide(environments, now, default_ttls, warn_before):
         else:
             decision["warn"].append((*key, expiry))
     return decision
+
+
+def _transition(environment, kind):
+    for item in (environment.get("status") or {}).get("conditions") or []:
+        if item.get("type") == kind and item.get("lastTransitionTime"):
+            return parse_time(item["lastTransitionTime"])
+    return None
+
+
+def phase_since(environment):
+    """When `environment` entered its current phase, as near as its object tells: a Failed
+    one when its Failed condition turned True, a Destroying one when its delete began, any
+    other when its Ready condition last changed; else when it was created."""
+    meta = environment.get("metadata") or {}
+    phase = (environment.get("status") or {}).get("phase")
+    if phase == "Failed" and _transition(environment, "Failed"):
+        return _transition(environment, "Failed")
+    if phase == "Destroying" and meta.get("deletionTimestamp"):
+        return parse_time(meta["deletionTimestamp"])
+    return _transition(environment, "Ready") or parse_time(meta["creationTimestamp"])
+
+
+def state_numbers(environments, now, default_ttl, phases):
+    """What the reaper reports as metrics about a project's Environments, by key:
+    `phase_<phase>` how many are in each phase (`phase_none`: no phase yet), `age_<phase>`
+    the seconds the longest-waiting one has been in it (0: none), `overdue` the seconds past
+    its expiry of the most overdue one still there (0: none; demo ones never expire)."""
+    numbers = {f"phase_{p.lower()}": 0 for p in (*phases, "none")}
+    numbers.update({f"age_{p.lower()}": 0 for p in phases})
+    numbers["overdue"] = 0
+    for environment in environments:
+        phase = (environment.get("status") or {}).get("phase")
+        key = phase.lower() if phase in phases else "none"
+        numbers[f"phase_{key}"] += 1
+        try:
+            if key != "none":
+                age = int((now - phase_since(environment)).total_seconds())
+                numbers[f"age_{key}"] = max(numbers[f"age_{key}"], age)
+            expiry = expires_at(environment, default_ttl)
+        except (KeyError, ValueError):
+            continue   # the reaper's decision reports it as invalid
+        if expiry is not None and expiry < now:
+            numbers["overdue"] = max(numbers["overdue"], int((now - expiry).total_seconds()))
+    return numbers

@@ -10,6 +10,7 @@ from typing import Any
 
 from argo_delivery import envmodel, expiry, promotion, steplib, versionhash
 from argo_delivery.config import Project
+from argo_delivery.metrics import workflow_metrics
 from argo_delivery.naming import GROUP, LABEL_PROJECT
 
 __all__ = ["step_module", "step_source", "template_metadata"]
@@ -29,11 +30,19 @@ def step_source(name: str, with_versionhash: bool = False,
 
 
 def template_metadata(name: str, project: Project, *, description: str, flow: str,
-                      summary: str) -> dict[str, Any]:
+                      summary: str, cron_of: str | None = None) -> dict[str, Any]:
     """name, namespace, labels and annotations of a project's WorkflowTemplate or CronWorkflow
     (`description` says what it does, `flow` which of DESIGN's flows it implements, `summary`
-    is the line Argo's UI shows)."""
+    is the line Argo's UI shows), and a WorkflowTemplate's custom metrics
+    (argo_delivery/metrics.py, labelled flow=`name`).
+
+    A CronWorkflow names the WorkflowTemplate it runs (`cron_of`) and gets no metrics of its
+    own: its Workflows run that template's spec, metrics included, and a CronWorkflow sets
+    nothing but the reference and the arguments (lint AD019), so a scheduled run is measured
+    exactly like a triggered one."""
+    metrics = {} if cron_of else {"metrics": workflow_metrics(project.name, name)}
     return {
+        **metrics,
         "name": name,
         "namespace": project.namespace,
         "labels": {LABEL_PROJECT: project.name},

@@ -40,6 +40,7 @@ from hera.workflows import models as m
 from argo_delivery.capability import Capability
 from argo_delivery.config import PlatformConfig, Project
 from argo_delivery.durations import parse_duration
+from argo_delivery.metrics import step_metrics
 from argo_delivery.rbac import Account
 from argo_delivery.security import container_step, script_step, step_resources, workflow_defaults
 from argo_delivery.tenancy import EXECUTOR
@@ -126,7 +127,7 @@ def _pack(project: Project, config: PlatformConfig) -> object:
         volumes=volumes, service_account_name=EXPORTER.name,
         resources=step_resources(cpu="200m", memory="256Mi", cpu_limit="2", memory_limit="2Gi"),
         active_deadline_seconds=int(parse_duration(settings.timeout).total_seconds()),
-        retry_strategy=_RETRY)
+        retry_strategy=_RETRY, metrics=step_metrics("delivery_airgap_exports_total", project.name))
 
 
 def _templates(project: Project, config: PlatformConfig) -> None:

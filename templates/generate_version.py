@@ -14,6 +14,7 @@ from argo_delivery.admission import validating_policy
 from argo_delivery.capability import Capability, SensorTrigger
 from argo_delivery.config import PlatformConfig, Project
 from argo_delivery.eventsources import git_push
+from argo_delivery.metrics import VERSION_RESULT_FILE, VERSION_RESULT_OUTPUT, version_metrics
 from argo_delivery.naming import ANNOTATION_RESTORED, GROUP, LABEL_PROJECT, VERB_RESTORE
 from argo_delivery.rbac import Account, Role, Rule
 from argo_delivery.security import script_step, step_resources, workflow_defaults
@@ -51,6 +52,7 @@ def generate_version(project: Project, config: PlatformConfig) -> WorkflowTempla
         Env(name="AD_PROJECT", value=project.name),
         Env(name="AD_NAMESPACE", value="{{workflow.namespace}}"),
         Env(name="AD_OUTPUT", value="/tmp/version-name"),
+        Env(name="AD_RESULT_OUTPUT", value=VERSION_RESULT_FILE),
         Env(name="HOME", value="/tmp"),
         *(Env(name=var, value=f"{{{{workflow.parameters.{param}}}}}")
           for param, var in TRIGGER_PARAMETERS.items()),
@@ -89,7 +91,10 @@ def generate_version(project: Project, config: PlatformConfig) -> WorkflowTempla
                 limit=2, retry_policy="Always",
                 expression=f"lastRetry.status == 'Error' || asInt(lastRetry.exitCode) == {EXIT_TRANSIENT}",
                 backoff=m.Backoff(duration="10s", factor=2, max_duration="2m")),
-            outputs=[Parameter(name="version", value_from=m.ValueFrom(path="/tmp/version-name"))],
+            outputs=[Parameter(name="version", value_from=m.ValueFrom(path="/tmp/version-name")),
+                     Parameter(name=VERSION_RESULT_OUTPUT,
+                               value_from=m.ValueFrom(path=VERSION_RESULT_FILE, default="none"))],
+            metrics=version_metrics(project.name),
         )
     return template
 

@@ -33,7 +33,7 @@ def nightly(project: Project, config: PlatformConfig) -> list[CronWorkflow]:
         **template_metadata(NAME, project,
                             description=f"Nightly suites on up to {schedules.nightly_versions} "
                                         "Version(s) that passed alpha, newest first.",
-                            flow="F3", summary="Nightly stream."),
+                            flow="F3", summary="Nightly stream.", cron_of=RUN_STREAM),
         schedules=[schedules.nightly],
         timezone=schedules.time_zone,
         concurrency_policy="Forbid",

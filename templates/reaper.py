@@ -18,6 +18,7 @@ from hera.workflows import models as m
 
 from argo_delivery.config import PlatformConfig, Project
 from argo_delivery.durations import go_duration, parse_duration
+from argo_delivery.metrics import reaper_keys, reaper_metrics, reaper_output
 from argo_delivery.naming import GROUP
 from argo_delivery.rbac import Account, Role, Rule
 from argo_delivery.security import script_step, step_resources, workflow_defaults
@@ -71,12 +72,16 @@ def reaper(project: Project, config: PlatformConfig) -> list[object]:
             resources=step_resources(cpu="50m", memory="64Mi", cpu_limit="500m",
                                      memory_limit="256Mi"),
             api_access=True, active_deadline_seconds=600,
-            outputs=[Parameter(name="report", value_from=m.ValueFrom(path="/tmp/report.json"))])
+            outputs=[Parameter(name="report", value_from=m.ValueFrom(path="/tmp/report.json")),
+                     *(Parameter(name=reaper_output(key), value_from=m.ValueFrom(
+                         path=f"/tmp/metric-{reaper_output(key)}", default="0"))
+                       for key in reaper_keys())],
+            metrics=reaper_metrics(project.name))
     resources: list[object] = [template]
     if config.schedules is not None:
         resources.append(CronWorkflow(
             **template_metadata(CRON, project, description="The environment reaper, on schedule.",
-                                flow="F7", summary="Environment reaper."),
+                                flow="F7", summary="Environment reaper.", cron_of=NAME),
             schedules=[config.schedules.reaper],
             timezone=config.schedules.time_zone,
             concurrency_policy="Forbid",

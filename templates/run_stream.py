@@ -23,6 +23,7 @@ from hera.workflows import models as m
 
 from argo_delivery.config import PlatformConfig, Project, TestSuite
 from argo_delivery.durations import parse_duration
+from argo_delivery.metrics import suite_metrics
 from argo_delivery.naming import GROUP
 from argo_delivery.promotion import STREAMS
 from argo_delivery.rbac import Account, Role, Rule
@@ -167,7 +168,8 @@ def run_stream(project: Project, config: PlatformConfig) -> WorkflowTemplate:
                                              memory=suite.requests["memory"],
                                              cpu_limit=suite.limits["cpu"],
                                              memory_limit=suite.limits["memory"]),
-                    timeout=f"{int(parse_duration(suite.timeout).total_seconds())}s")
+                    timeout=f"{int(parse_duration(suite.timeout).total_seconds())}s",
+                    metrics=suite_metrics(project.name, stream, suite.name))
                 for suite in suites]
             watch = _recorder_step(
                 f"{stream}-watch", config, project, "watch",

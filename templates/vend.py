@@ -40,6 +40,7 @@ from hera.workflows import models as m
 
 from argo_delivery.config import PlatformConfig, Project
 from argo_delivery.durations import go_duration, parse_duration
+from argo_delivery.metrics import step_metrics
 from argo_delivery.naming import GROUP
 from argo_delivery.rbac import Account, Role, Rule
 from argo_delivery.security import container_step, script_step, step_resources, workflow_defaults
@@ -259,7 +260,8 @@ def destroy_environment(project: Project, config: PlatformConfig) -> list[Workfl
                 service_account_name=STEP_ACCOUNT.name,
                 resources=step_resources(cpu="50m", memory="64Mi", cpu_limit="500m",
                                          memory_limit="256Mi"),
-                active_deadline_seconds=_seconds(sweep.timeout), retry_strategy=_RETRY)
+                active_deadline_seconds=_seconds(sweep.timeout), retry_strategy=_RETRY,
+                metrics=step_metrics("delivery_leak_sweeps_total", project.name))
         release = _step("release", step_image(config), "release", project, DESTROYER,
                         active_deadline_seconds=300, retry_strategy=_RETRY)
         _finish("finish", "destroy-finish", project, config, DESTROYER)

@@ -53,6 +53,7 @@ APISERVER_BIN = REPO_ROOT / ".cache" / "bin" / "kube-apiserver"
 
 ARGO_WORKFLOWS_MODULE = "github.com/argoproj/argo-workflows/v4"
 ARGO_EVENTS_MODULE = "github.com/argoproj/argo-events"
+PROMETHEUS_OPERATOR_MODULE = "github.com/prometheus-operator/prometheus-operator"
 
 SA_ISSUER = "https://kubernetes.default.svc.cluster.local"
 READY_TIMEOUT = 90.0
@@ -102,15 +103,20 @@ def _tail(path: Path, lines: int = LOG_TAIL_LINES) -> str:
 
 
 def upstream_crd_files() -> list[Path]:
-    """Argo Workflows' full CRDs and Argo Events' CRDs, from the Go module cache."""
+    """Argo Workflows' full CRDs, Argo Events' CRDs and the prometheus-operator's, from the Go
+    module cache."""
     wf_version = pinned_version("argo-workflows-lint", ARGO_WORKFLOWS_MODULE)
     ev_version = pinned_version("argo-events-lint", ARGO_EVENTS_MODULE)
     files = []
-    for module, version, sub in [
-        (ARGO_WORKFLOWS_MODULE, wf_version, "manifests/base/crds/full"),
-        (ARGO_EVENTS_MODULE, ev_version, "manifests/base/crds"),
+    po_version = pinned_version("crds/prometheus-operator", PROMETHEUS_OPERATOR_MODULE)
+    for module, version, sub, pattern in [
+        (ARGO_WORKFLOWS_MODULE, wf_version, "manifests/base/crds/full", "argoproj.io_*.yaml"),
+        (ARGO_EVENTS_MODULE, ev_version, "manifests/base/crds", "argoproj.io_*.yaml"),
+        # PrometheusRule and PodMonitor (monitoring.*), validated like our other kinds
+        (PROMETHEUS_OPERATOR_MODULE, po_version, "example/prometheus-operator-crd",
+         "monitoring.coreos.com_*.yaml"),
     ]:
-        found = sorted((go_module_dir(module, version) / sub).glob("argoproj.io_*.yaml"))
+        found = sorted((go_module_dir(module, version) / sub).glob(pattern))
         if not found:
             pytest.fail(f"no CRDs under {sub} in {module}@{version}")
         files += found

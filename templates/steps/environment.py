@@ -517,11 +517,15 @@ def reap(kube):
               "invalid": [{"name": name, "why": why} for _, name, why in decision["invalid"]],
               "keep": decision["keep"]}
     log("reaper-decision", **report)
+    numbers = state_numbers(items, now, parse_go_duration(env("AD_DEFAULT_TTL")), PHASES)
+    numbers.update({f"action_{a}": 0 for a in REAPER_ACTIONS})
     if dry_run:
         write(f"{OUT}/report.json", json.dumps(report, sort_keys=True))
+        write_metrics(numbers)
         return
     for _, name, expiry in decision["delete"]:
         code, answer = kube.request("DELETE", environment_path(namespace, name))
+        numbers["action_deleted"] += code in (200, 202)
         log("reaped" if code in (200, 202) else "reap-failed", environment=name,
             expired=now_text(expiry), code=code, message=answer.get("message"))
     for _, name, expiry in decision["warn"]:
@@ -541,16 +545,30 @@ def reap(kube):
             "reason": "ExpiringSoon", "message": message, "type": "Warning",
             "source": {"component": "argo-delivery-reaper"},
             "firstTimestamp": now_text(now), "lastTimestamp": now_text(now), "count": 1})
+        numbers["action_warned"] += 1
         log("warned", environment=name, expires=now_text(expiry), http=code)
-    for items_, annotation, event in ((retry, RETRY_DESTROY_ANNOTATION, "destroy-retried"),
-                                      (unclaimed, RETRY_VEND_ANNOTATION, "vend-retried")):
+    for items_, annotation, event, action in (
+            (retry, RETRY_DESTROY_ANNOTATION, "destroy-retried", "retried_destroy"),
+            (unclaimed, RETRY_VEND_ANNOTATION, "vend-retried", "retried_vend")):
         for item in items_:
             name = item["metadata"]["name"]
             code, answer = kube.merge_patch(environment_path(namespace, name), {"metadata": {
                 "annotations": {annotation: now_text(now)}}})
+            numbers[f"action_{action}"] += code == 200
             log(event if code == 200 else "retry-failed", environment=name, code=code,
                 message=answer.get("message"))
     write(f"{OUT}/report.json", json.dumps(report, sort_keys=True))
+    write_metrics(numbers)
+
+
+# What the reaper counts (argo_delivery/metrics.py REAPER_ACTIONS: the template's metrics read
+# one output parameter per number, from OUT/metric-<key with dashes>).
+REAPER_ACTIONS = ("deleted", "warned", "retried_destroy", "retried_vend")
+
+
+def write_metrics(numbers):
+    for key, value in numbers.items():
+        write(f"{OUT}/metric-{key.replace('_', '-')}", str(int(value)))
 
 
 def main():

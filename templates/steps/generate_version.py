@@ -200,6 +200,10 @@ def main():
     if output:
         with open(output, "w") as handle:
             handle.write(name)
+    result = os.environ.get("AD_RESULT_OUTPUT")
+    if result:   # created or exists: a label of the template's metric delivery_versions_total
+        with open(result, "w") as handle:
+            handle.write(outcome)
     log(outcome, version=name, hash=digest, components=[
         {"name": h["name"], "commit": h["commit"]} for h in heads])
 

@@ -102,6 +102,8 @@ class Steps:
             "AD_CA_FILE": str(self.kube.ca_file), "AD_OUTPUT_DIR": str(workdir),
             "HOME": str(workdir), **values.pop("env", {})}, workdir)
         outputs = {p.name.removeprefix("out-"): p.read_text() for p in workdir.glob("out-*")}
+        # the reaper's numbers, read by its template's metrics (argo_delivery/metrics.py)
+        outputs.update({p.name: p.read_text() for p in workdir.glob("metric-*")})
         report = workdir / "report.json"
         if report.exists():
             outputs["report"] = json.loads(report.read_text())
@@ -231,8 +233,17 @@ def test_the_reaper_deletes_warns_retries_and_a_dry_run_only_reports(kube, steps
     assert "stuck" in report["retryDestroy"] and "fresh" not in report["delete"] + report["warn"]
     assert "unclaimed" in report["retryVend"] and "stuck" not in report["retryVend"]
     assert get(kube, "expired")["metadata"]["name"] == "expired"     # untouched
+    assert outputs["metric-action-deleted"] == outputs["metric-action-warned"] == "0"
+    assert int(outputs["metric-phase-none"]) >= 4 and int(outputs["metric-phase-provisioning"]) >= 1
+    assert int(outputs["metric-overdue"]) < 60                        # "expired": 1s TTL, 1.5s ago
     result, outputs = steps.run("reap", env={"AD_UNCLAIMED_SECONDS": "1"})
     assert result.returncode == 0, result.stdout + result.stderr
+    # every action that succeeded is counted (a retry-vend of "expired", deleted just before,
+    # does not succeed)
+    assert {key: outputs[f"metric-action-{key}"] for key in
+            ("deleted", "warned", "retried-destroy")} == {
+        "deleted": "1", "warned": "1", "retried-destroy": "1"}
+    assert 3 <= int(outputs["metric-action-retried-vend"]) <= len(outputs["report"]["retryVend"])
     assert get(kube, "unclaimed")["metadata"]["annotations"][envmodel.RETRY_VEND_ANNOTATION]
     assert get(kube, "expired").get("kind") != "Environment"         # deleted (no finalizer)
     expiring = get(kube, "expiring")

@@ -52,7 +52,8 @@ def _documents(bundle, default_bundle):
 
 def test_the_registry_lists_every_capability_once():
     assert CAPABILITIES.names() == ["crds", "orchestrator", "tenancy", "generate-version",
-                                    "streams", "environments", "airgap", "isolation"]
+                                    "streams", "environments", "airgap", "isolation",
+                                    "monitoring"]
 
 
 def test_registry_refuses_a_capability_twice():

@@ -1,0 +1,55 @@
+"""monitoring.* in the config: off by default, and what each setting renders."""
+
+from __future__ import annotations
+
+import yaml
+
+from argo_delivery.bundle import build_bundle
+from argo_delivery.config import default_config_text, load_default, parse_config
+
+
+def _resources(monitoring=None):
+    data = yaml.safe_load(default_config_text())
+    if monitoring is not None:
+        data["monitoring"] = monitoring
+    return build_bundle(parse_config(yaml.safe_dump(data), "monitoring.yaml")).resources
+
+
+def test_off_by_default():
+    assert load_default().monitoring.prometheus_rule is False
+    assert not [r for r in _resources() if r["apiVersion"].startswith("monitoring.coreos.com")]
+
+
+def test_the_rule_alone_has_no_alert_that_needs_the_pod_monitors():
+    resources = _resources({"prometheusRule": True, "failures": 5, "failureWindow": "1d",
+                            "stuckAfter": "90m", "labels": {"release": "prometheus"}})
+    rule = next(r for r in resources if r["kind"] == "PrometheusRule")
+    assert rule["metadata"]["labels"]["release"] == "prometheus"
+    alerts = {r["alert"]: r for r in rule["spec"]["groups"][0]["rules"]}
+    assert "ArgoDeliveryEventSourceNotRunning" not in alerts
+    assert "ArgoDeliveryWorkflowControllerNotScraped" not in alerts
+    assert alerts["ArgoDeliveryFlowFailing"]["expr"].endswith("[86400s]))) >= 5")
+    assert alerts["ArgoDeliveryEnvironmentStuck"]["expr"].endswith("> 5400")
+    assert not [r for r in resources if r["kind"] == "PodMonitor"]
+
+
+def test_pod_monitors_and_a_rule_per_event_source_and_sensor():
+    resources = _resources({"prometheusRule": True, "podMonitors": True,
+                            "workflowsNamespace": "workflows", "workflowsMetricsScheme": "http",
+                            "scrapeFrom": [{"namespace": "monitoring"}]})
+    monitors = {r["metadata"]["name"]: r["spec"] for r in resources if r["kind"] == "PodMonitor"}
+    controller = monitors["argo-delivery-workflow-controller"]
+    assert controller["namespaceSelector"] == {"matchNames": ["workflows"]}
+    assert controller["podMetricsEndpoints"] == [{"port": "metrics", "path": "/metrics",
+                                                  "scheme": "http"}]
+    assert monitors["argo-delivery-events"]["namespaceSelector"] == {"matchNames": ["argo-delivery"]}
+    policy = next(r for r in resources if r["metadata"]["name"] == "argo-delivery-metrics")
+    assert policy["spec"]["ingress"] == [{
+        "ports": [{"protocol": "TCP", "port": 7777}],
+        "from": [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}}}]}]
+    rules = next(r for r in resources if r["kind"] == "PrometheusRule")["spec"]["groups"][0]["rules"]
+    for kind, label in (("EventSource", "eventsource"), ("Sensor", "sensor")):
+        names = sorted(r["metadata"]["name"] for r in resources if r["kind"] == kind)
+        assert names
+        assert sorted(r["labels"][label] for r in rules
+                      if r["alert"] == f"ArgoDelivery{kind}NotRunning") == names
