@@ -56,7 +56,7 @@ debs:
 CRD_MODULES := $(wildcard tools/crds/*/go.mod)
 CRD_STAMPS := $(patsubst tools/crds/%/go.mod,$(STAMPS)/crds-%,$(CRD_MODULES))
 
-tools: $(TOOL_BINS) $(CRD_STAMPS)
+tools: $(TOOL_BINS) $(BIN)/promtool $(CRD_STAMPS)
 
 $(STAMPS)/crds-%: tools/crds/%/go.mod tools/crds/%/go.sum
 	@mkdir -p $(STAMPS)
@@ -84,15 +84,22 @@ $(BIN)/helm: tools/helm/go.mod tools/helm/go.sum
 	  -ldflags "-s -w -X helm.sh/helm/v4/internal/version.version=$$version" \
 	  -o ../../$@ helm.sh/helm/v4/cmd/helm
 
-# promtool (`promtool test rules` for the PrometheusRule's unit tests, tests/monitoring): a
-# wrapper module like tools/helm, built from Prometheus's module with its release build tags
-# (netgo) and its version stamped; the UI assets are not needed. About 10 minutes cold.
-$(BIN)/promtool: tools/promtool/go.mod tools/promtool/go.sum
+# Prometheus and promtool, from one wrapper module like tools/helm: promtool for the rules'
+# and dashboard's tests (`promtool test rules`, tests/monitoring), the server for the live proof
+# on the end-to-end cluster (tests/e2e/test_z_monitoring.py). One `go build` of both, with the
+# release's netgo tag and `remove_all_sd` (Prometheus's own build tag that leaves out the
+# cloud service discoveries: static targets are all we scrape), the version stamped; the UI's
+# assets are not built in (the HTTP API is what the tests use). About 4 minutes cold.
+$(BIN)/prometheus: tools/prometheus/go.mod tools/prometheus/go.sum
 	@mkdir -p $(BIN)
-	cd tools/promtool && version=$$(go list -m -f '{{.Version}}' github.com/prometheus/prometheus) && \
-	  CGO_ENABLED=0 go build -buildvcs=false -trimpath -tags netgo \
+	cd tools/prometheus && version=$$(go list -m -f '{{.Version}}' github.com/prometheus/prometheus) && \
+	  CGO_ENABLED=0 go build -buildvcs=false -trimpath -tags netgo,remove_all_sd \
 	  -ldflags "-s -w -X github.com/prometheus/common/version.Version=$$version" \
-	  -o ../../$@ github.com/prometheus/prometheus/cmd/promtool
+	  -o ../../$(BIN)/ github.com/prometheus/prometheus/cmd/prometheus \
+	  github.com/prometheus/prometheus/cmd/promtool
+	@touch $(BIN)/promtool
+
+$(BIN)/promtool: $(BIN)/prometheus
 
 # ---- OpenTofu, offline (tests/tofu.py): the CLI and the project's fake cloud provider, laid out
 # as a filesystem mirror, so that no registry is ever asked. tools/tofu is a wrapper module
