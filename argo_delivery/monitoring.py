@@ -81,10 +81,14 @@ def alert_rules(config: PlatformConfig, resources: list[dict[str, Any]] = ()) ->
     runs = exposed("delivery_workflow_runs_total")
     window = f"{_seconds(settings.failure_window)}s"
     version_within = _seconds(settings.version_within)
+    failed = f"{runs}{{{FAILED}}}"
     rules = [
+        # increase() counts the rises after a series' first sample, so a series born inside
+        # the window (the controller creates it at the first failure since it started, with
+        # the value 1) counts with its whole value: else a first failure would never count.
         _rule("ArgoDeliveryFlowFailing",
-              f"round(sum by (project, flow) (increase({runs}{{{FAILED}}}[{window}]))) "
-              f">= {settings.failures}",
+              f"round(sum by (project, flow) (\n  ({failed} unless {failed} offset {window})\n"
+              f"  or increase({failed}[{window}])\n)) >= {settings.failures}",
               "{{ $labels.flow }} of project {{ $labels.project }} failed about "
               "{{ $value }} times",
               f"At least {settings.failures} runs of {{{{ $labels.flow }}}} in project "

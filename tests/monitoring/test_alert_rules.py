@@ -98,6 +98,23 @@ def test_annotations_expand(tmp_path):
         annotations=True)
 
 
+def test_a_flow_failing_counts_a_series_born_in_the_window(tmp_path):
+    """The controller creates a failure counter at the first failure since it started (value
+    1): that first failure counts, which increase() alone would miss; an old series counts only
+    what it rose within the window."""
+    born = f'{RUNS}{{project="{P}", flow="generate-version", status="Failed"}}'
+    old = f'{RUNS}{{project="{P}", flow="run-stream", status="Error"}}'
+    _promtool(tmp_path, [
+        _test([(born, "_ _ 1 2 3 3 3")], "ArgoDeliveryFlowFailing", "6m",
+              [{"severity": "warning", "project": P, "flow": "generate-version"}]),
+        _test([(born, "_ _ 1 2 2 2 2")], "ArgoDeliveryFlowFailing", "6m", []),
+        # ten failures two hours ago, two in the last hour: under the threshold of 3
+        _test([(old, "10x120 11 12")], "ArgoDeliveryFlowFailing", "122m", []),
+        _test([(old, "10x120 11 12 13")], "ArgoDeliveryFlowFailing", "123m",
+              [{"severity": "warning", "project": P, "flow": "run-stream"}]),
+    ])
+
+
 CASES = {
     # three failures of one flow within the hour; one failure, or failures of Succeeded, no
     "ArgoDeliveryFlowFailing": (
