@@ -183,6 +183,8 @@ E2E_BINS := $(BIN)/kube-apiserver $(addprefix $(BIN)/,$(KUBE_NODE_BINS)) $(BIN)/
 # The air-gap image (tests/e2e/images.py airgap_image) carries kustomize, and helm once
 # tools/helm exists.
 E2E_BINS += $(BIN)/kustomize $(filter $(BIN)/helm,$(TOOL_BINS))
+# The session's Prometheus scrapes the workflow controller (tests/e2e/test_z_monitoring.py).
+E2E_BINS += $(BIN)/prometheus
 
 .PHONY: e2e-tools e2e cluster-up cluster-down
 # tofu: the e2e cluster's tofu image carries OpenTofu and the provider mirror.

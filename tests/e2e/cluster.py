@@ -11,7 +11,8 @@
   etcd 3.4 lacks RequestWatchProgress), with Argo's and argo-delivery's CRDs installed;
 * kube-controller-manager, kube-scheduler, kubelet (cgroup v1: failCgroupV1 false, cgroupfs,
   its own cgroup root) and kube-proxy (iptables mode), built by `make e2e-tools`;
-* optional parts on top: Argo Workflows' controller (`start_argo_workflows`), ...
+* optional parts on top: Argo Workflows' controller (`start_argo_workflows`, its metrics on)
+  and a Prometheus scraping it (`start_prometheus`, the alerts loaded by `load_rules`), ...
 
 Teardown (`stop`) works from the state file (tests/e2e/hoststate.py), so it also runs from
 `make cluster-down` and after a run that died half-way: processes by PID, containers through
@@ -35,6 +36,8 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.parse
+import urllib.request
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
@@ -45,6 +48,7 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
+from argo_delivery.monitoring import WORKFLOWS_MONITOR  # noqa: E402
 from argo_delivery.security import executor_security_context  # noqa: E402
 from tests.e2e import hoststate, images  # noqa: E402
 from tests.kube_server import ApiError, KubeServer, _tail, free_port  # noqa: E402
@@ -62,7 +66,8 @@ CLUSTER_DOMAIN = "cluster.local"
 LOG_TAIL_LINES = 80
 
 NODE_BINS = ["kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubelet",
-             "kube-proxy", "e2e-pause", "workflow-controller", "argoexec", "coredns", "versitygw"]
+             "kube-proxy", "e2e-pause", "workflow-controller", "argoexec", "coredns", "versitygw",
+             "prometheus"]
 EVENTS_BINS = ["argo-events", "nats-server"]
 DEBIAN = {"containerd": "containerd", "runc": "runc", "ctr": "containerd",
           "etcd": "etcd-server", "iptables": "iptables", "conntrack": "conntrack"}
@@ -161,6 +166,8 @@ class Cluster:
         self.teardown_log: list[str] = []
         self._atexit = False
         self.extra_images: list[images.Image] = []
+        self.workflows_metrics_port = 0
+        self.prometheus_url = ""
 
     # ================================================================ start
     def start(self, *, argo_workflows: bool = True, argo_events: bool = False,
@@ -233,6 +240,8 @@ class Cluster:
             self.start_s3()
             self.start_argo_workflows()
             self.timings["argo_workflows"] = time.monotonic() - t0
+            self.start_prometheus()
+            self.timings["prometheus"] = time.monotonic() - t0
         self.wait_dns()
         self.timings["dns"] = time.monotonic() - t0
         if argo_events:
@@ -725,10 +734,13 @@ disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshot
     def start_argo_workflows(self) -> None:
         """Argo's workflow-controller as a process, configured the way an operator would."""
         ns = self.ARGO_NAMESPACE
+        self.workflows_metrics_port = free_port()
         controller_config = {
             "executor": {"imagePullPolicy": "IfNotPresent",
                          "securityContext": self.EXECUTOR_SECURITY_CONTEXT},
-            "metricsConfig": {"enabled": False},
+            # On, as upstream ships it (https with its own self-signed certificate), on a port
+            # of its own: the session's Prometheus scrapes it (start_prometheus).
+            "metricsConfig": {"enabled": True, "port": self.workflows_metrics_port},
             "telemetryConfig": {"enabled": False},
             "artifactRepository": self.artifact_repository_config(),
         }
@@ -749,6 +761,76 @@ disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshot
                       lambda: "Starting Workflow Controller" in
                       (self.logs_dir / "workflow-controller.log").read_text(errors="replace"),
                       60, logs=["workflow-controller"])
+
+    # ================================================================ Prometheus
+    # The job the bundle's PodMonitor gives the controller's target (the prometheus-operator
+    # names a PodMonitor's job <namespace>/<name>): the alerts that read `up` use it.
+    PROMETHEUS_JOB = f"argo-delivery/{WORKFLOWS_MONITOR}"
+    SCRAPE_INTERVAL = "2s"
+
+    def start_prometheus(self) -> None:
+        """Prometheus (built by `make tools`) as a process on the host, scraping the workflow
+        controller's metrics all session the way the bundle's PodMonitor does: https with the
+        controller's self-signed certificate. Rules are loaded later (`load_rules`)."""
+        root = self.workdir / "prometheus"
+        (root / "rules").mkdir(parents=True)
+        port = free_port()
+        config = {
+            "global": {"scrape_interval": self.SCRAPE_INTERVAL,
+                       "evaluation_interval": self.SCRAPE_INTERVAL},
+            "rule_files": [str(root / "rules" / "*.yaml")],
+            "scrape_configs": [{
+                "job_name": self.PROMETHEUS_JOB, "scheme": "https",
+                "tls_config": {"insecure_skip_verify": True},
+                "static_configs": [{"targets": [f"127.0.0.1:{self.workflows_metrics_port}"]}]}],
+        }
+        (root / "prometheus.yaml").write_text(yaml.safe_dump(config))
+        self.spawn("prometheus", [
+            str(BIN / "prometheus"), f"--config.file={root / 'prometheus.yaml'}",
+            f"--storage.tsdb.path={root / 'data'}", f"--web.listen-address=127.0.0.1:{port}",
+            "--web.enable-lifecycle", "--log.level=info"])
+        self.prometheus_url = f"http://127.0.0.1:{port}"
+        self.state.data["prometheus"] = self.prometheus_url
+        self.state.save()
+        self.wait_for("Prometheus scraping the workflow controller",
+                      lambda: self.prometheus_query(
+                          f'up{{job="{self.PROMETHEUS_JOB}"}} == 1'), 60,
+                      logs=["prometheus", "workflow-controller"], interval=0.5)
+
+    def prometheus_api(self, path: str, params: dict[str, str] | None = None,
+                       method: str = "GET") -> Any:
+        """A call of Prometheus's HTTP API; its `data` (raises ValueError on an error answer)."""
+        url = f"{self.prometheus_url}{path}"
+        if params:
+            url += "?" + urllib.parse.urlencode(params)
+        with urllib.request.urlopen(urllib.request.Request(url, method=method), timeout=10) as r:
+            body = r.read()
+        if path.startswith("/-/"):
+            return body
+        answer = json.loads(body)
+        if answer.get("status") != "success":
+            raise ValueError(f"Prometheus {path}: {answer}")
+        return answer["data"]
+
+    def prometheus_query(self, expr: str) -> list[dict]:
+        """An instant query's result vector."""
+        return self.prometheus_api("/api/v1/query", {"query": expr})["result"]
+
+    def load_rules(self, name: str, spec: dict) -> None:
+        """Rule groups (a PrometheusRule's spec) into the session's Prometheus: written to its
+        rule files, reloaded, and waited for until every group is evaluated."""
+        (self.workdir / "prometheus" / "rules" / f"{name}.yaml").write_text(yaml.safe_dump(spec))
+        self.prometheus_api("/-/reload", method="POST")
+        wanted = {g["name"] for g in spec["groups"]}
+
+        def loaded():
+            groups = self.prometheus_api("/api/v1/rules")["groups"]
+            return all(any(g["name"] == w and g.get("lastEvaluation", "").startswith("2")
+                           for g in groups) for w in wanted)
+        self.wait_for(f"rules {name} loaded into Prometheus", loaded, 30, logs=["prometheus"])
+
+    def prometheus_alerts(self) -> list[dict]:
+        return self.prometheus_api("/api/v1/alerts")["alerts"]
 
     # ================================================================ helpers for tests
     def new_namespace(self, prefix: str = "t", *, pod_security: str | None = "restricted",
@@ -1094,6 +1176,8 @@ def main(argv: list[str]) -> int:
         print(json.dumps({k: round(v, 1) for k, v in cluster.timings.items()}))
         print(f"cluster is up; logs in {cluster.logs_dir}")
         print(f"export KUBECONFIG={cluster.kubeconfig}")
+        if cluster.prometheus_url:
+            print(f"Prometheus (scraping the workflow controller): {cluster.prometheus_url}")
         return 0
     if cmd == "down":
         for line in cluster.stop():
