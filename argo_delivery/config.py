@@ -285,6 +285,8 @@ class GitProvider:
     credentials_secret: str | None = None
     webhook_url: str | None = None
     api_token: SecretKeyRef | None = None
+    git_timeout_seconds: int = 60
+    git_attempts: int = 4
 
 
 @dataclass(frozen=True)
@@ -1368,6 +1370,48 @@ def cidrs_parse(data: Data) -> Iterator[Problem]:
 
 # What the schema cannot express, in the order problems are reported. Each rule runs on
 # schema-valid data and yields (path items, message).
+# generate-version's limits (templates/generate_version.py renders them): the step's deadline,
+# Argo's retries of it with their backoff, the Workflow's deadline; and the step's own pause
+# between two tries of a git call (1 s, doubling, at most 30 s).
+GIT_STEP_DEADLINE_SECONDS = 600
+GIT_STEP_RETRIES = 2
+GIT_STEP_BACKOFF_SECONDS = (10, 20)         # Backoff(duration=10s, factor=2), one per retry
+GENERATE_VERSION_DEADLINE_SECONDS = 900
+# Room for each attempt's pod to start and the step to read the Project and write the Version.
+GIT_STEP_OVERHEAD_SECONDS = 30
+
+
+def git_step_seconds(timeout: float, attempts: int) -> float:
+    """The longest one try of generate-version's step spends on a git server that never
+    answers: every call's timeout, and the pauses between the calls."""
+    return attempts * timeout + sum(min(2.0 ** i, 30.0) for i in range(attempts - 1))
+
+
+def git_calls_fit_the_deadlines(data: Data) -> Iterator[Problem]:
+    provider = data["gitProvider"]
+    timeout = parse_duration(provider.get("timeout", "60s")).total_seconds()
+    attempts = provider.get("attempts", 4)
+    where = ["gitProvider", "timeout" if "timeout" in provider else "attempts"]
+    if timeout < 1 or timeout != int(timeout):
+        yield ["gitProvider", "timeout"], (
+            f"timeout {provider['timeout']} is not a whole number of seconds (at least 1s)")
+        return
+    one = git_step_seconds(timeout, attempts) + GIT_STEP_OVERHEAD_SECONDS
+    every = (GIT_STEP_RETRIES + 1) * one + sum(GIT_STEP_BACKOFF_SECONDS)
+    if one > GIT_STEP_DEADLINE_SECONDS:
+        yield where, (
+            f"{attempts} attempts of {timeout:g}s (and the pauses between them) take up to "
+            f"{one:g}s, longer than the step's deadline of {GIT_STEP_DEADLINE_SECONDS}s: a git "
+            "server that never answers would be cut off by the deadline, without the step's "
+            "message; lower timeout or attempts")
+    elif every > GENERATE_VERSION_DEADLINE_SECONDS:
+        yield where, (
+            f"{attempts} attempts of {timeout:g}s, in each of the step's {GIT_STEP_RETRIES + 1} "
+            f"tries, take up to {every:g}s, longer than generate-version's deadline of "
+            f"{GENERATE_VERSION_DEADLINE_SECONDS}s: a git server that never answers would end "
+            "the run at its deadline, without the step's message; lower timeout or attempts")
+
+
 CROSS_FIELD_RULES: tuple[Callable[[Data], Iterator[Problem]], ...] = (
     unique_component_names,
     repository_urls_parse,
@@ -1375,6 +1419,7 @@ CROSS_FIELD_RULES: tuple[Callable[[Data], Iterator[Problem]], ...] = (
     repos_on_the_provider,
     ssh_repos_have_credentials,
     one_component_per_branch,
+    git_calls_fit_the_deadlines,
     repository_ids_sent_by_the_provider,
     repository_ids_name_one_repository,
     unique_project_names,
@@ -1606,7 +1651,9 @@ def _build(data: Data, images_lock: ImagesLock | None = None) -> PlatformConfig:
                                  webhook_base_url(provider["webhookURL"])
                                  if "webhookURL" in provider else None,
                                  SecretKeyRef(**provider["apiToken"]) if "apiToken" in provider
-                                 else None),
+                                 else None,
+                                 int(parse_duration(provider.get("timeout", "60s")).total_seconds()),
+                                 provider.get("attempts", 4)),
         eventbus_images=tuple(resolve(image) for image in _eventbus_references(data)),
         namespaces=Namespaces(namespaces.get("manage", True), dict(namespaces.get("labels", {})),
                               dict(namespaces.get("annotations", {}))),

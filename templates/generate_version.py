@@ -12,7 +12,14 @@ from hera.workflows import models as m
 
 from argo_delivery.admission import validating_policy
 from argo_delivery.capability import Capability, SensorTrigger
-from argo_delivery.config import PlatformConfig, Project
+from argo_delivery.config import (
+    GENERATE_VERSION_DEADLINE_SECONDS,
+    GIT_STEP_BACKOFF_SECONDS,
+    GIT_STEP_DEADLINE_SECONDS,
+    GIT_STEP_RETRIES,
+    PlatformConfig,
+    Project,
+)
 from argo_delivery.eventsources import git_push
 from argo_delivery.metrics import VERSION_RESULT_FILE, VERSION_RESULT_OUTPUT, version_metrics
 from argo_delivery.naming import ANNOTATION_RESTORED, GROUP, LABEL_PROJECT, VERB_RESTORE
@@ -53,6 +60,10 @@ def generate_version(project: Project, config: PlatformConfig) -> WorkflowTempla
         Env(name="AD_NAMESPACE", value="{{workflow.namespace}}"),
         Env(name="AD_OUTPUT", value="/tmp/version-name"),
         Env(name="AD_RESULT_OUTPUT", value=VERSION_RESULT_FILE),
+        # gitProvider.timeout and attempts (config rule git_calls_fit_the_deadlines keeps them
+        # inside the deadlines below)
+        Env(name="AD_GIT_TIMEOUT", value=str(config.git_provider.git_timeout_seconds)),
+        Env(name="AD_ATTEMPTS", value=str(config.git_provider.git_attempts)),
         Env(name="HOME", value="/tmp"),
         *(Env(name=var, value=f"{{{{workflow.parameters.{param}}}}}")
           for param, var in TRIGGER_PARAMETERS.items()),
@@ -72,7 +83,8 @@ def generate_version(project: Project, config: PlatformConfig) -> WorkflowTempla
                              description=f"base64 of the push's {param} (set by the on-push "
                                          "Sensor; empty for a manual run)")
                    for param in TRIGGER_PARAMETERS],
-        **workflow_defaults(VERSION_WRITER, EXECUTOR, deadline_seconds=900),
+        **workflow_defaults(VERSION_WRITER, EXECUTOR,
+                            deadline_seconds=GENERATE_VERSION_DEADLINE_SECONDS),
     ) as template:
         script_step(
             name=NAME,
@@ -84,13 +96,14 @@ def generate_version(project: Project, config: PlatformConfig) -> WorkflowTempla
             resources=step_resources(cpu="200m", memory="128Mi", cpu_limit="1",
                                      memory_limit="512Mi"),
             api_access=True,
-            active_deadline_seconds=600,
+            active_deadline_seconds=GIT_STEP_DEADLINE_SECONDS,
             # Retry what may pass next time: a pod error (eviction, node loss) or the step's
             # own "network still failing" exit; a missing repo or branch fails at once.
             retry_strategy=RetryStrategy(
-                limit=2, retry_policy="Always",
+                limit=GIT_STEP_RETRIES, retry_policy="Always",
                 expression=f"lastRetry.status == 'Error' || asInt(lastRetry.exitCode) == {EXIT_TRANSIENT}",
-                backoff=m.Backoff(duration="10s", factor=2, max_duration="2m")),
+                backoff=m.Backoff(duration=f"{GIT_STEP_BACKOFF_SECONDS[0]}s", factor=2,
+                                  max_duration="2m")),
             outputs=[Parameter(name="version", value_from=m.ValueFrom(path="/tmp/version-name")),
                      Parameter(name=VERSION_RESULT_OUTPUT,
                                value_from=m.ValueFrom(path=VERSION_RESULT_FILE, default="none"))],

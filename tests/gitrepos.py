@@ -196,3 +196,47 @@ def commit_files(repo: Repo, branch: str, files: dict[str, str], message: str = 
     git("push", "-q", str(repo.path), f"HEAD:refs/heads/{branch}", cwd=work)
     repo.heads[branch] = git("rev-parse", "HEAD", cwd=work)
     return repo.heads[branch]
+
+
+class HangingGitServer:
+    """A git server that hangs: it accepts every connection on a port of `host` and never
+    answers, holding the connection open (what a wedged server or a black-holing proxy does).
+    `url(path)` is a git:// URL on it; `connections` counts the accepted ones. Stopped, and
+    every connection closed, on exit."""
+
+    def __init__(self, host: str = "127.0.0.1"):
+        import threading
+
+        self.host = host
+        self.connections = 0
+        self._held: list[socket.socket] = []
+        self._sock = socket.create_server((host, 0))
+        self._sock.settimeout(0.2)
+        self.port = self._sock.getsockname()[1]
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._accept, name="hanging-git", daemon=True)
+
+    def url(self, path: str) -> str:
+        return f"git://{self.host}:{self.port}/{path}"
+
+    def _accept(self) -> None:
+        while not self._stop.is_set():
+            try:
+                conn, _ = self._sock.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            self.connections += 1
+            self._held.append(conn)
+
+    def __enter__(self) -> HangingGitServer:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+        for conn in self._held:
+            conn.close()
+        self._sock.close()

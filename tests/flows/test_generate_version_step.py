@@ -95,6 +95,40 @@ def test_network_errors_are_retried_with_backoff_then_fail(step, capsys):
     assert '"event": "retry"' in capsys.readouterr().out
 
 
+def test_a_git_server_that_never_answers_times_out_and_is_retried(step, capsys):
+    """It accepts the connection and says nothing: each try ends at the timeout, the step
+    gives up after its attempts with a message that says so, as a transient error (Argo
+    retries the step)."""
+    from tests.gitrepos import HangingGitServer
+
+    with HangingGitServer() as server:
+        with pytest.raises(step.StepError) as caught:
+            step.resolve_component_heads([{"name": "api", "repo": server.url("api.git"),
+                                           "branch": "main"}], attempts=2, timeout=1)
+        assert server.connections == 2
+    assert str(caught.value) == ("component api: git ls-remote timed out after 1s "
+                                 "(gave up after 2 attempts)")
+    assert caught.value.exit_code == step.EXIT_TRANSIENT
+    assert '"event": "retry"' in capsys.readouterr().out
+
+
+def test_the_git_limits_come_from_the_config(step):
+    """gitProvider.timeout and attempts reach the step as its environment."""
+    import yaml
+
+    from argo_delivery.bundle import build_bundle
+    from argo_delivery.config import default_config_text, parse_config
+
+    data = yaml.safe_load(default_config_text())
+    data["gitProvider"].update(timeout="5s", attempts=2)
+    bundle = build_bundle(parse_config(yaml.safe_dump(data), "git-limits.yaml"))
+    template = yaml.safe_load(
+        bundle.files["namespaces/core-team/workflowtemplate/generate-version.yaml"])
+    [script] = [t["script"] for t in template["spec"]["templates"] if "script" in t]
+    env = {e["name"]: e["value"] for e in script["env"] if "value" in e}
+    assert (env["AD_GIT_TIMEOUT"], env["AD_ATTEMPTS"]) == ("5", "2")
+
+
 def test_credentials_never_reach_messages(step):
     assert step.redact("fatal: unable to access 'https://bob:s3cret@git.example/x.git/'") == \
         "fatal: unable to access 'https://***@git.example/x.git/'"

@@ -28,7 +28,8 @@ def test_the_rule_alone_has_no_alert_that_needs_the_pod_monitors():
     alerts = {r["alert"]: r for r in rule["spec"]["groups"][0]["rules"]}
     assert "ArgoDeliveryEventSourceNotRunning" not in alerts
     assert "ArgoDeliveryWorkflowControllerNotScraped" not in alerts
-    assert alerts["ArgoDeliveryFlowFailing"]["expr"].endswith("[86400s]))) >= 5")
+    failing = alerts["ArgoDeliveryFlowFailing"]["expr"]
+    assert "offset 86400s" in failing and failing.endswith("[86400s])\n)) >= 5")
     assert alerts["ArgoDeliveryEnvironmentStuck"]["expr"].endswith("> 5400")
     assert not [r for r in resources if r["kind"] == "PodMonitor"]
 
