@@ -39,7 +39,8 @@ from argo_delivery.crds import CRD_KINDS
 from argo_delivery.naming import ANNOTATION_RESTORED, GROUP
 
 __all__ = ["CAPABILITY", "EXCLUDED_RESOURCES", "MARKER", "RESTORE_CONFIGMAP", "SCHEDULE",
-           "STATUS_RESOURCES", "restore_modifiers", "schedule", "velero_resources"]
+           "STATUS_RESOURCES", "restore", "restore_command", "restore_modifiers", "schedule",
+           "velero_resources"]
 
 API_VERSION = "velero.io/v1"
 SCHEDULE = "argo-delivery"
@@ -117,6 +118,29 @@ def restore_configmap(config: PlatformConfig) -> dict[str, Any]:
     text = yaml.safe_dump(restore_modifiers(config), sort_keys=False, width=1000)
     return {"apiVersion": "v1", "kind": "ConfigMap",
             "metadata": _metadata(config, RESTORE_CONFIGMAP), "data": {MODIFIERS_KEY: text}}
+
+
+def restore(config: PlatformConfig, name: str) -> dict[str, Any]:
+    """The Restore the README prescribes (what `velero restore create NAME --from-schedule
+    argo-delivery --resource-modifier-configmap argo-delivery-restore --status-include-resources
+    ... --existing-resource-policy none` creates): the newest backup of the Schedule, the
+    restore marker set by the resource modifiers, our CRs' status written back, objects the
+    bundle (applied first) made left alone. Not part of the bundle."""
+    return {"apiVersion": API_VERSION, "kind": "Restore",
+            "metadata": {"name": name, "namespace": config.velero.namespace},
+            "spec": {"scheduleName": SCHEDULE,
+                     "existingResourcePolicy": "none",
+                     "restoreStatus": {"includedResources": list(STATUS_RESOURCES)},
+                     "resourceModifier": {"apiGroup": "", "kind": "ConfigMap",
+                                          "name": RESTORE_CONFIGMAP}}}
+
+
+def restore_command(config: PlatformConfig, name: str = "argo-delivery-restore") -> str:
+    """The velero CLI line that creates `restore(config, name)`."""
+    return (f"velero restore create {name} --namespace {config.velero.namespace} "
+            f"--from-schedule {SCHEDULE} --resource-modifier-configmap {RESTORE_CONFIGMAP} "
+            f"--status-include-resources {','.join(STATUS_RESOURCES)} "
+            "--existing-resource-policy none")
 
 
 def velero_resources(config: PlatformConfig) -> list[dict[str, Any]]:
