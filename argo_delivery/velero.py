@@ -36,7 +36,7 @@ import yaml
 from argo_delivery.capability import Capability
 from argo_delivery.config import PlatformConfig
 from argo_delivery.crds import CRD_KINDS
-from argo_delivery.naming import ANNOTATION_RESTORED, GROUP
+from argo_delivery.naming import ANNOTATION_RESTORED, GROUP, LABEL_PART_OF, PART_OF
 
 __all__ = ["CAPABILITY", "EXCLUDED_RESOURCES", "MARKER", "RESTORE_CONFIGMAP", "SCHEDULE",
            "STATUS_RESOURCES", "restore", "restore_command", "restore_modifiers", "schedule",
@@ -95,8 +95,9 @@ def schedule(config: PlatformConfig) -> dict[str, Any]:
     }
     if settings.storage_location:
         template["storageLocation"] = settings.storage_location
-    if settings.labels:   # on every Backup too (Velero copies the Schedule's labels as well)
-        template["metadata"] = {"labels": dict(settings.labels)}
+    # The Backups' labels. Unset, Velero would copy the Schedule's own, among them the bundle's
+    # and the ApplySet membership `apply` adds: a Backup is not a member of the bundle.
+    template["metadata"] = {"labels": {LABEL_PART_OF: PART_OF, **settings.labels}}
     return {"apiVersion": API_VERSION, "kind": "Schedule",
             "metadata": _metadata(config, SCHEDULE),
             "spec": {"schedule": settings.schedule, "template": template}}

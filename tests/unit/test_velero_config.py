@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from argo_delivery import velero
 from argo_delivery.bundle import build_bundle
 from argo_delivery.config import (
     ConfigError,
@@ -62,7 +63,10 @@ def test_the_schedule_covers_the_orchestrator_and_every_project_namespace():
                                                           "partner-northwind"]
     assert template["ttl"] == "720h0m0s"
     assert template["storageLocation"] == "offsite"
-    assert template["metadata"] == {"labels": {"team": "ops"}}
+    # the Backups' labels: not the Schedule's (bundle, ApplySet membership), which Velero
+    # would copy without these
+    assert template["metadata"] == {"labels": {"app.kubernetes.io/part-of": "argo-delivery",
+                                               "team": "ops"}}
     assert template["snapshotVolumes"] is False
     # new-style filters only (Velero refuses a mix with includeClusterResources/includedResources)
     assert not {"includeClusterResources", "includedResources", "excludedResources"} & set(template)
@@ -95,13 +99,14 @@ def test_defaults_ttl_namespace_and_location():
     assert (config.velero.ttl, config.velero.namespace, config.velero.storage_location) == \
         ("720h", "velero", None)
     config = _config({"schedule": "@every 6h", "namespace": "backup-system"})
-    resources = _velero_resources(config) or [
-        r for r in build_bundle(config).resources if r["metadata"].get("namespace") == "backup-system"]
-    schedule = next(r for r in build_bundle(config).resources if r["kind"] == "Schedule")
-    assert schedule["metadata"]["namespace"] == "backup-system"
+    resources = [r for r in build_bundle(config).resources
+                 if r["metadata"].get("namespace") == "backup-system"]
+    assert [r["kind"] for r in resources] == ["ConfigMap", "Schedule"]
+    schedule = resources[1]
+    assert schedule["spec"]["schedule"] == "@every 6h"
     assert "storageLocation" not in schedule["spec"]["template"]   # Velero's default location
-    assert "metadata" not in schedule["spec"]["template"]
-    assert resources
+    assert schedule["spec"]["template"]["metadata"] == {
+        "labels": {"app.kubernetes.io/part-of": "argo-delivery"}}
 
 
 def test_the_restore_modifiers_mark_versions_and_environments():
@@ -169,3 +174,9 @@ def test_refused(velero, message):
     with pytest.raises(ConfigError) as caught:
         _config(velero)
     assert message in str(caught.value)
+
+
+def test_the_readme_restore_command_is_the_one_the_module_gives():
+    readme = (HERE.parent.parent / "README.md").read_text()
+    joined = readme.replace(" \\\n  ", " ")
+    assert velero.restore_command(_config({"schedule": "@daily"})) in joined
