@@ -77,6 +77,7 @@ APPLY_ORDER = (
     "Sensor",
     "PodMonitor",
     "PrometheusRule",
+    "Schedule",
 )
 CLUSTER_SCOPED = frozenset({"CustomResourceDefinition", "Namespace", "ClusterRole",
                             "ClusterRoleBinding", "ClusterWorkflowTemplate",

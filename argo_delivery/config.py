@@ -39,7 +39,7 @@ import yaml
 from croniter import CroniterBadCronError, CroniterBadDateError, CroniterError, croniter
 
 from argo_delivery.controllers import ARGO_EVENTS_IMAGE, ARGO_EXEC_IMAGE
-from argo_delivery.durations import format_duration, parse_duration
+from argo_delivery.durations import format_duration, go_duration, parse_duration
 from argo_delivery.images import ImageError, ImageRef, parse_image, rewrite_image
 from argo_delivery.jetstream import JETSTREAM_IMAGES
 from argo_delivery.naming import (
@@ -72,6 +72,7 @@ __all__ = [
     "EnvironmentSettings",
     "LeakSweep",
     "MonitoringSettings",
+    "VeleroSettings",
     "GitProvider",
     "Images",
     "Isolation",
@@ -218,6 +219,17 @@ class MonitoringSettings:
 
 
 @dataclass(frozen=True)
+class VeleroSettings:
+    """The Velero Schedule (argo_delivery/velero.py): when, how long backups are kept, where."""
+
+    schedule: str
+    ttl: str = "720h"                   # a Go duration, as Velero reads it
+    storage_location: str | None = None  # None: Velero's default BackupStorageLocation
+    namespace: str = "velero"
+    labels: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class Project:
     name: str
     namespace: str
@@ -361,6 +373,7 @@ class PlatformConfig:
     environments: EnvironmentSettings = field(default_factory=EnvironmentSettings)
     airgap: AirgapSettings = field(default_factory=AirgapSettings)
     monitoring: MonitoringSettings = field(default_factory=MonitoringSettings)
+    velero: VeleroSettings | None = None   # backup.velero; None: no Schedule
     # Warnings and notes about a valid config, located (never part of equality).
     warnings: tuple[ConfigProblem, ...] = field(default=(), compare=False)
 
@@ -1032,12 +1045,60 @@ def _cron_problem(cron: str) -> str | None:
 
 
 def valid_crons(data: Data) -> Iterator[Problem]:
-    if "schedules" not in data:
+    if "schedules" in data:
+        for key in ("nightly", "reaper"):
+            problem = _cron_problem(data["schedules"][key])
+            if problem:
+                yield ["schedules", key], problem
+    # Velero reads its Schedule with the same parser as Argo (robfig/cron's ParseStandard)
+    velero = (data.get("backup") or {}).get("velero")
+    if velero and (problem := _cron_problem(velero["schedule"])):
+        yield ["backup", "velero", "schedule"], problem
+
+
+# Go's time.ParseDuration, which Velero's TTL goes through (metav1.Duration): decimal numbers
+# each with a unit, optionally signed; no d unit.
+_GO_DURATION_PART = re.compile(r"([0-9]+(?:\.[0-9]*)?|\.[0-9]+)(ns|us|µs|μs|ms|s|m|h)")
+_GO_UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "μs": 1e-6, "ms": 1e-3, "s": 1, "m": 60, "h": 3600}
+
+
+def go_duration_seconds(text: str) -> float:
+    """Seconds of a duration as Go's time.ParseDuration reads it; ValueError otherwise."""
+    body = text[1:] if text[:1] in "+-" else text
+    if body == "0":
+        return 0.0
+    pos, seconds = 0, 0.0
+    for match in _GO_DURATION_PART.finditer(body):
+        if match.start() != pos:
+            break
+        seconds += float(match.group(1)) * _GO_UNITS[match.group(2)]
+        pos = match.end()
+    if not body or pos != len(body):
+        raise ValueError(f"not a Go duration: {text!r}")
+    return -seconds if text.startswith("-") else seconds
+
+
+def velero_ttl_is_a_go_duration(data: Data) -> Iterator[Problem]:
+    velero = (data.get("backup") or {}).get("velero")
+    if not velero or "ttl" not in velero:
         return
-    for key in ("nightly", "reaper"):
-        problem = _cron_problem(data["schedules"][key])
-        if problem:
-            yield ["schedules", key], problem
+    text = velero["ttl"]
+    try:
+        seconds = go_duration_seconds(text)
+    except ValueError:
+        try:
+            hint = f" (did you mean {go_duration(parse_duration(text))}?)"
+        except ValueError:
+            hint = ""
+        yield ["backup", "velero", "ttl"], (
+            f"expected a Go duration such as 720h or 720h0m0s (units h, m, s: Velero reads it "
+            f"with Go's time.ParseDuration, which has no d unit), found {text!r}{hint}")
+        return
+    if seconds <= 0:
+        yield ["backup", "velero", "ttl"], (
+            f"ttl {text!r} is not a retention: Velero reads 0 as its server's default TTL and "
+            "deletes a backup with a negative one at once; give the duration to keep each "
+            "backup, such as 720h")
 
 
 def _providers_where(predicate: Callable[[GitProviderKind], bool]) -> str:
@@ -1430,6 +1491,7 @@ CROSS_FIELD_RULES: tuple[Callable[[Data], Iterator[Problem]], ...] = (
     airgap_export_needs_an_image,
     known_time_zone,
     valid_crons,
+    velero_ttl_is_a_go_duration,
     base_url_applies,
     api_token_required,
     webhook_url_has_a_host,
@@ -1667,7 +1729,14 @@ def _build(data: Data, images_lock: ImagesLock | None = None) -> PlatformConfig:
         if (settings := data.get("environments")) else EnvironmentSettings(),
         airgap=_airgap(data.get("airgap") or {}),
         monitoring=_monitoring(data.get("monitoring") or {}),
+        velero=_velero(velero) if (velero := (data.get("backup") or {}).get("velero")) else None,
     )
+
+
+def _velero(settings: Data) -> VeleroSettings:
+    return VeleroSettings(settings["schedule"].strip(), settings.get("ttl", "720h"),
+                          settings.get("storageLocation"), settings.get("namespace", "velero"),
+                          dict(settings.get("labels", {})))
 
 
 _MONITORING_KEYS = {"prometheusRule": "prometheus_rule", "podMonitors": "pod_monitors",

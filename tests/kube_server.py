@@ -54,6 +54,7 @@ APISERVER_BIN = REPO_ROOT / ".cache" / "bin" / "kube-apiserver"
 ARGO_WORKFLOWS_MODULE = "github.com/argoproj/argo-workflows/v4"
 ARGO_EVENTS_MODULE = "github.com/argoproj/argo-events"
 PROMETHEUS_OPERATOR_MODULE = "github.com/prometheus-operator/prometheus-operator"
+VELERO_MODULE = "github.com/vmware-tanzu/velero"
 
 SA_ISSUER = "https://kubernetes.default.svc.cluster.local"
 READY_TIMEOUT = 90.0
@@ -103,18 +104,22 @@ def _tail(path: Path, lines: int = LOG_TAIL_LINES) -> str:
 
 
 def upstream_crd_files() -> list[Path]:
-    """Argo Workflows' full CRDs, Argo Events' CRDs and the prometheus-operator's, from the Go
-    module cache."""
+    """Argo Workflows' full CRDs, Argo Events' CRDs, the prometheus-operator's and Velero's,
+    from the Go module cache."""
     wf_version = pinned_version("argo-workflows-lint", ARGO_WORKFLOWS_MODULE)
     ev_version = pinned_version("argo-events-lint", ARGO_EVENTS_MODULE)
     files = []
     po_version = pinned_version("crds/prometheus-operator", PROMETHEUS_OPERATOR_MODULE)
+    velero_version = pinned_version("crds/velero", VELERO_MODULE)
     for module, version, sub, pattern in [
         (ARGO_WORKFLOWS_MODULE, wf_version, "manifests/base/crds/full", "argoproj.io_*.yaml"),
         (ARGO_EVENTS_MODULE, ev_version, "manifests/base/crds", "argoproj.io_*.yaml"),
         # PrometheusRule and PodMonitor (monitoring.*), validated like our other kinds
         (PROMETHEUS_OPERATOR_MODULE, po_version, "example/prometheus-operator-crd",
          "monitoring.coreos.com_*.yaml"),
+        # Schedule (backup.velero), validated like our other kinds; Backup and Restore for the
+        # restore the README prescribes
+        (VELERO_MODULE, velero_version, "config/crd/v1/bases", "velero.io_*.yaml"),
     ]:
         found = sorted((go_module_dir(module, version) / sub).glob(pattern))
         if not found:
