@@ -196,7 +196,9 @@ def check_workflow(workflow: dict[str, Any], provider: Provider, payload: dict[s
                    branch: str, project: str) -> None:
     assert workflow["apiVersion"] == "argoproj.io/v1alpha1"
     assert workflow["kind"] == "Workflow"
-    assert workflow["metadata"]["generateName"] == "generate-version-"
+    # one name per event (sensors/_triggers.py): the template's, then the event's id
+    assert re.fullmatch(r"generate-version-[0-9a-f]{32}",
+                        workflow["metadata"]["name"]), workflow["metadata"]
     labels = workflow["metadata"]["labels"]
     assert labels["argo-delivery.io/project"] == project
     # labels the upstream k8s trigger adds on create
@@ -338,8 +340,7 @@ def test_produced_workflows_pass_argo_lint(sensor_sim, rendered, tmp_path):
     for index, payload in enumerate(pushes):
         run = simulate(sensor_sim, rendered, payload, tmp_path)
         assert run.returncode == 0
-        # the Workflows as the trigger creates them (generateName only: the linter
-        # accepts that, no name is added)
+        # the Workflows as the trigger creates them (named from the event's id)
         (out / f"push-{index}.yaml").write_text(run.stdout)
         count += len(run.workflows)
     assert count == 2 + 1 + 1 + 2

@@ -170,8 +170,12 @@ class Run:
 
     @property
     def fired(self) -> set[str]:
-        """Names of the triggers that fired (from each Workflow's generateName)."""
-        return {wf["metadata"]["generateName"].removesuffix("-") for wf in self.workflows}
+        """Names of the triggers that fired: each Workflow's generateName (this module's own
+        triggers), or its name less the event's id (the bundle's, sensors/_triggers.py)."""
+        return {wf["metadata"]["generateName"].removesuffix("-") if "generateName" in
+                wf["metadata"] else re.sub(r"-[0-9a-f]{32}$", "",
+                                           wf["metadata"]["name"])
+                for wf in self.workflows}
 
 
 @pytest.fixture(scope="session")

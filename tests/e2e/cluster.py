@@ -32,6 +32,7 @@ import json
 import os
 import secrets
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -107,7 +108,7 @@ class ApiServer(KubeServer):
     def __init__(self, workdir: Path, host: str):
         super().__init__(workdir, apiserver_bin=BIN / "kube-apiserver")
         self.host, self.port = host, APISERVER_PORT
-        self.on_spawn: Callable[[str, subprocess.Popen, Path], None] | None = None
+        self.on_spawn: Callable[[str, subprocess.Popen, Path, dict | None], None] | None = None
 
     def _spawn(self, name, argv, log, env=None):
         with open(log, "ab") as out:
@@ -116,7 +117,7 @@ class ApiServer(KubeServer):
                                     env={**os.environ, **(env or {})}, start_new_session=True)
         self._procs.append((name, proc))
         if self.on_spawn:
-            self.on_spawn(name, proc, log)
+            self.on_spawn(name, proc, log, env)
         return proc
 
     def apiserver_args(self, port: int) -> list[str]:
@@ -167,6 +168,9 @@ class Cluster:
         self._atexit = False
         self.extra_images: list[images.Image] = []
         self.workflows_metrics_port = 0
+        # how each process was started (argv, environment), for `start_again` after `kill`
+        self._launch: dict[str, tuple[list[str], dict[str, str]]] = {}
+        self._down: dict[str, dict] = {}
         self.prometheus_url = ""
 
     # ================================================================ start
@@ -259,10 +263,35 @@ class Cluster:
                                     stdin=subprocess.DEVNULL, cwd=self.workdir,
                                     env={**os.environ, **(env or {})}, start_new_session=True)
         self.state.add_process(name, proc.pid, argv[0], str(log))
+        self._launch[name] = (list(argv), dict(env or {}))
         return proc
 
-    def _record(self, name: str, proc: subprocess.Popen, log: Path) -> None:
+    def _record(self, name: str, proc: subprocess.Popen, log: Path,
+                env: dict[str, str] | None = None) -> None:
         self.state.add_process(name, proc.pid, proc.args[0], str(log))
+        self._launch[name] = (list(proc.args), dict(env or {}))
+
+    def kill(self, name: str) -> None:
+        """SIGKILL one of the cluster's processes, as a crash would (the fault tests of
+        tests/e2e/test_reliability.py); it stays down until `start_again(name)`."""
+        entry = next(p for p in self.state.data["processes"] if p["name"] == name)
+        outcome = hoststate.stop_pid(entry["pid"], entry["exe"], timeout=5, sig=signal.SIGKILL)
+        if hoststate.pid_alive(entry["pid"]):
+            raise ClusterError(f"{name} (pid {entry['pid']}) {outcome}")
+        self.state.data["processes"].remove(entry)
+        self.state.save()
+        self._down[name] = entry
+
+    def start_again(self, name: str) -> subprocess.Popen:
+        """Start a killed process as it was started first (argv, environment, log)."""
+        entry = self._down.pop(name)
+        argv, env = self._launch[name]
+        with open(entry["log"], "ab") as out:
+            proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT,
+                                    stdin=subprocess.DEVNULL, cwd=self.workdir,
+                                    env={**os.environ, **env}, start_new_session=True)
+        self.state.add_process(name, proc.pid, entry["exe"], entry["log"])
+        return proc
 
     def log_tail(self, name: str, lines: int = LOG_TAIL_LINES) -> str:
         return f"----- last {lines} lines of {name}.log -----\n" + _tail(

@@ -58,6 +58,7 @@ class Delivery:
     status: int | None = None  # the last HTTP status, None: no answer
     attempts: int = 0
     error: str = ""
+    history: list[str] = field(default_factory=list)   # each attempt: its status or error
 
     @property
     def sender(self) -> str:
@@ -109,10 +110,12 @@ def run_load(url: str, secret: str, components: list[Component],
              commit: Callable[[Component], str], heads: Callable[[Component], str], *,
              pushes: int, rounds: int, seconds: float, redeliveries: float = 0.2,
              interleaved: float = 0.2, concurrency: int = 16, grace: float = 30.0,
-             seed: int = 0, progress: Callable[[str], None] | None = None) -> LoadResult:
+             seed: int = 0, progress: Callable[[str], None] | None = None,
+             observe: Callable[[Delivery], None] | None = None) -> LoadResult:
     """Send the plan (module docstring). `commit(component)` makes and pushes a new commit and
     returns it; `heads(component)` is a component's current head. Returns every delivery with
-    its outcome; the caller accounts for what the cluster made of them."""
+    its outcome; the caller accounts for what the cluster made of them. `observe` sees each
+    delivery once it has been answered (a fault test starts its fault from there)."""
     if not 0 < rounds <= pushes <= MAX_PUSHES:
         raise ValueError(f"need 0 < rounds <= pushes <= {MAX_PUSHES}, got {rounds}, {pushes}")
     rng = random.Random(seed)
@@ -136,9 +139,13 @@ def run_load(url: str, secret: str, components: list[Component],
                 delivery.error = ""
             except OSError as e:
                 delivery.status, delivery.error = None, f"{type(e).__name__}: {e}"
+            delivery.history.append(str(delivery.status or delivery.error))
             if delivery.status is not None and delivery.status < 500:
-                return
-            time.sleep(min(2.0 * attempt, max(0.0, deadline - time.monotonic())))
+                break
+            if attempt < ATTEMPTS:
+                time.sleep(min(2.0 * attempt, max(0.0, deadline - time.monotonic())))
+        if observe:
+            observe(delivery)
 
     t0 = time.monotonic()
     index = 0
@@ -179,6 +186,27 @@ def run_load(url: str, secret: str, components: list[Component],
         concurrent.futures.wait(futures)
     result.finished = time.time()
     return result
+
+
+def redeliver(url: str, secret: str, deliveries: list[Delivery], *, seconds: float = 120,
+              pause: float = 3.0) -> list[Delivery]:
+    """What a provider does with the deliveries it got no 2xx for: send each again (same body,
+    same delivery id) until it is accepted or `seconds` are up. Returns those still refused."""
+    deadline = time.monotonic() + seconds
+    waiting = [d for d in deliveries if d.status is None or not 200 <= d.status < 300]
+    while waiting and time.monotonic() < deadline:
+        for d in list(waiting):
+            d.attempts += 1
+            try:
+                d.status, d.error = post(url, d.body, secret, d.delivery_id), ""
+            except OSError as e:
+                d.status, d.error = None, f"{type(e).__name__}: {e}"
+            d.history.append(str(d.status or d.error))
+            if d.status is not None and 200 <= d.status < 300:
+                waiting.remove(d)
+        if waiting:
+            time.sleep(pause)
+    return waiting
 
 
 def percentiles(values: list[float]) -> dict[str, float]:

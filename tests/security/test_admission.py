@@ -8,6 +8,7 @@ M1: forged Versions (wrong name, another project, pre-set approval, not the writ
 from __future__ import annotations
 
 import copy
+import secrets
 import time
 
 import pytest
@@ -53,6 +54,12 @@ def sensor_workflow(bundle, project: str = PROJECT) -> dict:
     workflow = copy.deepcopy(trigger["template"]["k8s"]["source"]["resource"])
     for parameter in workflow["spec"]["arguments"]["parameters"]:
         parameter["value"] = "bWFpbg=="
+    return _named(workflow)
+
+
+def _named(workflow: dict) -> dict:
+    """The event's id appended to the name, as the trigger does (sensors/_triggers.py)."""
+    workflow["metadata"]["name"] += secrets.token_hex(16)
     return workflow
 
 
@@ -240,7 +247,7 @@ def on_version_workflow(bundle, trigger: str) -> dict:
     for parameter in workflow["spec"]["arguments"]["parameters"]:
         if parameter["name"] == "version":
             parameter["value"] = GOOD_NAME
-    return workflow
+    return _named(workflow)
 
 
 @pytest.fixture(scope="module")
