@@ -50,7 +50,7 @@ GRID_WIDTH = 24
 
 # What panel_queries puts for the dashboard's variables: `$project` as the All value;
 # `$__interval` is each panel's minimum interval (Grafana's value at any range up to
-# maxDataPoints x that interval); `$__range` and `$__range_s` a fixed window.
+# maxDataPoints x that interval); `$__range` a fixed window.
 ALL_PROJECTS = ".*"
 DEFAULT_RANGE = "1d"
 
@@ -344,27 +344,27 @@ def dashboard_resources(config: PlatformConfig) -> list[dict[str, Any]]:
     return [dashboard_configmap(config)] if config.monitoring.dashboard.enabled else []
 
 
-_VARIABLE = re.compile(r"\$(__range_s|__range|__interval|__rate_interval|project)\b")
+_VARIABLE = re.compile(r"\$(__range|__interval|project)\b")
+
+
+def _substitute(expr: str, values: dict[str, str]) -> str:
+    return _VARIABLE.sub(lambda match: values[match.group(1)], expr)
 
 
 def panel_queries(config: PlatformConfig, *, time_range: str = DEFAULT_RANGE
                   ) -> list[tuple[str, str]]:
     """(title, PromQL) of every query of the dashboard, in panel order, with Grafana's variables
     replaced as for a plain Prometheus: `$project` -> `.*` (All), `$__interval` -> the panel's
-    minimum interval, `$__range` -> `time_range`, `$__range_s` -> it in seconds. The title is
+    minimum interval (1d or 1h), `$__range` -> `time_range`. The title is
     the panel's, followed by " (<name>)" for a panel with several queries."""
-    from argo_delivery.durations import parse_duration
-
-    range_seconds = int(parse_duration(time_range).total_seconds())
     queries: list[tuple[str, str]] = []
     for _, row_panels in panels(config):
         for panel in row_panels:
             values = {"project": ALL_PROJECTS, "__range": time_range,
-                      "__range_s": str(range_seconds), "__interval": panel.interval or "1m",
-                      "__rate_interval": panel.interval or "5m"}
+                      "__interval": panel.interval or "1m"}
             for target in panel.targets:
                 title = f"{panel.title} ({target.name})" if len(panel.targets) > 1 else panel.title
-                queries.append((title, _VARIABLE.sub(lambda m: values[m.group(1)], target.expr)))
+                queries.append((title, _substitute(target.expr, values)))
     return queries
 
 
