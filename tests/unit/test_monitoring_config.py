@@ -99,3 +99,9 @@ def test_the_dashboard_is_one_file_of_the_bundle():
     files = build_bundle(parse_config(yaml.safe_dump(data), "monitoring.yaml")).files
     text = files["namespaces/argo-delivery/configmap/argo-delivery-dashboard.yaml"]
     assert json.loads(yaml.safe_load(text)["data"]["argo-delivery.json"])["title"] == "argo-delivery"
+
+
+def test_the_dashboard_configmap_passes_lint():
+    from argo_delivery.lint import lint_documents
+    [configmap] = _dashboards(_resources({"dashboard": {"enabled": True}}))
+    assert lint_documents([("argo-delivery-dashboard.yaml", configmap)]) == []
