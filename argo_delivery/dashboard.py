@@ -8,10 +8,10 @@ prometheus-operator, so it is a capability of its own rather than part of monito
 
 Every query is built here from `metrics.exposed(...)` names of the METRICS table and the
 dashboard's two variables: `$datasource` (a Prometheus data source) and `$project` (multi-value,
-All = `.*`). Queries count with `increase()` over whole windows and keep every series that
-exists at zero rather than filtering it out, so each panel shows data (possibly 0) as soon as
-its series are scraped; like the alerts, they do not count the first run of a label set after
-the workflow controller started (a counter is born at its first value).
+All = `.*`). Queries count a counter's rise over whole windows (`_increase`: increase(), or
+the whole value of a series born inside the window) and keep every series that exists, at
+zero rather than filtered out, so each panel shows data (possibly 0) as soon as its series
+are scraped.
 
 `panel_queries(config)` gives each panel's query with the Grafana variables replaced by values
 a plain Prometheus accepts, for tests that run them against one.
@@ -94,12 +94,20 @@ def _where(*matchers: str) -> str:
     return ", ".join((*matchers, PROJECT))
 
 
+def _increase(selector: str, window: str) -> str:
+    """What a counter (or a histogram's part) rose by within `window`. increase() counts the
+    rises after a series' first sample, and the controller creates a series at its first event
+    since it started, with that event's value: a series born inside the window counts with its
+    whole value (as the alerts' ArgoDeliveryFlowFailing does)."""
+    return f"(({selector} unless {selector} offset {window}) or increase({selector}[{window}]))"
+
+
 def _count_where(name: str, by: str, window: str, *matchers: str) -> str:
-    """sum by (`by`) of the counter's increase over `window` among series matching `matchers`,
+    """sum by (`by`) of the counter's rise over `window` among series matching `matchers`,
     with every other series of the same group at 0: a group that ran but never matched shows
     0, not nothing."""
-    return (f"sum by ({by}) (\n  increase({_m(name, _where(*matchers))}[{window}])\n"
-            f"  or 0 * increase({_m(name, _where())}[{window}])\n)")
+    return (f"sum by ({by}) (\n  {_increase(_m(name, _where(*matchers)), window)}\n"
+            f"  or 0 * {_increase(_m(name, _where()), window)}\n)")
 
 
 def _versions() -> Panel:
@@ -107,8 +115,8 @@ def _versions() -> Panel:
         "Versions per day per project", "timeseries",
         "New Versions (pushes resolved into commits not seen before) per day, by project. "
         "Pushes whose commits already had a Version are not counted.",
-        (Target(f"sum by (project) (increase("
-                f"{_m('delivery_versions_total', _where(CREATED))}[$__interval]))",
+        (Target(f"sum by (project) "
+                f"{_increase(_m('delivery_versions_total', _where(CREATED)), '$__interval')}",
                 "{{project}}"),),
         width=12, interval="1d", bars=True, decimals=0)
 
@@ -130,7 +138,7 @@ def _pass_rate() -> Panel:
         "Share of run-stream Workflows that Succeeded over the dashboard's time range, by "
         "project and stream (NaN: none finished in the range).",
         (Target(f"{_count_where(stream, 'project, stream', '$__range', SUCCEEDED)}\n"
-                f"/\nsum by (project, stream) (increase({_m(stream, _where())}[$__range]))",
+                f"/\nsum by (project, stream) {_increase(_m(stream, _where()), '$__range')}",
                 "{{project}} {{stream}}", instant=True),),
         unit="percentunit", max=1)
 
@@ -143,10 +151,11 @@ def _stream_duration() -> Panel:
         "Duration of run-stream Workflows (alpha and nightly) that finished in the 24 hours "
         "before each point, by project: the 95th percentile (from the histogram's buckets, "
         "so as coarse as they are) and the mean.",
-        (Target(f"histogram_quantile(0.95, sum by (project, le) (increase("
-                f"{_m(histogram, _where(flow), '_bucket')}[1d])))", "{{project}} p95", "p95"),
-         Target(f"sum by (project) (increase({_m(histogram, _where(flow), '_sum')}[1d]))\n/\n"
-                f"sum by (project) (increase({_m(histogram, _where(flow), '_count')}[1d]))",
+        (Target(f"histogram_quantile(0.95, sum by (project, le) "
+                f"{_increase(_m(histogram, _where(flow), '_bucket'), '1d')})",
+                "{{project}} p95", "p95"),
+         Target(f"sum by (project) {_increase(_m(histogram, _where(flow), '_sum'), '1d')}\n/\n"
+                f"sum by (project) {_increase(_m(histogram, _where(flow), '_count'), '1d')}",
                 "{{project}} mean", "mean")),
         unit="s", interval="1h")
 
@@ -157,8 +166,8 @@ def _slowest_suites() -> Panel:
     return Panel(
         "Slowest suites", "bargauge",
         "The ten test suites with the longest mean duration over the dashboard's time range.",
-        (Target(f"topk(10,\n  sum by ({by}) (increase({_m(histogram, _where(), '_sum')}[$__range]))\n"
-                f"  /\n  sum by ({by}) (increase({_m(histogram, _where(), '_count')}[$__range]))\n)",
+        (Target(f"topk(10,\n  sum by ({by}) {_increase(_m(histogram, _where(), '_sum'), '$__range')}\n"
+                f"  /\n  sum by ({by}) {_increase(_m(histogram, _where(), '_count'), '$__range')}\n)",
                 "{{project}} {{stream}} {{suite}}", instant=True),),
         unit="s")
 
@@ -212,8 +221,9 @@ def _reaper() -> Panel:
         "Reaper actions", "timeseries",
         "What the reaper did per hour: deleted (expired), warned (expiring soon), "
         "retried_destroy, retried_vend.",
-        (Target(f"sum by (action) (increase("
-                f"{_m('delivery_reaper_actions_total', _where())}[$__interval]))", "{{action}}"),),
+        (Target(f"sum by (action) "
+                f"{_increase(_m('delivery_reaper_actions_total', _where()), '$__interval')}",
+                "{{action}}"),),
         interval="1h", bars=True, decimals=0)
 
 

@@ -59,8 +59,9 @@ def test_the_panels_the_issue_asks_for():
 
 # --- values: (panel query title) -> (input series, expected samples at EVAL) ----------------
 
-P, Q = "core-team", "partner"
+P, Q, LATE = "core-team", "partner", "late-team"
 EVAL = "2d"    # every window (at most 1d) lies inside the input series
+EVAL_MINUTE = 2 * 24 * 60
 STEADY = 3000  # samples, one a minute: 50 hours
 
 
@@ -69,6 +70,14 @@ def _c(name, labels, per_minute, suffix=""):
     selector = ", ".join(f'{k}="{v}"' for k, v in labels.items())
     return {"series": f"{exposed(name)}{suffix}{{{selector}}}",
             "values": f"0+{per_minute}x{STEADY}"}
+
+
+def _born(name, labels, value, at_minute):
+    """A counter the controller creates at `at_minute` (its first event since it started) with
+    `value`, unchanged since."""
+    selector = ", ".join(f'{k}="{v}"' for k, v in labels.items())
+    return {"series": f"{exposed(name)}{{{selector}}}",
+            "values": f"_x{at_minute} {value}x{STEADY - at_minute}"}
 
 
 def _g(name, labels, value):
@@ -92,23 +101,32 @@ CASES = {
     "Versions per day per project": (
         [_c("delivery_versions_total", {"project": P, "result": "created"}, 1),
          _c("delivery_versions_total", {"project": P, "result": "exists"}, 7),
-         _c("delivery_versions_total", {"project": Q, "result": "created"}, 2)],
-        [(_labels(project=P), 1440), (_labels(project=Q), 2880)]),
-    # per hour: run-stream fails once and errs once a minute; release ran and never failed: 0
+         _c("delivery_versions_total", {"project": Q, "result": "created"}, 2),
+         _born("delivery_versions_total", {"project": LATE, "result": "created"}, 1,
+               EVAL_MINUTE - 12 * 60)],
+        [(_labels(project=P), 1440), (_labels(project=Q), 2880), (_labels(project=LATE), 1)]),
+    # per hour: run-stream fails once and errs once a minute; release ran and never failed: 0;
+    # export-release's first failure since the controller started, 10 minutes ago: 1
     "Failures by flow": (
-        [_c(RUNS, {"project": P, "flow": "run-stream", "status": "Failed"}, 1),
+        [_born(RUNS, {"project": P, "flow": "export-release", "status": "Failed"}, 1,
+               EVAL_MINUTE - 10),
+         _c(RUNS, {"project": P, "flow": "run-stream", "status": "Failed"}, 1),
          _c(RUNS, {"project": Q, "flow": "run-stream", "status": "Error"}, 1),
          _c(RUNS, {"project": P, "flow": "run-stream", "status": "Succeeded"}, 5),
          _c(RUNS, {"project": P, "flow": "release", "status": "Succeeded"}, 1)],
-        [(_labels(flow="run-stream"), 120), (_labels(flow="release"), 0)]),
-    # 3 of 4 alpha runs pass; nightly only fails (no Succeeded series at all): 0, not nothing
+        [(_labels(flow="run-stream"), 120), (_labels(flow="release"), 0),
+         (_labels(flow="export-release"), 1)]),
+    # 3 of 4 alpha runs pass; nightly only fails (no Succeeded series at all): 0, not nothing;
+    # late-team's one alpha run (the first since the controller started) passed: 1
     "Stream pass rate": (
         [_c(STREAM, {"project": P, "stream": "alpha", "status": "Succeeded"}, 3),
          _c(STREAM, {"project": P, "stream": "alpha", "status": "Failed"}, 1),
          _c(STREAM, {"project": P, "stream": "nightly", "status": "Failed"}, 1),
-         _c(STREAM, {"project": Q, "stream": "alpha", "status": "Succeeded"}, 1)],
+         _c(STREAM, {"project": Q, "stream": "alpha", "status": "Succeeded"}, 1),
+         _born(STREAM, {"project": LATE, "stream": "alpha", "status": "Succeeded"}, 1,
+               EVAL_MINUTE - 60)],
         [(_labels(project=P, stream="alpha"), 0.75), (_labels(project=P, stream="nightly"), 0),
-         (_labels(project=Q, stream="alpha"), 1)]),
+         (_labels(project=Q, stream="alpha"), 1), (_labels(project=LATE, stream="alpha"), 1)]),
     # every run-stream run takes 200 s, in the (60, 300] bucket; release is not a stream
     "Stream duration (p95)": (
         [_c(DURATION, {"project": P, "flow": "run-stream", "status": "Succeeded", "le": "60"}, 0,
@@ -152,12 +170,16 @@ CASES = {
         [_g("delivery_environment_overdue_seconds", {"project": P}, 0),
          _g("delivery_environment_overdue_seconds", {"project": Q}, 3600)],
         [(_labels(project=P), 0), (_labels(project=Q), 3600)]),
-    # per hour: 2 + 1 deletions a minute; warned series exist but never grow: 0
+    # per hour: 2 + 1 deletions a minute; warned series exist but never grow: 0; a reaper
+    # whose first run since the controller started (30 minutes ago) retried 3 vends: 3
     "Reaper actions": (
         [_c("delivery_reaper_actions_total", {"project": P, "action": "deleted"}, 2),
          _c("delivery_reaper_actions_total", {"project": Q, "action": "deleted"}, 1),
-         _c("delivery_reaper_actions_total", {"project": P, "action": "warned"}, 0)],
-        [(_labels(action="deleted"), 180), (_labels(action="warned"), 0)]),
+         _c("delivery_reaper_actions_total", {"project": P, "action": "warned"}, 0),
+         _born("delivery_reaper_actions_total", {"project": LATE, "action": "retried_vend"}, 3,
+               EVAL_MINUTE - 30)],
+        [(_labels(action="deleted"), 180), (_labels(action="warned"), 0),
+         (_labels(action="retried_vend"), 3)]),
 }
 
 
@@ -173,9 +195,9 @@ def _expr_tests(cases) -> list[dict]:
 
 
 def test_each_panel_query_gives_the_expected_value(tmp_path):
-    (tmp_path / "rules.yaml").write_text(yaml.safe_dump(_recording_rules()))
+    # the queries themselves, not as rules: promtool would evaluate every rule each minute
     (tmp_path / "tests.yaml").write_text(yaml.safe_dump({
-        "rule_files": ["rules.yaml"], "evaluation_interval": "1m",
+        "rule_files": [], "evaluation_interval": "1m",
         "tests": _expr_tests((QUERIES[title], case) for title, case in CASES.items())}))
     _promtool(tmp_path, "test", "rules", "tests.yaml")
 
