@@ -45,7 +45,7 @@ SUCCEEDED = 'status="Succeeded"'
 CREATED = 'result="created"'
 # Environment-hours: the number of Environments sampled every ENV_SAMPLE, each sample worth
 # ENV_SAMPLE of one Environment's time.
-ENV_SAMPLE_SECONDS = 300
+ENV_SAMPLE_SECONDS = 60
 GRID_WIDTH = 24
 
 # What panel_queries puts for the dashboard's variables: `$project` as the All value;
@@ -198,9 +198,9 @@ def _environment_hours() -> Panel:
     return Panel(
         "Environment-hours", "bargauge",
         "Environment-hours per project over the dashboard's time range: the number of "
-        f"Environments (every phase) sampled every {ENV_SAMPLE_SECONDS // 60} minutes, each "
-        f"sample counted as {ENV_SAMPLE_SECONDS // 60} minutes. An approximation: the counts "
-        "are the reaper's, as of its last run.",
+        f"Environments (every phase) sampled every {ENV_SAMPLE_SECONDS} seconds, each sample "
+        f"counted as {ENV_SAMPLE_SECONDS} seconds of one Environment. An approximation: the "
+        "counts are the reaper's, as of its last run.",
         (Target(f"sum_over_time({alive}[$__range:{ENV_SAMPLE_SECONDS}s])\n"
                 f"* {ENV_SAMPLE_SECONDS} / 3600", "{{project}}", instant=True),),
         unit="h", decimals=1)

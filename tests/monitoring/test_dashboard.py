@@ -278,7 +278,7 @@ def test_panel_queries_substitute_as_documented():
     assert "[6h]" in dict(panel_queries(CONFIG, time_range="6h"))["Stream pass rate"]
     assert "[1d]" in QUERIES["Versions per day per project"]      # the panel's interval
     assert "[1h]" in QUERIES["Reaper actions"]
-    assert "[1d:300s]" in QUERIES["Environment-hours"]
+    assert "[1d:60s]" in QUERIES["Environment-hours"]
 
 
 # --- the JSON Grafana reads ------------------------------------------------------------------
