@@ -5,7 +5,7 @@ Adding a capability is one module that exports a `Capability` and one line here.
 
 from __future__ import annotations
 
-from argo_delivery import crds, isolation, monitoring, orchestrator, tenancy, velero
+from argo_delivery import crds, dashboard, isolation, monitoring, orchestrator, tenancy, velero
 from argo_delivery.capability import Registry
 from argo_delivery.templates import airgap, environments, generate_version, streams
 
@@ -21,5 +21,6 @@ CAPABILITIES = Registry([
     airgap.CAPABILITY,            # F8: export of released Versions (with airgap.export)
     isolation.CAPABILITY,         # NetworkPolicies, LimitRanges, per project ResourceQuota
     monitoring.CAPABILITY,        # PrometheusRule and PodMonitors (with monitoring.*)
+    dashboard.CAPABILITY,         # Grafana dashboard ConfigMap (with monitoring.dashboard)
     velero.CAPABILITY,            # Velero Schedule and restore modifiers (with backup.velero)
 ])

@@ -67,6 +67,7 @@ __all__ = [
     "Component",
     "ConfigError",
     "ConfigProblem",
+    "DashboardSettings",
     "DemoEnvironment",
     "EnvironmentDefaults",
     "EnvironmentSettings",
@@ -199,6 +200,21 @@ class AirgapSettings:
     timeout: str = "30m"
 
 
+# The label the Grafana chart's dashboard sidecar selects by default (sidecar.dashboards.label
+# and labelValue).
+DASHBOARD_SIDECAR_LABELS = {"grafana_dashboard": "1"}
+
+
+@dataclass(frozen=True)
+class DashboardSettings:
+    """The Grafana dashboard's ConfigMap (argo_delivery/dashboard.py)."""
+
+    enabled: bool = False
+    namespace: str | None = None   # None: the orchestrator namespace
+    labels: dict[str, str] = field(default_factory=lambda: dict(DASHBOARD_SIDECAR_LABELS))
+    annotations: dict[str, str] = field(default_factory=dict)
+
+
 @dataclass(frozen=True)
 class MonitoringSettings:
     """The PrometheusRule and PodMonitors (argo_delivery/monitoring.py), and the alerts'
@@ -216,6 +232,7 @@ class MonitoringSettings:
     stuck_after: str = "2h"
     expiry_grace: str = "1h"
     reaper_silent_for: str = "2h"
+    dashboard: DashboardSettings = field(default_factory=DashboardSettings)
 
 
 @dataclass(frozen=True)
@@ -819,6 +836,15 @@ def namespace_labels_are_not_ours(data: Data) -> Iterator[Problem]:
                 yield ["namespaces", kind, key], (
                     f"{kind[:-1]} {key!r} is set by argo-delivery on every Namespace it renders "
                     f"({reason}); remove it here")
+
+
+def dashboard_labels_are_not_ours(data: Data) -> Iterator[Problem]:
+    labels = ((data.get("monitoring") or {}).get("dashboard") or {}).get("labels", {})
+    for key in labels:
+        if key in (LABEL_PART_OF, LABEL_VERSION, LABEL_BUNDLE) or key.startswith("argo-delivery.io/"):
+            yield ["monitoring", "dashboard", "labels", key], (
+                f"label {key!r} is set by argo-delivery on every resource of the bundle (it "
+                "identifies the bundle); choose another for the Grafana sidecar")
 
 
 # Rules of one project: (data, path of the project, project) -> problems.
@@ -1487,6 +1513,7 @@ CROSS_FIELD_RULES: tuple[Callable[[Data], Iterator[Problem]], ...] = (
     project_namespaces_are_their_own,
     orchestrator_namespace_not_reserved,
     namespace_labels_are_not_ours,
+    dashboard_labels_are_not_ours,
     each_project,
     airgap_export_needs_an_image,
     known_time_zone,
@@ -1614,12 +1641,27 @@ def namespace_settings_need_namespaces(data: Data) -> Iterator[Problem]:
                                              "namespaces.manage: false (no Namespace is rendered)")
 
 
+def dashboard_settings_need_the_dashboard(data: Data) -> Iterator[Problem]:
+    settings = (data.get("monitoring") or {}).get("dashboard") or {}
+    if not settings.get("enabled", False):
+        for key in ("namespace", "labels", "annotations"):
+            if key in settings:
+                yield ["monitoring", "dashboard", key], (
+                    f"monitoring.dashboard.{key} changes nothing without "
+                    "monitoring.dashboard.enabled: true (no dashboard is rendered)")
+    elif settings.get("labels") == {}:
+        yield ["monitoring", "dashboard", "labels"], (
+            "no labels: the Grafana sidecar finds dashboards by label, so this one is only "
+            "imported by hand (its JSON is the ConfigMap's key argo-delivery.json)")
+
+
 WARNING_RULES: tuple[Callable[[Data], Iterator[Problem]], ...] = (
     every_component_is_used,
     webhook_url_is_a_base,
     ssh_repos_on_the_provider,
     namespace_settings_need_namespaces,
     shared_webhook_secret_is_used,
+    dashboard_settings_need_the_dashboard,
 )
 
 
@@ -1747,8 +1789,15 @@ _MONITORING_KEYS = {"prometheusRule": "prometheus_rule", "podMonitors": "pod_mon
                     "reaperSilentFor": "reaper_silent_for"}
 
 
+def _dashboard(settings: Data) -> DashboardSettings:
+    return DashboardSettings(bool(settings.get("enabled", False)), settings.get("namespace"),
+                             dict(settings.get("labels", DASHBOARD_SIDECAR_LABELS)),
+                             dict(settings.get("annotations", {})))
+
+
 def _monitoring(settings: Data) -> MonitoringSettings:
     return MonitoringSettings(labels=dict(settings.get("labels", {})),
+                              dashboard=_dashboard(settings.get("dashboard") or {}),
                               scrape_from=tuple(
                                   NetworkPeer(p.get("cidr"), p.get("namespace"),
                                               dict(p.get("podLabels", {})))

@@ -53,7 +53,7 @@ def _documents(bundle, default_bundle):
 def test_the_registry_lists_every_capability_once():
     assert CAPABILITIES.names() == ["crds", "orchestrator", "tenancy", "generate-version",
                                     "streams", "environments", "airgap", "isolation",
-                                    "monitoring", "velero"]
+                                    "monitoring", "dashboard", "velero"]
 
 
 def test_registry_refuses_a_capability_twice():

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import yaml
 
 from argo_delivery.bundle import build_bundle
@@ -54,3 +56,52 @@ def test_pod_monitors_and_a_rule_per_event_source_and_sensor():
         assert names
         assert sorted(r["labels"][label] for r in rules
                       if r["alert"] == f"ArgoDelivery{kind}NotRunning") == names
+
+
+def _dashboards(resources):
+    return [r for r in resources if r["kind"] == "ConfigMap"
+            and r["metadata"]["name"] == "argo-delivery-dashboard"]
+
+
+def test_the_dashboard_is_off_by_default():
+    settings = load_default().monitoring.dashboard
+    assert settings.enabled is False
+    assert settings.labels == {"grafana_dashboard": "1"}
+    assert _dashboards(_resources()) == []
+    # the alerts alone do not bring it either
+    assert _dashboards(_resources({"prometheusRule": True})) == []
+
+
+def test_the_dashboard_configmap_has_the_sidecar_label_in_the_orchestrator_namespace():
+    [configmap] = _dashboards(_resources({"dashboard": {"enabled": True}}))
+    assert configmap["metadata"]["namespace"] == "argo-delivery"
+    assert configmap["metadata"]["labels"]["grafana_dashboard"] == "1"
+    assert configmap["metadata"]["labels"]["argo-delivery.io/bundle"]   # pruned like the rest
+    assert "annotations" not in configmap["metadata"]
+    board = json.loads(configmap["data"]["argo-delivery.json"])
+    assert board["uid"] == "argo-delivery" and board["panels"]
+
+
+def test_the_dashboard_namespace_labels_and_annotations_are_configurable():
+    [configmap] = _dashboards(_resources({"dashboard": {
+        "enabled": True, "namespace": "monitoring", "labels": {"dashboards": "delivery"},
+        "annotations": {"grafana_folder": "Delivery"}}}))
+    meta = configmap["metadata"]
+    assert meta["namespace"] == "monitoring"
+    assert meta["labels"]["dashboards"] == "delivery"
+    assert "grafana_dashboard" not in meta["labels"]    # given labels replace the default
+    assert meta["annotations"] == {"grafana_folder": "Delivery"}
+
+
+def test_the_dashboard_is_one_file_of_the_bundle():
+    data = yaml.safe_load(default_config_text())
+    data["monitoring"] = {"dashboard": {"enabled": True}}
+    files = build_bundle(parse_config(yaml.safe_dump(data), "monitoring.yaml")).files
+    text = files["namespaces/argo-delivery/configmap/argo-delivery-dashboard.yaml"]
+    assert json.loads(yaml.safe_load(text)["data"]["argo-delivery.json"])["title"] == "argo-delivery"
+
+
+def test_the_dashboard_configmap_passes_lint():
+    from argo_delivery.lint import lint_documents
+    [configmap] = _dashboards(_resources({"dashboard": {"enabled": True}}))
+    assert lint_documents([("argo-delivery-dashboard.yaml", configmap)]) == []
