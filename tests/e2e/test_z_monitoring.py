@@ -5,7 +5,8 @@ it) scraped all session by a real Prometheus on the host (tests/e2e/cluster.py
 A push -> a Version -> its alpha suites: our custom metrics rise by exactly what ran, with the
 documented labels only. A push whose repository is gone -> generate-version fails -> the
 matching alerts fire in the live rule evaluation, and in `promtool test rules` fed with the
-same scraped samples; the alerts of what did not fail stay quiet.
+same scraped samples; the alerts of what did not fail stay quiet. Every query of the Grafana
+dashboard returns data.
 
 Named to run last: by then every earlier module's flows have been measured too, and the
 label check covers whatever they emitted (each test here also stands alone).
@@ -23,7 +24,9 @@ import yaml
 
 from argo_delivery.bundle import build_bundle
 from argo_delivery.config import default_config_text, parse_config
+from argo_delivery.dashboard import panel_queries
 from argo_delivery.metrics import METRICS, PREFIX, exposed
+from tests.e2e.test_environments import reap_now
 from tests.e2e.test_push_to_version import (
     CORE,
     PARTNER,
@@ -235,3 +238,17 @@ def _promtool_agrees(cluster, spec: dict, tmp_path, since: float, expected: dict
     done = subprocess.run([str(promtool), "test", "rules", "tests.yaml"], cwd=tmp_path,
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_every_dashboard_panel_returns_data(cluster, rules, platform):
+    """After a push, its alpha run (the first test) and a reaper run: every query of the
+    Grafana dashboard (argo_delivery/dashboard.py, Grafana's variables as `panel_queries`
+    replaces them) returns data from this Prometheus."""
+    reap_now(cluster)   # the Environment panels read the reaper's gauges
+    cluster.wait_for("the reaper's gauges in Prometheus", lambda: cluster.prometheus_query(
+        exposed("delivery_environments")), 60, logs=["prometheus"], interval=1)
+    if not value(cluster, f'count({exposed("delivery_suite_duration_seconds")}_count)'):
+        pytest.fail("no suite has run in this session: run the module whole (its first test)")
+    empty = [(title, expr) for title, expr in panel_queries(CONFIG, time_range="1h")
+             if not cluster.prometheus_query(expr)]
+    assert not empty, empty
