@@ -246,13 +246,12 @@ def test_push_that_must_not_start_anything(cluster, installed, served, case):
     assert len(started) == 1, [w["metadata"]["name"] for w in started]
 
 
-def test_a_missing_repository_fails_visibly(cluster, installed, served):
-    """The partner's component repo disappears: its Workflow fails with the step's message and
-    no Version is created for the push."""
+def push_with_the_repository_gone(cluster, served) -> dict:
+    """Push to billing-adapter (the partner's) with its repository moved away until the
+    generate-version run it starts has failed; that Workflow."""
     daemon, repos = served
     repo = repos["billing-adapter"]
     commit = push_commit(repo, "main")
-    before = {v["metadata"]["name"] for v in versions(cluster, PARTNER)}
     known = {w["metadata"]["name"] for w in workflows(cluster, PARTNER)}
     hidden = repo.path.with_name("moved-away.git")
     shutil.move(repo.path, hidden)
@@ -260,10 +259,17 @@ def test_a_missing_repository_fails_visibly(cluster, installed, served):
         body = payload("northwind-partners", "billing-adapter", "main", commit)
         assert deliver(cluster, body, sign(body)) == "200"
         workflow = new_workflow(cluster, PARTNER, known)
-        failed = cluster.wait_workflow(PARTNER, workflow["metadata"]["name"],
-                                       phases=("Failed", "Error"), timeout=240)
+        return cluster.wait_workflow(PARTNER, workflow["metadata"]["name"],
+                                     phases=("Failed", "Error"), timeout=240)
     finally:
         shutil.move(hidden, repo.path)
+
+
+def test_a_missing_repository_fails_visibly(cluster, installed, served):
+    """The partner's component repo disappears: its Workflow fails with the step's message and
+    no Version is created for the push."""
+    before = {v["metadata"]["name"] for v in versions(cluster, PARTNER)}
+    failed = push_with_the_repository_gone(cluster, served)
     logs = "\n".join(cluster.pod_logs(PARTNER, p["metadata"]["name"], "main")
                      for p in _pods(cluster, PARTNER, failed["metadata"]["name"]))
     assert '"event": "failed", "message": "component billing-adapter: cannot read' in logs, logs

@@ -15,7 +15,6 @@ label check covers whatever they emitted (each test here also stands alone).
 from __future__ import annotations
 
 import re
-import shutil
 import subprocess
 import time
 
@@ -32,12 +31,11 @@ from tests.e2e.test_push_to_version import (
     PARTNER,
     deliver,
     install,
-    new_workflow,
     payload,
+    push_with_the_repository_gone,
     served,  # noqa: F401 (a fixture)
     sign,
     versions,
-    workflows,
 )
 from tests.e2e.test_streams import _edit, wait_stream
 from tests.gitrepos import push_commit
@@ -159,22 +157,9 @@ def _firing(cluster, alert: str) -> list[dict[str, str]]:
 def test_a_failing_flow_fires_its_alerts(cluster, rules, platform, served, tmp_path):  # noqa: F811
     """The partner's component repo disappears: its generate-version fails, and the flow's
     failure alert and the push-without-Version alert fire for that project only."""
-    daemon, repos = served
     partner, core = PROJECT[PARTNER], PROJECT[CORE]
     start = time.time()
-    repo = repos["billing-adapter"]
-    commit = push_commit(repo, "main")
-    known = {w["metadata"]["name"] for w in workflows(cluster, PARTNER)}
-    hidden = repo.path.with_name("moved-away-for-monitoring.git")
-    shutil.move(repo.path, hidden)
-    try:
-        body = payload("northwind-partners", "billing-adapter", "main", commit)
-        assert deliver(cluster, body, sign(body)) == "200"
-        run = new_workflow(cluster, PARTNER, known)
-        cluster.wait_workflow(PARTNER, run["metadata"]["name"], phases=("Failed", "Error"),
-                              timeout=240)
-    finally:
-        shutil.move(hidden, repo.path)
+    push_with_the_repository_gone(cluster, served)
 
     failing = {"alertname": "ArgoDeliveryFlowFailing", "severity": "warning",
                "project": partner, "flow": "generate-version"}
