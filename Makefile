@@ -223,6 +223,7 @@ bench: install tools e2e-tools debs
 	$(PY) bench/vend.py
 	$(PY) bench/airgap.py
 	$(PY) bench/state.py
+	$(PY) bench/load.py
 
 # The code (ruff) and the example bundle (argo-delivery lint, Argo's validators included).
 lint: install tools
