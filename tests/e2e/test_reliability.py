@@ -427,44 +427,6 @@ def test_the_workflow_controller_killed_mid_run_finishes_every_flow(cluster, loa
           f"alpha {report['streams']}")
 
 
-def test_the_api_server_restarted_mid_flow_every_step_finishes(cluster, load_platform):
-    """kube-apiserver is killed while Workflows run and started again 5 s later: the
-    controllers reconnect, the steps' API calls retry, every flow finishes."""
-    daemon, repos = load_platform
-    state = {}
-
-    def ready():
-        try:
-            return cluster.kube.http.request("GET", f"{cluster.kube.server}/readyz",
-                                              headers=cluster.kube._auth(),
-                                              timeout=2.0).status == 200
-        except Exception:   # noqa: BLE001 (connection refused while it starts)
-            return False
-
-    def fault():
-        cluster.wait_for("a load-team Workflow running", lambda: _running(cluster, LOAD_NS), 60,
-                         logs=["workflow-controller"], interval=0.2)
-        state["running"] = [w["metadata"]["name"] for w in _running(cluster, LOAD_NS)]
-        cluster.kill("kube-apiserver")
-        try:
-            time.sleep(5)
-        finally:
-            cluster.start_again("kube-apiserver")
-        cluster.wait_for("kube-apiserver ready again", ready, 120, logs=["kube-apiserver"],
-                         interval=0.5)
-    result, before, versions_before = _loaded(cluster, repos, pushes=10, rounds=5, seconds=10,
-                                              fault_after=4, fault=fault)
-    refused = list(result.refused)
-    # pushes sent while the API server is down are still accepted: the EventSource needs
-    # only the bus; a refused one (none expected) is sent again like a provider would
-    still = loadgen.redeliver(push_url(cluster), SECRET, refused, seconds=60)
-    assert not still, [(d.index, d.history) for d in still]
-    report = _settled(cluster, daemon, repos, result, before, versions_before)
-    print(f"\nkube-apiserver restarted with {state['running']} running: "
-          f"{len(report['runs'])} Workflows all Succeeded, {len(refused)} pushes refused, "
-          f"{len(report['new'])} new Versions")
-
-
 def test_a_git_server_that_hangs_fails_the_run_with_its_message(cluster, load_platform):
     """A component's git server accepts connections and never answers: each git call ends at
     gitProvider.timeout, the step gives up after its attempts, Argo retries it, and the
