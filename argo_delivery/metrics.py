@@ -56,7 +56,8 @@ METRICS = {metric.name: metric for metric in (
            "Duration of finished Workflows of an argo-delivery flow, in seconds.",
            "every WorkflowTemplate and CronWorkflow"),
     Metric("delivery_workflow_last_run_timestamp_seconds", "gauge", ("project", "flow", "status"),
-           "Creation time (Unix seconds) of the newest finished Workflow of a flow with this outcome.",
+           "Creation time (Unix seconds) of the Workflow of a flow that last finished with this "
+           "outcome (an older Workflow that finishes later sets it back).",
            "every WorkflowTemplate and CronWorkflow"),
     Metric("delivery_versions_total", "counter", ("project", "result"),
            "Pushes resolved into a Version by generate-version: result created (a new Version) "
