@@ -22,6 +22,11 @@ TFVARS = "argo-delivery.tfvars.json"
 BACKEND_FILE = "zz_argo_delivery_backend.tf"
 TAIL_LINES = 25
 OUT = os.environ.get("AD_OUTPUT_DIR", "/tmp")  # where output parameters are written
+# The state lock (the backend's Lease): its lock information, and the pod names (the
+# hostname in its `Who`) of our own vend and destroy steps: Workflows of the templates
+# vend-environment and destroy-environment (templates/vend.py VEND, DESTROY).
+LOCK_INFO_ANNOTATION = "app.terraform.io/lock-info"
+OUR_LOCK_HOLDERS = ("vend-environment-", "destroy-environment-")
 
 
 def env(name, default=None):
@@ -325,6 +330,7 @@ def apply(kube, envs):
     timeout = int(env("AD_APPLY_TIMEOUT_SECONDS"))
     try:
         engine, extra = terraform_root(envs.name, json.loads(env("AD_TFVARS")))
+        break_stale_lock(kube, envs, engine, extra)
         run([engine, "apply", "-input=false", "-no-color", "-auto-approve", "-lock-timeout=10m",
              f"-var-file={TFVARS}"], cwd=ROOT_DIR, extra_env=extra, what=f"{engine} apply",
             timeout=timeout)
@@ -345,6 +351,43 @@ def apply(kube, envs):
                      "outputs": public_outputs(outputs),
                      "message": f"{len(outputs)} output(s); deploying"}, environment)
     log("applied", environment=envs.name, outputs=sorted(outputs))
+
+
+def break_stale_lock(kube, envs, engine, extra):
+    """Release a state lock left by one of our own steps that was killed mid-apply/destroy.
+
+    Every vend and destroy of an Environment holds its Argo mutex, and their steps run one
+    after the other: while this step runs, no other step of ours can hold the lock, so a lock
+    held by one of our pods is a dead one's (its pod deleted, OOM-killed, its node gone), and
+    `-lock-timeout` would only wait for it in vain. A lock held by anybody else (an operator's
+    `tofu` by hand) is left alone: the apply waits for it, then fails naming the holder.
+    """
+    path = (f"/apis/coordination.k8s.io/v1/namespaces/{envs.namespace}/leases/"
+            f"{state_lease(envs.name)}")
+    code, lease = kube.request("GET", path)
+    if code == 404:
+        return None
+    if code != 200:
+        raise StepError(f"GET Lease {envs.namespace}/{state_lease(envs.name)}: HTTP {code}: "
+                        f"{lease.get('message')}", EXIT_TRANSIENT)
+    holder = (lease.get("spec") or {}).get("holderIdentity")
+    if not holder:
+        return None
+    try:
+        info = json.loads((lease["metadata"].get("annotations") or {}).get(LOCK_INFO_ANNOTATION)
+                          or "{}")
+    except ValueError:
+        info = {}
+    who = str(info.get("Who") or "")
+    facts = {"environment": envs.name, "lock": holder, "who": who,
+             "operation": info.get("Operation"), "created": info.get("Created")}
+    if not who.rpartition("@")[2].startswith(OUR_LOCK_HOLDERS):
+        log("state-locked", **facts, detail="held by somebody else: waiting for it")
+        return None
+    log("stale-lock", **facts, detail="held by a step of ours that is gone: releasing it")
+    run([engine, "force-unlock", "-force", holder], cwd=ROOT_DIR, extra_env=extra,
+        what=f"{engine} force-unlock")
+    return holder
 
 
 def put(kube, api, plural, manifest):
@@ -441,6 +484,7 @@ def destroy(kube, envs):
     try:
         if code == 200:
             engine, extra = terraform_root(envs.name, json.loads(env("AD_TFVARS")))
+            break_stale_lock(kube, envs, engine, extra)
             run([engine, "destroy", "-input=false", "-no-color", "-auto-approve",
                  "-lock-timeout=10m", f"-var-file={TFVARS}"], cwd=ROOT_DIR, extra_env=extra,
                 what=f"{engine} destroy", timeout=int(env("AD_APPLY_TIMEOUT_SECONDS")))

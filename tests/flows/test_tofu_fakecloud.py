@@ -16,6 +16,7 @@ from __future__ import annotations
 import base64
 import gzip
 import json
+import os
 import secrets
 import shutil
 import signal
@@ -298,3 +299,92 @@ def test_create_is_cancellable_needs_bind_and_converges_after_a_partial_apply(
     kube.request("GET", f"/apis/rbac.authorization.k8s.io/v1/namespaces/{ns}/rolebindings/admin")
     run_tofu(["destroy", "-no-color", "-auto-approve"], root, env)
     assert namespace_of(kube, ns)["metadata"].get("deletionTimestamp")
+
+
+def _killed_mid_apply(root: Path, env: dict[str, str], hostname: str, started: Path) -> None:
+    """`tofu apply` as a pod named `hostname` would run it (its own UTS namespace: the lock's
+    `Who` is user@hostname), SIGKILLed with its provider while the create is in flight: what
+    a deleted or OOM-killed apply pod leaves behind."""
+    argv = ["unshare", "--uts", "sh", "-c", 'hostname "$0" && exec "$@"', hostname,
+            str(require_tofu()), "apply", "-no-color", "-auto-approve"]
+    proc = subprocess.Popen(argv, cwd=root, env={**env, "FAKECLOUD_DELAY_STARTED_FILE": str(started)},
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)
+    try:
+        deadline = time.monotonic() + 60
+        while not started.exists() and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert started.exists(), proc.communicate(timeout=5) if proc.poll() is not None else ""
+    finally:
+        # the whole session (tofu and its provider plugin), by its id: nothing survives
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.communicate(timeout=30)
+
+
+def test_a_lock_left_by_a_killed_apply_of_ours_is_broken_and_the_apply_converges(
+        kube, cloud, tmp_path, monkeypatch):
+    """Issue 15, fault 6, with the vend step's own code (break_stale_lock): the lock of an
+    apply killed mid-apply stays in the backend's Lease; a lock whose holder is not one of our
+    steps' pods (an operator's) is left alone; one of ours is released, then the same apply
+    converges and the destroy removes everything."""
+    from argo_delivery.templates._steps import step_module
+
+    step = step_module("environment", shared=("steplib", "envmodel", "expiry"))
+    suffix = secrets.token_hex(3)
+    name = f"killed-{suffix}"
+    state_ns = f"tofu-state-{suffix}"
+    kube.apply([{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": state_ns}}])
+    kube.apply(state_rbac(state_ns, "tofu"))
+    token = kube.token_for(state_ns, "tofu")
+    backend_kubeconfig = kube.write_kubeconfig(tmp_path / "backend.kubeconfig", "tofu", token,
+                                               state_ns)
+    root = write_root(tmp_path / "root", {"name": name, "disk_count": 2,
+                                          "create_delay": "60s"}, backend=True)
+    env = tofu_env(tmp_path, fakecloud=cloud["env"])
+    run_tofu(["init", "-no-color", f"-backend-config=namespace={state_ns}",
+              f"-backend-config=secret_suffix={name}",
+              f"-backend-config=config_path={backend_kubeconfig}"], root, env)
+    pod = f"vend-environment-{'0f' * 16}-apply-1234567890"[:63]
+    _killed_mid_apply(root, env, pod, tmp_path / "started")
+
+    lease_path = f"/apis/coordination.k8s.io/v1/namespaces/{state_ns}/leases/lock-tfstate-default-{name}"
+    lease = kube.request("GET", lease_path)
+    holder = lease["spec"]["holderIdentity"]
+    info = json.loads(lease["metadata"]["annotations"][step.LOCK_INFO_ANNOTATION])
+    assert info["ID"] == holder and info["Who"].endswith("@" + pod)
+    locked = run_tofu(["apply", "-no-color", "-auto-approve", "-lock-timeout=1s"], root, env,
+                      check=False)
+    assert locked.returncode == 1 and "Error acquiring the state lock" in locked.stderr
+
+    (tmp_path / "token").write_text(token)
+    monkeypatch.setenv("AD_API_SERVER", kube.server)
+    monkeypatch.setenv("AD_TOKEN_FILE", str(tmp_path / "token"))
+    monkeypatch.setenv("AD_CA_FILE", str(kube.ca_file))
+    monkeypatch.setattr(step, "ROOT_DIR", str(root))
+    steps_kube = step.Kube()
+    envs = step.Environments(steps_kube, state_ns, name)
+    tofu = str(require_tofu())
+
+    # an operator's lock (its Who is not one of our pods): left alone
+    foreign = dict(info, Who="ada@laptop")
+    kube.request("PATCH", lease_path, {"metadata": {"annotations": {
+        step.LOCK_INFO_ANNOTATION: json.dumps(foreign)}}}, content_type=MERGE_PATCH)
+    assert step.break_stale_lock(steps_kube, envs, tofu, env) is None
+    assert kube.request("GET", lease_path)["spec"]["holderIdentity"] == holder
+
+    # ours: released with `tofu force-unlock`, through the backend
+    kube.request("PATCH", lease_path, {"metadata": {"annotations": {
+        step.LOCK_INFO_ANNOTATION: json.dumps(info)}}}, content_type=MERGE_PATCH)
+    assert step.break_stale_lock(steps_kube, envs, tofu, env) == holder
+    assert not kube.request("GET", lease_path)["spec"].get("holderIdentity")
+    assert step.break_stale_lock(steps_kube, envs, tofu, env) is None  # nothing to break
+
+    write_root(tmp_path / "again", {"name": name, "disk_count": 2}, backend=True)
+    (root / "main.tf").write_text((tmp_path / "again" / "main.tf").read_text())
+    applied = run_tofu(["apply", "-no-color", "-auto-approve", "-lock-timeout=1s"], root, env)
+    assert "Apply complete! Resources: 1 added" in applied.stdout
+    assert namespace_of(kube, f"fc-{name}")["metadata"]["labels"][CLUSTER_LABEL] == name
+    assert len(disks_of(kube, cloud, name)) == 2
+    run_tofu(["destroy", "-no-color", "-auto-approve", "-lock-timeout=1s"], root, env)
+    assert namespace_of(kube, f"fc-{name}")["metadata"].get("deletionTimestamp")
+    assert stored_state(kube, state_ns, name)["resources"] == []

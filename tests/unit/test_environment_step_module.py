@@ -26,3 +26,9 @@ def test_a_git_module_source_is_repo_path_and_ref(source, expected):
 def test_anything_else_is_refused_with_the_source_named():
     with pytest.raises(STEP.StepError, match="only git::REPO//PATH"):
         STEP.parse_module("./infra")
+
+
+def test_the_lock_holders_broken_as_stale_are_the_pods_of_our_vend_and_destroy_templates():
+    from argo_delivery.templates.vend import DESTROY, VEND
+
+    assert STEP.OUR_LOCK_HOLDERS == (VEND + "-", DESTROY + "-")
