@@ -13,7 +13,8 @@ Version changes):
   artifact, through the artifact repository (`environments.artifactRepositoryRef`, else the
   controller's default);
 - `apply` runs `init` and `apply` (engine: tofu or terraform, from images.terraform) with the
-  state in the project namespace (the `kubernetes` backend, one state per Environment), the
+  state in the project namespace (the `kubernetes` backend, one state per Environment; a lock
+  left by a killed step of ours is released first, and a killed apply is tried again), the
   variables as a tfvars JSON file; every output goes to Secret NAME-outputs (owned by the
   Environment), the non-sensitive ones to status, and the owner gets a Role to read that one
   Secret;
@@ -88,6 +89,13 @@ STEP_ACCOUNT = Account("argo-delivery-environment-step",
 
 _RETRY = m.RetryStrategy(limit="3", retry_policy="Always",
                          backoff=m.Backoff(duration="15s", factor="2", max_duration="10m"))
+# The apply runs again only when it was killed (its pod deleted or lost: Error; its processes
+# killed: 137), never when Terraform failed: the next try releases the dead one's state lock
+# (the step's break_stale_lock) and converges over what it created.
+_APPLY_RETRY = m.RetryStrategy(
+    limit="2", retry_policy="Always",
+    expression="lastRetry.status == 'Error' || asInt(lastRetry.exitCode) == 137",
+    backoff=m.Backoff(duration="15s", factor="2", max_duration="2m"))
 
 
 def _seconds(duration: str) -> int:
@@ -186,7 +194,7 @@ def vend_environment(project: Project, config: PlatformConfig) -> list[WorkflowT
                     "Vend an Environment: check, finalizer, module, Terraform apply with the "
                     "state in the namespace, outputs, deploy the Version; Ready.",
                     "Environment -> Terraform -> deployed Version.", "F5",
-                    deadline=2 * timeout + 3600),
+                    deadline=3 * timeout + 3600),  # the apply and its two tries again
         on_exit="finish",
     ) as template:
         deploy_paths = json.dumps({c.name: c.deploy_path for c in project.components},
@@ -203,7 +211,7 @@ def vend_environment(project: Project, config: PlatformConfig) -> list[WorkflowT
                        Env(name="AD_TFVARS", value="{{inputs.parameters.tfvars}}")],
                       heavy=True, env_from=_credentials(project),
                       inputs=[Parameter(name="tfvars"), *_module_input()],
-                      active_deadline_seconds=timeout + 300)
+                      active_deadline_seconds=timeout + 300, retry_strategy=_APPLY_RETRY)
         deploy = _step("deploy", terraform_image, "deploy", project, VENDOR,
                        [Env(name="AD_COMPONENTS", value="{{inputs.parameters.components}}")],
                        heavy=True, inputs=[Parameter(name="components")],

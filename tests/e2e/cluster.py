@@ -293,6 +293,18 @@ class Cluster:
         self.state.add_process(name, proc.pid, entry["exe"], entry["log"])
         return proc
 
+    def kill_container(self, namespace: str, pod: str, container: str = "main") -> str:
+        """SIGKILL every process of a pod's container through containerd, by the container id
+        in the pod's status: no grace, no cleanup, as an OOM kill or a lost node. Its id."""
+        status = self.kube.request("GET", f"/api/v1/namespaces/{namespace}/pods/{pod}")["status"]
+        found = next((s.get("containerID") for s in status.get("containerStatuses") or []
+                      if s["name"] == container), None)
+        if not found:
+            raise ClusterError(f"pod {namespace}/{pod} has no running container {container}")
+        container_id = found.split("://", 1)[1]
+        self._ctr("tasks", "kill", "--all", "--signal", "SIGKILL", container_id)
+        return container_id
+
     def log_tail(self, name: str, lines: int = LOG_TAIL_LINES) -> str:
         return f"----- last {lines} lines of {name}.log -----\n" + _tail(
             self.logs_dir / f"{name}.log", lines)

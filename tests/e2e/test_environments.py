@@ -424,6 +424,97 @@ def test_a_delete_during_the_vend_waits_for_it_then_cleans_everything(cluster, p
     assert state_objects(cluster, name) == {"secret": False, "lease": False}
 
 
+def test_an_apply_killed_mid_apply_is_retried_past_its_lock_and_the_destroy_cleans_everything(
+        cluster, platform):
+    """Issue 15, fault 6: the apply pod's processes SIGKILLed while the create is in flight,
+    then the pod deleted. The state lock stays in its Lease; Argo retries the step, which
+    releases the dead step's lock (the Environment's mutex: no other step of ours can hold
+    it) instead of waiting `-lock-timeout` (10 min) in vain; the apply converges, and a later
+    destroy removes the cloud cluster, its disks, the state and the lock."""
+    name = _name("killed")
+    request_env(cluster, DEVELOPER, name, platform["version"], variables={"create_delay": "30s"})
+    vend = cluster.wait_for("the vend Workflow", lambda: next(
+        (w["metadata"]["name"] for w in workflows(cluster, CORE, "vend-environment")
+         if w["spec"]["arguments"]["parameters"][0]["value"] == name), None), 60)
+    lease = (f"/apis/coordination.k8s.io/v1/namespaces/{CORE}/leases/"
+             f"{envmodel.state_lease(name)}")
+
+    def apply_pod_holding_the_lock():
+        pods = [p for p in cluster.kube.request(
+            "GET", f"/api/v1/namespaces/{CORE}/pods?labelSelector="
+                   f"workflows.argoproj.io/workflow%3D{vend}")["items"]
+            if "apply" in p["metadata"]["name"] and (p.get("status") or {}).get("phase") == "Running"]
+        if pods and exists(cluster, lease) and \
+                cluster.kube.request("GET", lease)["spec"].get("holderIdentity"):
+            return pods[0]["metadata"]["name"]
+        return None
+    pod = cluster.wait_for("the apply pod holding the state lock", apply_pod_holding_the_lock,
+                           240, interval=0.5)
+    holder = cluster.kube.request("GET", lease)["spec"]["holderIdentity"]
+    killed = cluster.kube.request("GET", f"/api/v1/namespaces/{CORE}/pods/{pod}")["metadata"]["uid"]
+    cluster.kill_container(CORE, pod)
+    cluster.kube.request("DELETE", f"/api/v1/namespaces/{CORE}/pods/{pod}")
+    assert cluster.kube.request("GET", lease)["spec"]["holderIdentity"] == holder  # left behind
+
+    # Argo starts the step again in a new pod (the deleted one's node was not finished), whose
+    # step finds the lock of a pod of ours that is gone, and releases it
+    def released_by_the_next_pod():
+        for p in cluster.kube.request(
+                "GET", f"/api/v1/namespaces/{CORE}/pods?labelSelector="
+                       f"workflows.argoproj.io/workflow%3D{vend}")["items"]:
+            if "apply" in p["metadata"]["name"] and p["metadata"]["uid"] != killed:
+                log = cluster.pod_logs(CORE, p["metadata"]["name"], "main")
+                if '"event": "stale-lock"' in log and holder in log:
+                    return log
+        return None
+    cluster.wait_for("the next apply pod releasing the dead one's lock", released_by_the_next_pod,
+                     240, logs=["workflow-controller"], interval=1)
+    ready = wait_phase(cluster, name, ("Ready", "Failed"), timeout=420)
+    assert ready["status"]["phase"] == "Ready", ready["status"]
+    assert not cluster.kube.request("GET", lease)["spec"].get("holderIdentity")
+    assert envmodel.FINALIZER in ready["metadata"]["finalizers"]
+    assert disks(cluster, name) == [f"{name}-disk-0", f"{name}-disk-1"]
+
+    cluster.kube.request("DELETE", ENVS.format(ns=CORE) + "/" + name, as_user=DEVELOPER)
+    wait_gone(cluster, name, timeout=420)
+    assert cloud_namespace_gone(cluster, name) and disks(cluster, name) == []
+    assert state_objects(cluster, name) == {"secret": False, "lease": False}
+
+
+def test_the_workflow_controller_killed_mid_vend_then_the_environment_is_ready_and_destroyed(
+        cluster, platform):
+    """Issue 15, fault 3 on a vend: the workflow controller SIGKILLed while the apply step runs
+    (its finalizer taken, the cloud cluster being created), started again 15 s later. The vend
+    finishes Ready in its one Workflow, the finalizer held all along; the destroy cleans
+    everything."""
+    from tests.e2e.test_reliability import crash_workflow_controller
+
+    name = _name("ctrl")
+    request_env(cluster, DEVELOPER, name, platform["version"], variables={"create_delay": "20s"})
+    vend = cluster.wait_for("the vend Workflow", lambda: next(
+        (w["metadata"]["name"] for w in workflows(cluster, CORE, "vend-environment")
+         if w["spec"]["arguments"]["parameters"][0]["value"] == name), None), 60)
+    cluster.wait_for("the apply step running", lambda: any(
+        "apply" in p["metadata"]["name"] and (p.get("status") or {}).get("phase") == "Running"
+        for p in cluster.kube.request(
+            "GET", f"/api/v1/namespaces/{CORE}/pods?labelSelector="
+                   f"workflows.argoproj.io/workflow%3D{vend}")["items"]), 240, interval=0.5)
+    assert envmodel.FINALIZER in get_env(cluster, name)["metadata"]["finalizers"]
+    crash_workflow_controller(cluster, down_seconds=15)
+    assert envmodel.FINALIZER in get_env(cluster, name)["metadata"]["finalizers"]
+
+    ready = wait_phase(cluster, name, ("Ready", "Failed"), timeout=420)
+    assert ready["status"]["phase"] == "Ready", ready["status"]
+    assert envmodel.FINALIZER in ready["metadata"]["finalizers"]
+    assert [w["metadata"]["name"] for w in workflows(cluster, CORE, "vend-environment")
+            if w["spec"]["arguments"]["parameters"][0]["value"] == name] == [vend]
+    assert disks(cluster, name) == [f"{name}-disk-0", f"{name}-disk-1"]
+    cluster.kube.request("DELETE", ENVS.format(ns=CORE) + "/" + name, as_user=DEVELOPER)
+    wait_gone(cluster, name, timeout=420)
+    assert cloud_namespace_gone(cluster, name) and disks(cluster, name) == []
+    assert state_objects(cluster, name) == {"secret": False, "lease": False}
+
+
 def _release(cluster, platform, name: str | None = None) -> str:
     """Version `name` (None: a new one, from a new commit of api) through alpha and nightly to
     candidate, approved: released."""
