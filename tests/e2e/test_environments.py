@@ -427,8 +427,8 @@ def test_a_delete_during_the_vend_waits_for_it_then_cleans_everything(cluster, p
 def test_an_apply_killed_mid_apply_is_retried_past_its_lock_and_the_destroy_cleans_everything(
         cluster, platform):
     """Issue 15, fault 6: the apply pod's processes SIGKILLed while the create is in flight,
-    then the pod deleted. The state lock stays in its Lease; Argo retries the step, which
-    releases the dead step's lock (the Environment's mutex: no other step of ours can hold
+    then the pod deleted. The state lock stays in its Lease; Argo runs the step again in a new
+    pod, which releases the dead step's lock (the Environment's mutex: no other step of ours can hold
     it) instead of waiting `-lock-timeout` (10 min) in vain; the apply converges, and a later
     destroy removes the cloud cluster, its disks, the state and the lock."""
     name = _name("killed")
