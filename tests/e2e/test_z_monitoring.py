@@ -197,8 +197,14 @@ def _promtool_agrees(cluster, spec: dict, tmp_path, since: float, expected: dict
     series are moved by the same origin)."""
     promtool = require_binary("promtool")
     step = int(cluster.SCRAPE_INTERVAL.removesuffix("s"))
-    end = time.time()
     names = "|".join((RUNS, LAST))
+    now = f'{{__name__=~"{names}", flow="generate-version"}}'
+    # the failed runs the live alerts saw, as Prometheus holds them now
+    cluster.wait_for("the failed run's samples in Prometheus", lambda: [
+        r for r in cluster.prometheus_query(now) if r["metric"].get("status") != "Succeeded"],
+        60, logs=["prometheus"], interval=1)
+    end = time.time() + step
+    time.sleep(step)
     selector = (f'{{__name__=~"{names}", flow="generate-version", '
                 f'project=~"{"|".join(projects)}"}}')
     data = cluster.prometheus_api("/api/v1/query_range", {
@@ -228,7 +234,8 @@ def _promtool_agrees(cluster, spec: dict, tmp_path, since: float, expected: dict
             for alert, wanted in expected.items()]}]}))
     done = subprocess.run([str(promtool), "test", "rules", "tests.yaml"], cwd=tmp_path,
                           capture_output=True, text=True, timeout=120)
-    assert done.returncode == 0, done.stdout + done.stderr
+    assert done.returncode == 0, done.stdout + done.stderr + "\nseries now:\n" + "\n".join(
+        f"{r['metric']} {r['value']}" for r in cluster.prometheus_query(now))
 
 
 def test_every_dashboard_panel_returns_data(cluster, rules, platform):
